@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers (see docs/TESTING.md): unit tests are pure and fast; integration tests run against a real
+// kube-apiserver + etcd (started once per run by the global setup) and the Azure simulator; e2e tests
+// need root for network namespaces and iptables.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // One shared control plane; files run one at a time on 2-core machines to keep timings sane.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
