@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, openSync, closeSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly logPath: string;
+  /** Resolves when the process has exited, for whatever reason. */
+  readonly exited: Promise<Exit>;
+  /** The exit, once it happened. */
+  exit(): Exit | undefined;
+  /** Last lines of the log, for error messages. */
+  tail(lines?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+  /** For exit handlers, which cannot wait. */
+  killSync(): void;
+}
+
+export interface StartOptions {
+  readonly name: string;
+  readonly file: string;
+  readonly args: readonly string[];
+  /** Holds `<name>.log` and `<name>.pid` (the pidfile lets cleanupStale kill us after a crash). */
+  readonly dir: string;
+}
+
+const attach = (): boolean => process.env['KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT'] === 'true';
+
+/** Starts a long-running child with its output going to a log file (appended, so restarts keep history). */
+export async function startProcess(opts: StartOptions): Promise<ManagedProcess> {
+  const logPath = path.join(opts.dir, `${opts.name}.log`);
+  const pidPath = path.join(opts.dir, `${opts.name}.pid`);
+  const streaming = attach();
+  // Without streaming the child writes to the file itself, so the log stays complete even if we die.
+  const fd = streaming ? undefined : openSync(logPath, 'a');
+  const child = spawn(opts.file, opts.args, {
+    stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
+    env: process.env,
+  });
+  if (fd !== undefined) closeSync(fd);
+  if (streaming) {
+    const log = createWriteStream(logPath, { flags: 'a' });
+    const prefix = `[${opts.name}] `;
+    for (const s of [child.stdout, child.stderr]) {
+      s?.on('data', (b: Buffer) => {
+        log.write(b);
+        process.stderr.write(prefix + b.toString('utf8').replace(/\n(?=.)/g, `\n${prefix}`));
+      });
+    }
+    child.on('close', () => log.end());
+  }
+
+  let exitInfo: Exit | undefined;
+  const exited = new Promise<Exit>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      resolve(exitInfo);
+    });
+    child.on('error', (e) => {
+      exitInfo = { code: -1, signal: null };
+      process.stderr.write(`${opts.name}: ${e.message}\n`);
+      resolve(exitInfo);
+    });
+  });
+  const pid = child.pid;
+  if (pid === undefined) {
+    await exited;
+    throw new Error(`could not start ${opts.file}`);
+  }
+  await writeFile(pidPath, `${pid}\n`);
+
+  let stopping: Promise<void> | undefined;
+  const proc: ManagedProcess = {
+    name: opts.name,
+    pid,
+    logPath,
+    exited,
+    exit: () => exitInfo,
+    async tail(lines = 40) {
+      const text = await readFile(logPath, 'utf8').catch(() => '');
+      return text.trimEnd().split('\n').slice(-lines).join('\n');
+    },
+    stop(graceMs = 10_000) {
+      stopping ??= (async () => {
+        if (exitInfo === undefined) {
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          await exited;
+          clearTimeout(timer);
+        }
+        await rm(pidPath, { force: true });
+      })();
+      return stopping;
+    },
+    killSync() {
+      if (exitInfo === undefined) child.kill('SIGKILL');
+    },
+  };
+  return proc;
+}
