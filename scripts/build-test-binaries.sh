@@ -22,7 +22,8 @@ if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver"
 fi
 
 command -v go >/dev/null || { echo "build-test-binaries: go is not installed (need Go >= 1.26)" >&2; exit 1; }
-key=$( (go version; cat "$root"/tools/*/go.mod "$root"/tools/*/go.sum; echo "$KUBE_VERSION $ETCD_VERSION $HELM_VERSION") | sha256sum | cut -c1-12)
+# The key covers everything that changes the output: Go, the modules, the versions and this script (ldflags).
+key=$( (go version; cat "$root"/tools/*/go.mod "$root"/tools/*/go.sum "$0"; echo "$KUBE_VERSION $ETCD_VERSION $HELM_VERSION") | sha256sum | cut -c1-12)
 cache=${POD_IDENTITY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pod-identity}
 out="$cache/kubebuilder-assets/${KUBE_VERSION#v}-etcd${ETCD_VERSION#v}-$key-linux-amd64"
 mkdir -p "$out"
@@ -40,7 +41,7 @@ build() { # name dir pkg ldflags
 minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 kld="-s -w"
 for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  kld="$kld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+  kld="$kld -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitCommit=none -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
 done
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kld"

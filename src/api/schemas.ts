@@ -28,9 +28,14 @@ const int32 = (description: string, extra: JsonSchema = {}): JsonSchema => ({
   ...extra,
 });
 
-/** The empty `metadata` object upstream's generated schemas have inside spec and status (Go embedding). */
+/**
+ * The `metadata` object upstream's generated schemas have inside spec and status (Go embedding). Go
+ * clients send it as `{creationTimestamp: null}`; its fields are kept so that such writes pass even
+ * under strict field validation (kubectl's default).
+ */
 const EMBEDDED_METADATA_QUIRK: JsonSchema = {
   type: 'object',
+  'x-kubernetes-preserve-unknown-fields': true,
   description: 'Unused. Present because upstream objects carry an empty metadata here.',
 };
 

@@ -12,13 +12,9 @@ const CRDS = path.join(repoRoot, 'deploy/crds.yaml');
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const cp = await startControlPlane();
   try {
-    if (existsSync(CRDS)) {
-      const crds = await installCrds((args, o) => cp.kubectl(args, o), CRDS);
-      console.log(`global-setup: installed ${crds.length} CRDs from ${CRDS}`);
-    } else {
-      // TODO(harness): drop this fallback once src/api generates deploy/crds.yaml; then a missing file must fail.
-      console.warn(`global-setup: ${CRDS} does not exist yet; starting without CRDs`);
-    }
+    if (!existsSync(CRDS)) throw new Error(`global-setup: ${CRDS} is missing; run \`npm run gen:crds\``);
+    const crds = await installCrds((args, o) => cp.kubectl(args, o), CRDS);
+    console.log(`global-setup: installed ${crds.length} CRDs from ${CRDS}`);
   } catch (e) {
     await cp.stop();
     throw e;

@@ -18,7 +18,7 @@ import {
   type FieldSpellings,
   type JsonSchema,
 } from '../../../src/api/index.ts';
-import { readFixture, REPOSITORY_ROOT, yamlFilesUnder } from './yaml-files.ts';
+import { readFixture, REPOSITORY_ROOT, yamlFilesUnder } from '../../support/yaml-files.ts';
 
 const crds = customResourceDefinitions();
 

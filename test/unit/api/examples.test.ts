@@ -8,7 +8,7 @@ import {
   type AzureIdentityBinding,
   type PodIdentityResource,
 } from '../../../src/api/index.ts';
-import { readYamlDocuments, REPOSITORY_ROOT, sharedDir, yamlFilesUnder } from './yaml-files.ts';
+import { readYamlDocuments, REPOSITORY_ROOT, sharedDir, yamlFilesUnder } from '../../support/yaml-files.ts';
 
 const examplesDir = new URL('examples/', sharedDir());
 const validFixturesDir = new URL('test/fixtures/valid/', REPOSITORY_ROOT);

@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
 /** The repository root. */
-export const REPOSITORY_ROOT = new URL('../../../', import.meta.url);
+export const REPOSITORY_ROOT = new URL('../../', import.meta.url);
 
 /** The shared folder beside the repository (`../shared`), or `POD_IDENTITY_SHARED_DIR`. */
 export function sharedDir(): URL {
