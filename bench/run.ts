@@ -1,0 +1,61 @@
+/**
+ * `npm run bench [-- --quick] [-- --only NAME[,NAME]]`: runs the benchmark suites one after another,
+ * prints a table and writes a JSON report to bench/reports/ (latest.json plus a timestamped copy).
+ * Speed targets live here, never as timed assertions in tests.
+ * @module
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { machineInfo, meetsTarget, renderTable } from './lib/report.ts';
+import type { Suite, SuiteResult } from './lib/types.ts';
+import { controlPlaneStart } from './suites/control-plane-start.ts';
+
+const SUITES: readonly Suite[] = [controlPlaneStart];
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, list: { type: 'boolean', default: false } } });
+  if (values.list) {
+    for (const suite of SUITES) console.log(`${suite.name}\t${suite.description}`);
+    return 0;
+  }
+  const only = values.only?.split(',').map((name) => name.trim());
+  const unknown = only?.filter((name) => !SUITES.some((suite) => suite.name === name)) ?? [];
+  if (unknown.length > 0) {
+    console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${SUITES.map((suite) => suite.name).join(', ')}`);
+    return 2;
+  }
+  const selected = SUITES.filter((suite) => only === undefined || only.includes(suite.name));
+  const machine = machineInfo();
+  console.log(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}; quick=${values.quick}`);
+
+  const results = new Map<string, SuiteResult>();
+  const failures: string[] = [];
+  for (const suite of selected) {
+    console.log(`\n== ${suite.name}: ${suite.description}`);
+    try {
+      results.set(suite.name, await suite.run({ quick: values.quick, log: (message) => { console.log(`   ${message}`); } }));
+    } catch (error) {
+      failures.push(suite.name);
+      console.error(`suite ${suite.name} failed:`, error);
+    }
+  }
+
+  console.log(`\n${renderTable(results)}`);
+  const report = {
+    time: new Date().toISOString(),
+    machine,
+    quick: values.quick,
+    suites: Object.fromEntries(
+      [...results].map(([name, result]) => [name, { ...result, figures: result.figures.map((figure) => ({ ...figure, met: meetsTarget(figure) })) }]),
+    ),
+    failedSuites: failures,
+  };
+  mkdirSync('bench/reports', { recursive: true });
+  const json = JSON.stringify(report, null, 2);
+  writeFileSync('bench/reports/latest.json', json);
+  writeFileSync(`bench/reports/${report.time.replace(/[:.]/g, '-')}.json`, json);
+  console.log('\nreport: bench/reports/latest.json');
+  return failures.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
