@@ -1,0 +1,101 @@
+/**
+ * The reconcile loop, written once: workers take keys from a {@link WorkQueue}, call the reconciler,
+ * and decide what happens next from the outcome — the reconciler never touches the queue.
+ *
+ * | outcome                         | queue                                   |
+ * |---------------------------------|-----------------------------------------|
+ * | success                         | forget (reset backoff)                  |
+ * | success with `requeueAfterMs`   | forget, then addAfter                   |
+ * | `TerminalError`                 | forget, report, no retry                |
+ * | `RetryAfterError`               | addAfter(max(retryAfter, backoff))      |
+ * | any other error                 | addRateLimited (exponential + jitter)   |
+ * @module
+ */
+import { findInChain, RetryAfterError, TerminalError } from './errors.ts';
+import type { WorkQueue } from './work-queue.ts';
+
+/** What a reconcile asks for after it succeeded. */
+export interface ReconcileResult {
+  /** Reconcile this key again after this many ms (periodic checks, grace periods). */
+  readonly requeueAfterMs?: number;
+}
+
+/** Level-based reconciliation of one key: re-read current state, converge, return. */
+export type Reconciler<K extends string> = (key: K, signal: AbortSignal) => Promise<ReconcileResult | undefined>;
+
+/** What happened to one reconcile, for metrics and logs. */
+export interface ReconcileOutcome<K extends string> {
+  readonly key: K;
+  readonly durationMs: number;
+  readonly result: 'success' | 'requeue' | 'terminal' | 'retry';
+  readonly error?: unknown;
+  /** For retries: the delay before the next attempt. */
+  readonly retryInMs?: number;
+}
+
+export interface ControllerOptions<K extends string> {
+  readonly name: string;
+  readonly queue: WorkQueue<K>;
+  readonly reconcile: Reconciler<K>;
+  /** Keys processed concurrently (never the same key twice). Default 1. */
+  readonly workers?: number;
+  readonly now?: () => number;
+  readonly onOutcome?: (outcome: ReconcileOutcome<K>) => void;
+}
+
+/** Runs workers until `signal` aborts; resolves once every worker has finished its current key. */
+export async function runController<K extends string>(options: ControllerOptions<K>, signal: AbortSignal): Promise<void> {
+  const now = options.now ?? Date.now;
+  const { queue } = options;
+  const onAbort = (): void => {
+    queue.shutDown();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const key = await queue.get(signal);
+      if (key === undefined) return;
+      const started = now();
+      let outcome: ReconcileOutcome<K>;
+      try {
+        const result = await options.reconcile(key, signal);
+        queue.forget(key);
+        const requeueAfterMs = result?.requeueAfterMs;
+        if (requeueAfterMs !== undefined) {
+          queue.addAfter(key, requeueAfterMs);
+          outcome = { key, durationMs: now() - started, result: 'requeue', retryInMs: requeueAfterMs };
+        } else {
+          outcome = { key, durationMs: now() - started, result: 'success' };
+        }
+      } catch (error) {
+        outcome = handleFailure(queue, key, error, now() - started);
+      } finally {
+        queue.done(key);
+      }
+      options.onOutcome?.(outcome);
+    }
+  };
+
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, options.workers ?? 1) }, worker));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function handleFailure<K extends string>(queue: WorkQueue<K>, key: K, error: unknown, durationMs: number): ReconcileOutcome<K> {
+  if (findInChain(error, TerminalError) !== undefined) {
+    queue.forget(key);
+    return { key, durationMs, result: 'terminal', error };
+  }
+  const retryAfter = findInChain(error, RetryAfterError);
+  if (retryAfter !== undefined) {
+    // Count the failure for backoff, but never retry before the server said we may.
+    const backoff = queue.recordFailure(key);
+    const delay = Math.max(backoff, retryAfter.retryAfterMs);
+    queue.addAfter(key, delay);
+    return { key, durationMs, result: 'retry', error, retryInMs: delay };
+  }
+  return { key, durationMs, result: 'retry', error, retryInMs: queue.addRateLimited(key) };
+}
