@@ -1,0 +1,115 @@
+/**
+ * Simulator settings that tests may change while it runs (admin `POST /options`). The ARM and IMDS
+ * routes receive live views of this object, so a change applies to the next request.
+ * @module
+ */
+
+export interface ImdsLimits {
+  /** Managed Identity category limit per VM; real IMDS: 20. */
+  readonly requestsPerSecond: number;
+  /** Concurrent requests per VM; real IMDS: 5. */
+  readonly maxConcurrent: number;
+}
+
+export interface SimSettingsData {
+  /** Duration of compute long-running operations (identity assignment), ms. Azure: VM 10-20 s, VMSS 40-60 s. */
+  lroDurationMs: { vm: number; vmss: number };
+  /** IMDS throttling; false = unlimited. */
+  imdsLimits: ImdsLimits | false;
+  /** Whether ARM checks role assignments of the caller. */
+  enforceRbac: boolean;
+}
+
+export type SimSettingsPatch = {
+  readonly lroDurationMs?: Partial<SimSettingsData['lroDurationMs']>;
+  readonly imdsLimits?: ImdsLimits | false;
+  readonly enforceRbac?: boolean;
+};
+
+export const DEFAULT_SETTINGS: Readonly<SimSettingsData> = Object.freeze({
+  lroDurationMs: Object.freeze({ vm: 10_000, vmss: 40_000 }),
+  imdsLimits: Object.freeze({ requestsPerSecond: 20, maxConcurrent: 5 }),
+  enforceRbac: false,
+});
+
+/** Thrown for settings that make no sense; `problems` lists every reason. */
+export class InvalidSettingsError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid simulator options: ${problems.join('; ')}`);
+    this.name = 'InvalidSettingsError';
+    this.problems = problems;
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isDuration = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 3_600_000;
+const isPositive = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value > 0;
+
+/** Checks an untrusted patch (admin API body, CLI flags); throws {@link InvalidSettingsError}. */
+export function parseSettingsPatch(input: unknown): SimSettingsPatch {
+  if (!isRecord(input)) throw new InvalidSettingsError(['options must be a JSON object']);
+  const problems: string[] = [];
+  const patch: { lroDurationMs?: Partial<SimSettingsData['lroDurationMs']>; imdsLimits?: ImdsLimits | false; enforceRbac?: boolean } = {};
+  for (const name of Object.keys(input)) {
+    if (!['lroDurationMs', 'imdsLimits', 'enforceRbac'].includes(name)) problems.push(`unknown option ${JSON.stringify(name)} (known: lroDurationMs, imdsLimits, enforceRbac)`);
+  }
+  const lro = input['lroDurationMs'];
+  if (lro !== undefined) {
+    if (!isRecord(lro)) problems.push('lroDurationMs must be an object {vm?, vmss?}');
+    else {
+      const durations: Partial<SimSettingsData['lroDurationMs']> = {};
+      for (const kind of ['vm', 'vmss'] as const) {
+        const value = lro[kind];
+        if (value === undefined) continue;
+        if (isDuration(value)) durations[kind] = value;
+        else problems.push(`lroDurationMs.${kind} must be milliseconds between 0 and 3600000`);
+      }
+      for (const name of Object.keys(lro)) if (name !== 'vm' && name !== 'vmss') problems.push(`unknown field lroDurationMs.${name}`);
+      patch.lroDurationMs = durations;
+    }
+  }
+  const limits = input['imdsLimits'];
+  if (limits !== undefined) {
+    if (limits === false) patch.imdsLimits = false;
+    else if (isRecord(limits) && isPositive(limits['requestsPerSecond']) && isPositive(limits['maxConcurrent']) && Number.isInteger(limits['maxConcurrent'])) {
+      patch.imdsLimits = { requestsPerSecond: limits['requestsPerSecond'], maxConcurrent: limits['maxConcurrent'] };
+    } else problems.push('imdsLimits must be false or {requestsPerSecond: >0, maxConcurrent: integer >0}');
+  }
+  const rbac = input['enforceRbac'];
+  if (rbac !== undefined) {
+    if (typeof rbac === 'boolean') patch.enforceRbac = rbac;
+    else problems.push('enforceRbac must be a boolean');
+  }
+  if (problems.length > 0) throw new InvalidSettingsError(problems);
+  return patch;
+}
+
+/** The live settings. `lroDurationMs` is one object mutated in place, so views of it stay current. */
+export class SimSettings {
+  readonly lroDurationMs: { vm: number; vmss: number };
+  imdsLimits: ImdsLimits | false;
+  enforceRbac: boolean;
+
+  constructor(initial: SimSettingsPatch = {}) {
+    this.lroDurationMs = { ...DEFAULT_SETTINGS.lroDurationMs };
+    this.imdsLimits = DEFAULT_SETTINGS.imdsLimits;
+    this.enforceRbac = DEFAULT_SETTINGS.enforceRbac;
+    this.update(initial);
+  }
+
+  /** Applies a patch after validating it (throws {@link InvalidSettingsError}); returns the new settings. */
+  update(patch: SimSettingsPatch): SimSettingsData {
+    const checked = parseSettingsPatch(patch);
+    if (checked.lroDurationMs?.vm !== undefined) this.lroDurationMs.vm = checked.lroDurationMs.vm;
+    if (checked.lroDurationMs?.vmss !== undefined) this.lroDurationMs.vmss = checked.lroDurationMs.vmss;
+    if (checked.imdsLimits !== undefined) this.imdsLimits = checked.imdsLimits === false ? false : { ...checked.imdsLimits };
+    if (checked.enforceRbac !== undefined) this.enforceRbac = checked.enforceRbac;
+    return this.data();
+  }
+
+  /** A copy, JSON-serialisable. */
+  data(): SimSettingsData {
+    return { lroDurationMs: { ...this.lroDurationMs }, imdsLimits: this.imdsLimits === false ? false : { ...this.imdsLimits }, enforceRbac: this.enforceRbac };
+  }
+}
