@@ -134,6 +134,8 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
       logController: new QuietRequestLogController(),
       // Hanging faults and keep-alive clients must not hold stop() up.
       forceCloseConnections: true,
+      // A whole state (PUT /state) can be large; the Azure-facing servers keep fastify's 1 MiB.
+      ...(service === 'admin' ? { bodyLimit: 64 * 1024 * 1024 } : {}),
     }) as unknown as FastifyInstance;
     servers.add(app);
     await app.register(instrumentation, { service, requestLog, faults, store, signal: stopping.signal, logger: serviceLogger });

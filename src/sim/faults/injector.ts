@@ -15,7 +15,7 @@ export class FaultInjector {
    */
   add(input: FaultRuleInput): FaultRule {
     const checked = parseFaultRule(input);
-    const rule: FaultRule = { ...checked, id: checked.id ?? randomUUID(), remaining: checked.times, hits: 0 };
+    const rule: FaultRule = { ...checked, id: checked.id ?? randomUUID(), remaining: checked.times ?? null, hits: 0 };
     const existing = this.rules.findIndex((candidate) => candidate.id === rule.id);
     if (existing === -1) this.rules.push(rule);
     else this.rules[existing] = rule;

@@ -61,7 +61,7 @@ export function selectFault(rules: readonly FaultRule[], request: FaultRequest):
 /** Counts one application of `rule` (mutates it). */
 export function consume(rule: FaultRule): void {
   rule.hits += 1;
-  if (rule.remaining !== undefined) rule.remaining = Math.max(0, rule.remaining - 1);
+  if (rule.remaining !== null) rule.remaining = Math.max(0, rule.remaining - 1);
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

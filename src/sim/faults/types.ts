@@ -70,8 +70,8 @@ export interface FaultRuleInput {
 /** A rule as stored and listed. */
 export interface FaultRule extends FaultRuleInput {
   readonly id: string;
-  /** Requests still to be faulted; `undefined` = unlimited; 0 = exhausted (kept for inspection). */
-  remaining: number | undefined;
+  /** Requests still to be faulted; `null` = unlimited; 0 = exhausted (kept for inspection). */
+  remaining: number | null;
   /** Requests this rule has been applied to. */
   hits: number;
 }
