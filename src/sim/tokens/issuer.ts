@@ -17,6 +17,14 @@ export interface AccessTokenClaims extends JWTPayload {
   appid: string;
   /** ARM ID of a managed identity (user-assigned identity, or the VM/VMSS for system-assigned). */
   xms_mirid?: string;
+  /** ARM ID of the VM or scale set that asked IMDS for the token (newer managed-identity tokens). */
+  xms_az_rid?: string;
+  /** How the client authenticated: "1" secret, "2" certificate (managed identities: "2"). */
+  appidacr?: '0' | '1' | '2';
+  /** `"app"` for application (non-user) tokens. */
+  idtyp?: string;
+  /** Token format version; `sign` defaults it to "1.0". */
+  ver?: string;
 }
 
 /** A signed token and the instants (epoch seconds) it is valid between. */
@@ -47,11 +55,16 @@ export class TokenIssuer {
     return new TokenIssuer(privateKey, publicKey, now);
   }
 
+  /** The issuer's clock in whole epoch seconds (what `iat`/`nbf` of a token signed now would be). */
+  nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
   /** Signs `claims` valid from now for `lifetimeSeconds`; `iat`/`nbf`/`exp` are set here. */
   async sign(claims: AccessTokenClaims, lifetimeSeconds: number): Promise<IssuedToken> {
-    const notBefore = Math.floor(this.now() / 1000);
+    const notBefore = this.nowSeconds();
     const expiresOn = notBefore + lifetimeSeconds;
-    const token = await new SignJWT({ ...claims, ver: claims['ver'] ?? '1.0' })
+    const token = await new SignJWT({ ...claims, ver: claims.ver ?? '1.0' })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.keyId, x5t: this.keyId })
       .setIssuedAt(notBefore)
       .setNotBefore(notBefore)
