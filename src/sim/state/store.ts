@@ -96,6 +96,12 @@ export class SimStore {
     return this.resourceGroups.has(key(`/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`));
   }
 
+  /** Resource group IDs (`/subscriptions/<sub>/resourceGroups/<rg>`, as first written), optionally of one subscription. */
+  listResourceGroups(subscriptionId?: string): string[] {
+    const prefix = subscriptionId === undefined ? undefined : key(`/subscriptions/${subscriptionId}/`);
+    return [...this.resourceGroups.entries()].filter(([id]) => prefix === undefined || id.startsWith(prefix)).map(([, id]) => id);
+  }
+
   // --- user-assigned identities ---
 
   putIdentity(identity: UserAssignedIdentity): void {
