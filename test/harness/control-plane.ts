@@ -32,6 +32,8 @@ export interface StartControlPlaneOptions {
   readonly binDir?: string;
   /** Default 90 s, or KUBEBUILDER_CONTROLPLANE_START_TIMEOUT ("120s", "2m", "90000ms" or plain seconds). */
   readonly startTimeoutMs?: number;
+  /** Extra kube-apiserver flags, e.g. `--etcd-compaction-interval=2s` to make old watches expire (410). */
+  readonly extraApiServerArgs?: readonly string[];
 }
 
 const STOP_GRACE_MS = 10_000;
@@ -218,7 +220,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     for (let attempt = 1; ; attempt++) {
       const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
       server = `https://127.0.0.1:${apiPort}`;
-      apiArgs = apiserverArgs(pki, etcdPort, apiPort, audit);
+      apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit), ...(opts.extraApiServerArgs ?? [])];
       const t0 = performance.now();
       const deadline = Date.now() + timeoutMs;
       try {

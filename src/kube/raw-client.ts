@@ -1,0 +1,83 @@
+/**
+ * Raw JSON requests to the API server with the kubeconfig's authentication and TLS, for what the
+ * generated clients make awkward: paginated lists of any resource as plain JSON (the typed clients
+ * turn timestamps into Date objects, while watch events carry strings), and patches with an explicit
+ * content type.
+ * @module
+ */
+import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+import type { ListPage } from './informer.ts';
+
+/** An API server answer other than 2xx, with the Status object's reason and message. */
+export class KubeApiError extends Error {
+  readonly statusCode: number;
+  readonly reason: string;
+
+  constructor(method: string, path: string, statusCode: number, reason: string, message: string) {
+    super(`${method} ${path}: ${statusCode} ${reason}: ${message}`);
+    this.name = 'KubeApiError';
+    this.statusCode = statusCode;
+    this.reason = reason;
+  }
+}
+
+/** Whether `error` is an API error with this HTTP status (e.g. 404, 409). */
+export function isStatus(error: unknown, statusCode: number): boolean {
+  if (error instanceof KubeApiError) return error.statusCode === statusCode;
+  const code = (error as { code?: unknown; statusCode?: unknown } | null) ?? {};
+  return code.code === statusCode || code.statusCode === statusCode;
+}
+
+export interface RawRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly path: string;
+  readonly query?: Record<string, string | number | boolean | undefined>;
+  readonly body?: unknown;
+  /** Default `application/json`; e.g. `application/json-patch+json` for JSON patches. */
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+}
+
+export async function rawRequest(kubeConfig: KubeConfig, request: RawRequest): Promise<unknown> {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/+$/, '') + request.path);
+  for (const [key, value] of Object.entries(request.query ?? {})) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const context = new RequestContext(url.toString(), HttpMethod[request.method]);
+  await kubeConfig.applySecurityAuthentication(context);
+  const headers: Record<string, string> = { ...context.getHeaders(), Accept: 'application/json' };
+  if (request.body !== undefined) headers['Content-Type'] = request.contentType ?? 'application/json';
+  const response = await fetch(url, {
+    method: request.method,
+    headers,
+    dispatcher: context.getDispatcher(),
+    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+    ...(request.signal === undefined ? {} : { signal: request.signal }),
+  });
+  const text = await response.text();
+  const parsed: unknown = text === '' ? undefined : JSON.parse(text);
+  if (!response.ok) {
+    const status = (parsed ?? {}) as { reason?: string; message?: string };
+    throw new KubeApiError(request.method, request.path, response.status, status.reason ?? response.statusText, status.message ?? text);
+  }
+  return parsed;
+}
+
+/** A `list` function for {@link ../kube/informer.ts Informer} sources: one page of raw objects. */
+export function rawLister(kubeConfig: KubeConfig, path: string) {
+  return async (options: { limit: number; continueToken?: string; labelSelector?: string; fieldSelector?: string }): Promise<ListPage> => {
+    const list = (await rawRequest(kubeConfig, {
+      method: 'GET',
+      path,
+      query: { limit: options.limit, continue: options.continueToken, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector },
+    })) as { items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } };
+    return {
+      items: list.items ?? [],
+      resourceVersion: list.metadata?.resourceVersion ?? '',
+      ...(list.metadata?.continue === undefined || list.metadata.continue === '' ? {} : { continueToken: list.metadata.continue }),
+    };
+  };
+}
