@@ -84,7 +84,7 @@ export const entraRoutes: FastifyPluginAsync<EntraDeps> = (app, deps) => {
         tenantId,
         tenantSegment: request.params.tenant,
         hosts: hostsOf(request, deps),
-        form: formFields(request.body),
+        form: formFields(request.headers['content-type'], request.body),
       });
       deps.logger.info({ version, appId: outcome.appId, credential: outcome.credential, aud: outcome.audience }, 'entra: issued token');
       return reply.type('application/json; charset=utf-8').send(outcome.body);

@@ -65,10 +65,15 @@ function readCredential(form: URLSearchParams): ClientCredential {
   throw aadsts.missingClientCredential();
 }
 
-/** Form fields from whatever the body parser produced (ours gives URLSearchParams). */
-export function formFields(body: unknown): URLSearchParams {
-  if (body instanceof URLSearchParams) return body;
+/**
+ * Form fields of a token request. Entra reads only form bodies: any other content type carries no
+ * parameters. `body` is what the form parser produced (URLSearchParams here, or a plain object from
+ * another form parser).
+ */
+export function formFields(contentType: string | undefined, body: unknown): URLSearchParams {
   const form = new URLSearchParams();
+  if (contentType?.split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') return form;
+  if (body instanceof URLSearchParams) return body;
   if (typeof body === 'object' && body !== null) {
     for (const [name, value] of Object.entries(body)) {
       if (typeof value === 'string') form.append(name, value);
