@@ -1,0 +1,228 @@
+/**
+ * Leader election on a `coordination.k8s.io/v1` Lease, with client-go's semantics: a candidate takes
+ * the lease when its holder has not renewed it for `leaseDurationMs` *as observed locally* (so clock
+ * skew between nodes does not matter), the leader renews every `retryPeriodMs`, and gives up when it
+ * could not renew for `renewDeadlineMs`. On shutdown the leader releases the lease (empty holder) so
+ * a successor takes over at once instead of after the lease duration.
+ *
+ * Upstream aad-pod-identity used an Endpoints lock (client-go's EndpointsResourceLock, since removed
+ * from client-go); see docs for the migration note.
+ * @module
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { describeError } from '../lib/errors.ts';
+import type { LeadershipGate } from '../lib/lifecycle.ts';
+import { isStatus, rawRequest } from './raw-client.ts';
+
+export interface LeaderElectionOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly namespace: string;
+  readonly name: string;
+  /** This candidate's identity (pod name by default). */
+  readonly identity: string;
+  /** Default 15 s (upstream MIC's default). */
+  readonly leaseDurationMs?: number;
+  /** Default half the lease duration. */
+  readonly renewDeadlineMs?: number;
+  /** Default a quarter of the lease duration. */
+  readonly retryPeriodMs?: number;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Called on every transition, for metrics. */
+  readonly onTransition?: (leading: boolean) => void;
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
+/** Kubernetes MicroTime format (RFC 3339 with microseconds). */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export class LeaderElector implements LeadershipGate {
+  private readonly options: Required<Omit<LeaderElectionOptions, 'onTransition' | 'clock'>> & Pick<LeaderElectionOptions, 'onTransition'>;
+  private readonly clock: Clock;
+  private readonly lostController = new AbortController();
+  private readonly leadershipWaiters: (() => void)[] = [];
+  private leading = false;
+  /** The last lease record we saw and when we saw it change (local clock). */
+  private observed: { holder: string; renewTime: string; at: number } | undefined;
+
+  constructor(options: LeaderElectionOptions) {
+    const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    this.options = {
+      ...options,
+      leaseDurationMs,
+      renewDeadlineMs: options.renewDeadlineMs ?? leaseDurationMs / 2,
+      retryPeriodMs: options.retryPeriodMs ?? leaseDurationMs / 4,
+    };
+    if (this.options.renewDeadlineMs >= leaseDurationMs) throw new Error('leader election: renew deadline must be shorter than the lease duration');
+    if (this.options.retryPeriodMs >= this.options.renewDeadlineMs) throw new Error('leader election: retry period must be shorter than the renew deadline');
+    this.clock = options.clock ?? systemClock;
+  }
+
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  /** Whether this process holds the lease now (for /healthz "Active"). */
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The holder seen last (for diagnostics). */
+  currentHolder(): string | undefined {
+    return this.observed?.holder;
+  }
+
+  waitForLeadership(signal: AbortSignal): Promise<void> {
+    if (this.leading || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.leadershipWaiters.push(resolve);
+      signal.addEventListener('abort', () => { resolve(); }, { once: true });
+    });
+  }
+
+  /** Campaigns, then renews, until `signal` aborts (then releases) or leadership is lost. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { retryPeriodMs, renewDeadlineMs, logger } = this.options;
+    const log = logger.child({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity });
+    // A function, because the abort happens while we await (TypeScript narrows a plain read).
+    const stopped = (): boolean => signal.aborted;
+    // Acquire.
+    while (!signal.aborted && !this.leading) {
+      try {
+        if (await this.tryAcquireOrRenew()) {
+          this.leading = true;
+          log.info('became leader');
+          this.options.onTransition?.(true);
+          for (const resolve of this.leadershipWaiters.splice(0)) resolve();
+          break;
+        }
+      } catch (error) {
+        log.warn({ err: describeError(error) }, 'leader election: could not read or write the lease');
+      }
+      await this.clock.sleep(retryPeriodMs, signal).catch(() => undefined);
+    }
+    // Renew.
+    let lastRenew = this.clock.now();
+    while (!signal.aborted && this.leading) {
+      await this.clock.sleep(retryPeriodMs, signal).catch(() => undefined);
+      if (stopped()) break;
+      try {
+        if (await this.tryAcquireOrRenew()) {
+          lastRenew = this.clock.now();
+          continue;
+        }
+        log.warn({ holder: this.observed?.holder }, 'lease taken by another candidate');
+      } catch (error) {
+        log.warn({ err: describeError(error) }, 'leader election: renew failed');
+        if (this.clock.now() - lastRenew < renewDeadlineMs) continue;
+      }
+      this.leading = false;
+      log.error('lost leadership');
+      this.options.onTransition?.(false);
+      this.lostController.abort(new Error('lost leadership'));
+      return;
+    }
+    if (this.leading) await this.release(log);
+  }
+
+  private leasePath(name?: string): string {
+    const base = `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`;
+    return name === undefined ? base : `${base}/${name}`;
+  }
+
+  /** One round of client-go's tryAcquireOrRenew; true when we hold the lease afterwards. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { kubeConfig, name, namespace, identity, leaseDurationMs } = this.options;
+    const now = this.clock.now();
+    const spec: LeaseSpec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    let current: Lease;
+    try {
+      current = (await rawRequest(kubeConfig, { method: 'GET', path: this.leasePath(name) })) as Lease;
+    } catch (error) {
+      if (!isStatus(error, 404)) throw error;
+      try {
+        await rawRequest(kubeConfig, {
+          method: 'POST',
+          path: this.leasePath(),
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
+        });
+      } catch (createError) {
+        if (isStatus(createError, 409)) return false; // someone else created it first
+        throw createError;
+      }
+      this.observed = { holder: identity, renewTime: spec.renewTime ?? '', at: now };
+      return true;
+    }
+
+    const holder = current.spec?.holderIdentity ?? '';
+    const renewTime = current.spec?.renewTime ?? '';
+    if (this.observed === undefined || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
+      this.observed = { holder, renewTime, at: now };
+    }
+    const heldByUs = holder === identity;
+    const durationMs = (current.spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
+    const expired = holder === '' || this.observed.at + durationMs <= now;
+    if (!heldByUs && !expired) return false;
+
+    const transitions = current.spec?.leaseTransitions ?? 0;
+    const next: Lease = {
+      ...current,
+      spec: {
+        ...spec,
+        acquireTime: heldByUs ? (current.spec?.acquireTime ?? spec.acquireTime) : spec.acquireTime,
+        leaseTransitions: heldByUs ? transitions : transitions + 1,
+      },
+    };
+    try {
+      // PUT with the resourceVersion we read: a concurrent writer makes this fail with 409.
+      await rawRequest(kubeConfig, { method: 'PUT', path: this.leasePath(name), body: next });
+    } catch (error) {
+      if (isStatus(error, 409)) return false;
+      throw error;
+    }
+    this.observed = { holder: identity, renewTime: next.spec?.renewTime ?? '', at: now };
+    return true;
+  }
+
+  private async release(log: Logger): Promise<void> {
+    try {
+      const current = (await rawRequest(this.options.kubeConfig, { method: 'GET', path: this.leasePath(this.options.name) })) as Lease;
+      if (current.spec?.holderIdentity !== this.options.identity) return;
+      await rawRequest(this.options.kubeConfig, {
+        method: 'PUT',
+        path: this.leasePath(this.options.name),
+        body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.clock.now()) } },
+      });
+      log.info('released the lease');
+    } catch (error) {
+      log.warn({ err: describeError(error) }, 'could not release the lease; a successor waits for it to expire');
+    } finally {
+      this.leading = false;
+      this.options.onTransition?.(false);
+    }
+  }
+}
