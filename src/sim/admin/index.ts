@@ -58,12 +58,13 @@ export const adminRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
     const { filter } = parseRequestQuery(request.query as Query);
     return { lastSeq: requestLog.lastSeq, entries: requestLog.query(filter) };
   });
-  app.get('/requests/wait', async (request) => {
+  app.get('/requests/wait', async (request, reply) => {
     const { filter, timeoutMs } = parseRequestQuery(request.query as Query);
     const predicate = requestLogPredicate(filter);
+    // Stop waiting when the client gives up (the response closes before it was written).
     const closed = new AbortController();
-    request.raw.once('close', () => {
-      closed.abort();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) closed.abort();
     });
     try {
       return { entry: await requestLog.waitFor(predicate, timeoutMs ?? 10_000, closed.signal) };

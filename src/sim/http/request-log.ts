@@ -7,7 +7,7 @@ import type { AppliedFault } from '../faults/types.ts';
 import { serviceMatches } from './service.ts';
 
 export interface RequestLogEntry {
-  /** 1, 2, 3, … in arrival order of completion; never reused, also across `clear()`. */
+  /** 1, 2, 3, … in the order requests completed; never reused, also across `clear()`. */
   readonly seq: number;
   /** ISO-8601 time the request arrived. */
   readonly time: string;
