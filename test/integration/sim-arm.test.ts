@@ -244,6 +244,28 @@ describe('simulated ARM with @azure/arm-compute, @azure/arm-msi and @azure/arm-a
     expect(identityOf(VMSS_ID)).toEqual({ type: 'None', userAssignedIdentities: [] });
   });
 
+  it('creates a VM with an identity (PUT, 201 Creating → Succeeded) and deletes it (202 → gone), both as LROs', async () => {
+    const a = uamiId('app-a');
+    const created = await compute.virtualMachines.createOrUpdate(
+      NODES,
+      'node-2',
+      { location: 'westeurope', hardwareProfile: { vmSize: 'Standard_B2s' }, identity: { type: 'UserAssigned', userAssignedIdentities: { [a]: {} } } },
+      POLL,
+    );
+    expect(created).toMatchObject({ name: 'node-2', provisioningState: 'Succeeded', hardwareProfile: { vmSize: 'Standard_B2s' } });
+    const id = `${RG_ID}/providers/Microsoft.Compute/virtualMachines/node-2`;
+    expect(sim.store.getCompute(id)).toMatchObject({ provisioningState: 'Succeeded', vmSize: 'Standard_B2s', identity: { type: 'UserAssigned', userAssignedIdentities: [a] } });
+
+    const names: string[] = [];
+    for await (const vm of compute.virtualMachines.list(NODES)) names.push(vm.name ?? '');
+    expect(names.sort()).toEqual(['node-1', 'node-2']);
+
+    await compute.virtualMachines.delete(NODES, 'node-2', POLL);
+    expect(sim.store.getCompute(id)).toBeUndefined();
+    const gone = restError(await failure(compute.virtualMachines.get(NODES, 'node-2')));
+    expect([gone.statusCode, gone.code]).toEqual([404, 'ResourceNotFound']);
+  });
+
   it('rejects an identity that does not exist with 400 FailedIdentityOperation, changing nothing', async () => {
     const ghost = uamiId('Ghost');
     const error = restError(await failure(compute.virtualMachineScaleSets.update(NODES, 'aks-pool-vmss', { identity: { type: 'UserAssigned', userAssignedIdentities: { [ghost]: {} } } }, POLL)));
