@@ -1,0 +1,208 @@
+/**
+ * The plan for one VM or scale set: which AzureAssignedIdentities to create, update, unassign and
+ * delete, and which user-assigned identities to add to or remove from the target in one ARM write.
+ * Pure: the executor (reconcile-target.ts) carries it out.
+ *
+ * Rules beyond upstream (ARCHITECTURE.md "Where we go beyond"):
+ * - An AAI that is no longer desired is first marked `Unassigned` (NMIs stop serving it at once) and
+ *   stays as the record of a pending removal for `gracePeriodMs`; only then is the identity removed
+ *   from the target, so a rolling update that brings a new pod with the same identity causes no
+ *   remove/add churn (the identity is still needed, the old AAI is just deleted).
+ * - An identity that was already on the target before MIC first needed it (`preexisting`) is never
+ *   removed, nor are immutable identities (`--immutable-user-msis`, the cluster identity).
+ * - An identity still needed by another pod anywhere on the target (all nodes of a scale set) stays;
+ *   "needed" compares pod namespace and name (upstream compared names only).
+ * - Identity and resource IDs are compared case-insensitively.
+ * @module
+ */
+import { AssignedIdentityState, effectiveAssignedState, IdentityType, type AzureAssignedIdentity } from '../api/index.ts';
+import { objectKey, type DesiredAssignment } from './model.ts';
+
+/** AAI annotation: the identity was on the target before MIC needed it, so MIC never removes it. */
+export const PREEXISTING_ANNOTATION = 'aadpodidentity.k8s.io/identity-preexisting';
+/** AAI annotation: when MIC marked it Unassigned (RFC 3339); the grace period runs from here. */
+export const UNASSIGNED_AT_ANNOTATION = 'aadpodidentity.k8s.io/unassigned-at';
+
+export interface TargetPlanInput {
+  /** Desired assignments whose pod runs on a node of this target. */
+  readonly desiredOnTarget: readonly DesiredAssignment[];
+  /** Keys (`namespace/name`) of every desired assignment in the cluster. */
+  readonly desiredKeys: ReadonlySet<string>;
+  /** Existing AAIs whose `spec.nodename` is a node of this target. */
+  readonly currentOnTarget: readonly AzureAssignedIdentity[];
+  /** Lower-cased user-assigned identity IDs on the target now (from ARM). */
+  readonly onTarget: ReadonlySet<string>;
+  /** Lower-cased client IDs and/or resource IDs never to remove. */
+  readonly immutable: ReadonlySet<string>;
+  readonly gracePeriodMs: number;
+  readonly now: number;
+}
+
+/** An AAI to create or bring up to date. */
+export interface AssignmentWrite {
+  readonly desired: DesiredAssignment;
+  /** The existing object to update; undefined to create. */
+  readonly current: AzureAssignedIdentity | undefined;
+  /** True when the identity was on the target before MIC needed it (recorded on the AAI). */
+  readonly preexisting: boolean;
+}
+
+export interface TargetPlan {
+  /** AAIs to create or update (written in state Created). */
+  readonly writes: readonly AssignmentWrite[];
+  /** Desired AAIs that exist, are up to date and only need their state moved to Assigned. */
+  readonly toMarkAssigned: readonly AzureAssignedIdentity[];
+  /** AAIs no longer desired: mark Unassigned now, remove later. */
+  readonly toUnassign: readonly AzureAssignedIdentity[];
+  /** Lower-cased identity IDs to add to the target. */
+  readonly identitiesToAdd: readonly string[];
+  /** Lower-cased identity IDs to remove from the target (grace over, owned, mutable, unneeded). */
+  readonly identitiesToRemove: readonly string[];
+  /** Unassigned AAIs to delete now (nothing to remove from Azure for them). */
+  readonly deleteNow: readonly AzureAssignedIdentity[];
+  /** Unassigned AAIs to delete once `identitiesToRemove` succeeded. */
+  readonly deleteAfterRemoval: readonly AzureAssignedIdentity[];
+  /** Earliest time (ms) a pending removal's grace period ends; undefined when none is pending. */
+  readonly nextGraceDeadline: number | undefined;
+}
+
+/** Stable JSON for comparing specs regardless of key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, entry]) => entry !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonical(entry)}`).join(',')}}`;
+  }
+  return value === undefined ? 'null' : JSON.stringify(value);
+}
+
+/** Whether an existing AAI already says what `desired` says (pod, node, identity and binding content). */
+export function assignmentMatches(current: AzureAssignedIdentity, desired: DesiredAssignment): boolean {
+  const { spec } = current;
+  const identity = spec.azureIdentityRef;
+  const binding = spec.azureBindingRef;
+  return (
+    spec.pod === desired.podName &&
+    spec.podNamespace === desired.podNamespace &&
+    spec.nodename === desired.nodeName &&
+    identity !== undefined &&
+    binding !== undefined &&
+    identity.metadata.name === desired.identity.metadata.name &&
+    identity.metadata.namespace === desired.identity.metadata.namespace &&
+    canonical(identity.metadata.annotations ?? {}) === canonical(desired.identity.metadata.annotations ?? {}) &&
+    canonical(identity.spec) === canonical(desired.identity.spec) &&
+    binding.metadata.name === desired.binding.metadata.name &&
+    binding.metadata.namespace === desired.binding.metadata.namespace &&
+    canonical(binding.spec) === canonical(desired.binding.spec)
+  );
+}
+
+/** Lower-cased resource ID of an AAI's identity when it is type 0; undefined otherwise. */
+export function assignedResourceIdKey(assigned: AzureAssignedIdentity): string | undefined {
+  const identity = assigned.spec.azureIdentityRef;
+  if (identity === undefined || identity.spec.type !== IdentityType.UserAssignedMSI) return undefined;
+  const id = identity.spec.resourceID;
+  return id === undefined || id === '' ? undefined : id.toLowerCase();
+}
+
+function isImmutable(assigned: AzureAssignedIdentity, immutable: ReadonlySet<string>): boolean {
+  const identity = assigned.spec.azureIdentityRef;
+  const clientId = identity?.spec.clientID?.toLowerCase();
+  const resourceId = assignedResourceIdKey(assigned);
+  return (clientId !== undefined && immutable.has(clientId)) || (resourceId !== undefined && immutable.has(resourceId));
+}
+
+function unassignedAt(assigned: AzureAssignedIdentity): number | undefined {
+  const raw = assigned.metadata.annotations?.[UNASSIGNED_AT_ANNOTATION];
+  if (raw === undefined) return undefined;
+  const time = Date.parse(raw);
+  return Number.isNaN(time) ? undefined : time;
+}
+
+/** Plans one target. */
+export function planTarget(input: TargetPlanInput): TargetPlan {
+  const { desiredOnTarget, desiredKeys, currentOnTarget, onTarget, immutable, gracePeriodMs, now } = input;
+  const currentByKey = new Map(currentOnTarget.map((assigned) => [objectKey(assigned.metadata.namespace ?? '', assigned.metadata.name ?? ''), assigned]));
+
+  // Identities needed on this target, and whether MIC owns them (per the AAIs that exist for them).
+  const needed = new Set<string>();
+  for (const desired of desiredOnTarget) if (desired.resourceIdKey !== undefined) needed.add(desired.resourceIdKey);
+  const preexistingIds = new Set<string>();
+  const knownIds = new Set<string>();
+  for (const assigned of currentOnTarget) {
+    const id = assignedResourceIdKey(assigned);
+    if (id === undefined) continue;
+    knownIds.add(id);
+    if (assigned.metadata.annotations?.[PREEXISTING_ANNOTATION] === 'true') preexistingIds.add(id);
+  }
+
+  const writes: AssignmentWrite[] = [];
+  const toMarkAssigned: AzureAssignedIdentity[] = [];
+  const identitiesToAdd = new Set<string>();
+  for (const desired of desiredOnTarget) {
+    const current = currentByKey.get(objectKey(desired.namespace, desired.name));
+    const id = desired.resourceIdKey;
+    if (id !== undefined && !onTarget.has(id)) identitiesToAdd.add(id);
+    const state = current === undefined ? undefined : effectiveAssignedState(current.status?.status);
+    if (current !== undefined && state !== AssignedIdentityState.Unassigned && assignmentMatches(current, desired)) {
+      if (state === AssignedIdentityState.Created) toMarkAssigned.push(current);
+      continue;
+    }
+    // New AAIs for an identity MIC has no record of, that is already on the target, are preexisting;
+    // otherwise they inherit what the existing AAIs for that identity recorded.
+    const preexisting = id !== undefined && (preexistingIds.has(id) || (!knownIds.has(id) && onTarget.has(id)));
+    writes.push({ desired, current, preexisting });
+  }
+
+  const toUnassign: AzureAssignedIdentity[] = [];
+  const deleteNow: AzureAssignedIdentity[] = [];
+  const deleteAfterRemoval: AzureAssignedIdentity[] = [];
+  const identitiesToRemove = new Set<string>();
+  let nextGraceDeadline: number | undefined;
+  // Pending removals grouped by identity: an identity goes only when all its leftover AAIs are past grace.
+  const leftovers = new Map<string, AzureAssignedIdentity[]>();
+  for (const assigned of currentOnTarget) {
+    const key = objectKey(assigned.metadata.namespace ?? '', assigned.metadata.name ?? '');
+    if (desiredKeys.has(key)) continue;
+    const state = effectiveAssignedState(assigned.status?.status);
+    if (state !== AssignedIdentityState.Unassigned) {
+      toUnassign.push(assigned);
+      continue;
+    }
+    const id = assignedResourceIdKey(assigned);
+    if (id === undefined || needed.has(id) || !onTarget.has(id) || preexistingIds.has(id) || isImmutable(assigned, immutable)) {
+      deleteNow.push(assigned);
+      continue;
+    }
+    const group = leftovers.get(id);
+    if (group === undefined) leftovers.set(id, [assigned]);
+    else group.push(assigned);
+  }
+  for (const [id, group] of leftovers) {
+    // An AAI without the timestamp (written by another MIC) counts as unassigned just now.
+    const deadline = Math.max(...group.map((assigned) => (unassignedAt(assigned) ?? now) + gracePeriodMs));
+    if (deadline <= now) {
+      identitiesToRemove.add(id);
+      deleteAfterRemoval.push(...group);
+    } else {
+      nextGraceDeadline = Math.min(nextGraceDeadline ?? deadline, deadline);
+    }
+  }
+  // AAIs being unassigned now start a grace period too.
+  if (toUnassign.some((assigned) => assignedResourceIdKey(assigned) !== undefined)) {
+    nextGraceDeadline = Math.min(nextGraceDeadline ?? now + gracePeriodMs, now + gracePeriodMs);
+  }
+
+  return {
+    writes,
+    toMarkAssigned,
+    toUnassign,
+    identitiesToAdd: [...identitiesToAdd].sort(),
+    identitiesToRemove: [...identitiesToRemove].sort(),
+    deleteNow,
+    deleteAfterRemoval,
+    nextGraceDeadline,
+  };
+}
