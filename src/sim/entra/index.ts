@@ -149,8 +149,14 @@ function baseUrlOf(request: FastifyRequest, deps: EntraDeps): string {
   return deps.publicUrl().replace(/\/+$/, '');
 }
 
+/** host[:port] values a client may have used for this server: the public URL's and the Host header's. */
 function hostsOf(request: FastifyRequest, deps: EntraDeps): string[] {
-  const hosts = [new URL(deps.publicUrl()).host];
+  const hosts: string[] = [];
+  try {
+    hosts.push(new URL(deps.publicUrl()).host);
+  } catch {
+    // no public URL yet: the Host header alone decides
+  }
   const host = request.headers.host;
   if (host !== undefined && host !== '') hosts.push(host);
   return hosts;
