@@ -3,7 +3,8 @@
  * (azure-protocols.md §3.1–3.2). Pure: no store, no clock; the caller supplies lookups.
  *
  * - PATCH merges `userAssignedIdentities`: `{}` adds, `null` removes, unmentioned entries stay.
- *   PUT replaces the set with the entries whose value is not `null`.
+ *   PUT replaces the set with the entries whose value is not `null`. Without a map (either mode) the
+ *   current set stays — lenient, as is a map without a `type` (read as "also UserAssigned").
  * - Values must be `{}`, `null` or the entry's unchanged read-only object → else `InvalidIdentityValues`.
  * - `type` is compared case-insensitively, `SystemAssigned,UserAssigned` without a space is accepted.
  *   A type without UserAssigned and a non-empty map → `BadRequest`; UserAssigned and nothing left →

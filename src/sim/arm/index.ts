@@ -104,7 +104,9 @@ export function createArmRoutes(options: ArmRoutesOptions = {}): FastifyPluginAs
         const apiVersion = query.get('api-version');
         if (apiVersion === null || apiVersion === '') throw missingApiVersion();
         if (route === undefined) throw noSuchRoute(deps.publicUrl() + request.url);
-        const response = dispatch(context, route, { method: request.method, url: request.url, query, apiVersion, body: request.body, caller });
+        // fastify answers HEAD with the GET handler; ARM treats it as a GET without a body.
+        const method = request.method === 'HEAD' ? 'GET' : request.method;
+        const response = dispatch(context, route, { method, url: request.url, query, apiVersion, body: request.body, caller });
         reply.code(response.status).headers(response.headers ?? {});
         return response.body === undefined ? reply.send() : reply.send(response.body);
       },
