@@ -58,6 +58,8 @@ export interface TargetPlan {
   readonly identitiesToAdd: readonly string[];
   /** Lower-cased identity IDs to remove from the target (grace over, owned, mutable, unneeded). */
   readonly identitiesToRemove: readonly string[];
+  /** AAIs someone asked to delete (deletion timestamp set): release them first, recreate if desired. */
+  readonly releaseFirst: readonly AzureAssignedIdentity[];
   /** Unassigned AAIs to delete now (nothing to remove from Azure for them). */
   readonly deleteNow: readonly AzureAssignedIdentity[];
   /** Unassigned AAIs to delete once `identitiesToRemove` succeeded. */
@@ -123,7 +125,11 @@ function unassignedAt(assigned: AzureAssignedIdentity): number | undefined {
 
 /** Plans one target. */
 export function planTarget(input: TargetPlanInput): TargetPlan {
-  const { desiredOnTarget, desiredKeys, currentOnTarget, onTarget, immutable, gracePeriodMs, now } = input;
+  const { desiredOnTarget, desiredKeys, onTarget, immutable, gracePeriodMs, now } = input;
+  // An AAI being deleted by someone else is let go (our finalizer removed); if it is still desired it is
+  // created again. Upstream left such objects Terminating for as long as the pod lived.
+  const releaseFirst = input.currentOnTarget.filter((assigned) => assigned.metadata.deletionTimestamp != null);
+  const currentOnTarget = input.currentOnTarget.filter((assigned) => assigned.metadata.deletionTimestamp == null);
   const currentByKey = new Map(currentOnTarget.map((assigned) => [objectKey(assigned.metadata.namespace ?? '', assigned.metadata.name ?? ''), assigned]));
 
   // Identities needed on this target, and whether MIC owns them (per the AAIs that exist for them).
@@ -199,6 +205,7 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     writes,
     toMarkAssigned,
     toUnassign,
+    releaseFirst,
     identitiesToAdd: [...identitiesToAdd].sort(),
     identitiesToRemove: [...identitiesToRemove].sort(),
     deleteNow,

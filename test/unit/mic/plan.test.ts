@@ -154,3 +154,13 @@ describe('planTarget', () => {
     expect(planTarget(input({ currentOnTarget: [legacy], onTarget: new Set([idA]) })).toUnassign).toEqual([legacy]);
   });
 });
+
+describe('planTarget: AAIs deleted by someone else', () => {
+  it('releases a terminating AAI first and writes it again when still desired', () => {
+    const desired = desiredFor([{ name: 'p1', label: 'a' }]);
+    const terminating = { ...assignedFrom(desired[0]!, 'Assigned'), metadata: { ...assignedFrom(desired[0]!, 'Assigned').metadata, deletionTimestamp: new Date(NOW) } };
+    const plan = planTarget(input({ desiredOnTarget: desired, currentOnTarget: [terminating], onTarget: new Set([idA]) }));
+    expect(plan.releaseFirst).toEqual([terminating]);
+    expect(plan.writes.map((write) => [write.desired.name, write.current])).toEqual([['p1-default-a', undefined]]);
+  });
+});
