@@ -55,8 +55,13 @@ function embedBinding(binding: AzureIdentityBinding): Record<string, unknown> {
   return { apiVersion: API_VERSION, kind: 'AzureIdentityBinding', metadata: embeddedMetadata(binding.metadata), spec: binding.spec };
 }
 
-/** The full object for a desired assignment, in state Created. */
-export function assignedIdentityBody(desired: DesiredAssignment, preexisting: boolean, base?: AzureAssignedIdentity): Record<string, unknown> {
+/** The full object for a desired assignment, in `state` (Created, or Assigned when no Azure work is needed). */
+export function assignedIdentityBody(
+  desired: DesiredAssignment,
+  preexisting: boolean,
+  base?: AzureAssignedIdentity,
+  state: AssignedIdentityState = 'Created',
+): Record<string, unknown> {
   // Ours are recomputed; everything else someone put on the object is kept.
   const annotations: Record<string, string> = Object.fromEntries(
     Object.entries(base?.metadata.annotations ?? {}).filter(([key]) => key !== UNASSIGNED_AT_ANNOTATION && key !== PREEXISTING_ANNOTATION),
@@ -82,8 +87,13 @@ export function assignedIdentityBody(desired: DesiredAssignment, preexisting: bo
       podNamespace: desired.podNamespace,
       nodename: desired.nodeName,
     },
-    status: { status: 'Created', availableReplicas: 1 },
+    status: { status: state, availableReplicas: 1 },
   };
+}
+
+/** The resource version of a write's response (for the write tracker). */
+function versionOf(response: unknown): string {
+  return (response as { metadata?: { resourceVersion?: string } } | undefined)?.metadata?.resourceVersion ?? '';
 }
 
 export class AssignedIdentityWriter {
@@ -93,30 +103,35 @@ export class AssignedIdentityWriter {
     this.kubeConfig = kubeConfig;
   }
 
-  /** Creates the AAI, or overwrites an existing one of that name (state Created). */
-  async write(desired: DesiredAssignment, preexisting: boolean, current: AzureAssignedIdentity | undefined): Promise<void> {
+  /**
+   * Creates the AAI, or overwrites an existing one of that name, in `state`; returns the new
+   * resource version.
+   */
+  async write(desired: DesiredAssignment, preexisting: boolean, current: AzureAssignedIdentity | undefined, state: AssignedIdentityState): Promise<string> {
     const where = `AzureAssignedIdentity ${desired.namespace}/${desired.name}`;
     try {
       if (current === undefined) {
         try {
-          await rawRequest(this.kubeConfig, { method: 'POST', path: path(desired.namespace), body: assignedIdentityBody(desired, preexisting) });
-          return;
+          return versionOf(await rawRequest(this.kubeConfig, { method: 'POST', path: path(desired.namespace), body: assignedIdentityBody(desired, preexisting, undefined, state) }));
         } catch (error) {
           if (!isStatus(error, 409)) throw error;
           // Our cache had not seen it yet: update what is there.
           const existing = (await rawRequest(this.kubeConfig, { method: 'GET', path: path(desired.namespace, desired.name) })) as AzureAssignedIdentity;
-          await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, existing) });
-          return;
+          return versionOf(
+            await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, existing, state) }),
+          );
         }
       }
-      await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, current) });
+      return versionOf(
+        await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, current, state) }),
+      );
     } catch (error) {
       throw new Error(`write ${where}`, { cause: error });
     }
   }
 
-  /** Sets `status.status` with a JSON patch on the main resource, as upstream. */
-  async setState(assigned: AzureAssignedIdentity, state: AssignedIdentityState, options: { unassignedAt?: string } = {}): Promise<void> {
+  /** Sets `status.status` with a JSON patch on the main resource, as upstream; returns the new resource version. */
+  async setState(assigned: AzureAssignedIdentity, state: AssignedIdentityState, options: { unassignedAt?: string } = {}): Promise<string> {
     const namespace = assigned.metadata.namespace ?? '';
     const name = assigned.metadata.name ?? '';
     const operations: unknown[] =
@@ -128,7 +143,7 @@ export class AssignedIdentityWriter {
       operations.push({ op: 'add', path: `/metadata/annotations/${pointer(UNASSIGNED_AT_ANNOTATION)}`, value: options.unassignedAt });
     }
     try {
-      await rawRequest(this.kubeConfig, { method: 'PATCH', path: path(namespace, name), contentType: JSON_PATCH, body: operations });
+      return versionOf(await rawRequest(this.kubeConfig, { method: 'PATCH', path: path(namespace, name), contentType: JSON_PATCH, body: operations }));
     } catch (error) {
       throw new Error(`set AzureAssignedIdentity ${namespace}/${name} to ${state}`, { cause: error });
     }
