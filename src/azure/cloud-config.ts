@@ -128,12 +128,17 @@ class FieldReader {
     return false;
   }
 
+  /** Absent, null or blank — not merely of the wrong type (that is reported on its own). */
+  missing(field: Field): boolean {
+    const value = this.raw.get(field);
+    return value === undefined || value === null || (typeof value === 'string' && value.trim() === '');
+  }
+
   /** A name that goes into ARM URLs: required, no slashes. */
   pathSegment(field: Field): string {
-    const reported = this.problems.length;
     const value = this.string(field);
     if (value === undefined) {
-      if (this.problems.length === reported) this.problem(field, 'required');
+      if (this.missing(field)) this.problem(field, 'required');
       return '';
     }
     if (/[/?#\s]/.test(value)) this.problem(field, `${JSON.stringify(value)} must not contain '/', '?', '#' or spaces`);
@@ -175,9 +180,7 @@ function readCloudConfig(raw: RawSource): CloudConfig {
   const secret = fields.string('aadClientSecret');
   if (!useManagedIdentityExtension) {
     const why = `required for a service principal (${raw.label('useManagedIdentityExtension')} is not true)`;
-    if (tenantId === undefined) fields.problem('tenantId', why);
-    if (aadClientId === undefined) fields.problem('aadClientId', why);
-    if (secret === undefined) fields.problem('aadClientSecret', why);
+    for (const field of ['tenantId', 'aadClientId', 'aadClientSecret'] as const) if (fields.missing(field)) fields.problem(field, why);
   }
   const config: CloudConfig = {
     source: raw.source,
