@@ -1,0 +1,132 @@
+/**
+ * The process logger: pino, writing one line per record to stderr (like klog with `--logtostderr`),
+ * either as JSON or as a readable text line (`--log-format`, upstream's flag). Credentials that end
+ * up in a logged object are replaced by `[REDACTED]` wherever the usual field names appear, up to
+ * {@link REDACTION_DEPTH} levels deep, at every level and in child bindings.
+ * @module
+ */
+import { pino, stdTimeFunctions, type DestinationStream, type Level, type Logger } from 'pino';
+
+export type LogFormat = 'json' | 'text';
+export type LogLevel = Level | 'silent';
+
+export interface LoggerOptions {
+  readonly format: LogFormat;
+  readonly level: LogLevel;
+  /** The binary or tool (`mic`, `nmi`), on every record. */
+  readonly component: string;
+  /** Where lines go; default stderr, written synchronously so nothing is lost when the process exits. */
+  readonly destination?: DestinationStream;
+}
+
+/** Field names whose values are credentials (tokens, secrets, assertions, auth headers). */
+export const REDACTED_KEYS: readonly string[] = [
+  'token',
+  'access_token',
+  'accessToken',
+  'refresh_token',
+  'refreshToken',
+  'id_token',
+  'idToken',
+  'clientSecret',
+  'client_secret',
+  'aadClientSecret',
+  'password',
+  'authorization',
+  'Authorization',
+  'cookie',
+  'assertion',
+  'client_assertion',
+  'clientAssertion',
+];
+
+/** How many object levels below the record the keys are looked for (`a.b.c.d.token`). */
+export const REDACTION_DEPTH = 4;
+
+export const REDACTED = '[REDACTED]';
+
+/** pino redact paths: every key at the top level and under 1..depth wildcards (`*.*.token`). */
+export function redactionPaths(keys: readonly string[] = REDACTED_KEYS, depth = REDACTION_DEPTH): string[] {
+  return keys.flatMap((key) => Array.from({ length: depth + 1 }, (_, wildcards) => [...Array<string>(wildcards).fill('*'), key].join('.')));
+}
+
+/** Creates the root logger; components derive children (`logger.child({ controller: 'assigner' })`). */
+export function createLogger(options: LoggerOptions): Logger {
+  const stderr = options.destination ?? pino.destination({ fd: 2, sync: true });
+  return pino(
+    {
+      level: options.level,
+      base: { component: options.component },
+      timestamp: stdTimeFunctions.isoTime,
+      // Level names rather than numbers: readable as JSON and what the text format prints.
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: redactionPaths(), censor: REDACTED },
+    },
+    options.format === 'text' ? textDestination(stderr) : stderr,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text format: `<time> <LEVEL> <component>: <msg> key=value …`, one line per record. pino writes
+// JSON (after redaction) and this destination rewrites each line, which keeps pino's serializers
+// and redaction in one place and needs no worker thread (pino-pretty transport).
+
+const CORE_KEYS = new Set(['time', 'level', 'component', 'msg']);
+// Control characters would let a logged value start a forged line.
+// eslint-disable-next-line no-control-regex
+const NEEDS_QUOTES = /[\s"=\\\u0000-\u001f\u007f]|^$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'string') return NEEDS_QUOTES.test(value) ? JSON.stringify(value) : value;
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function formatFields(record: Record<string, unknown>): string[] {
+  const fields: string[] = [];
+  for (const [key, value] of Object.entries(record)) {
+    if (CORE_KEYS.has(key)) continue;
+    if (key === 'err' && isRecord(value)) {
+      // Errors read better flattened: err.type, err.message, extra fields, then the (escaped) stack.
+      const { stack, ...rest } = value;
+      for (const [errKey, errValue] of Object.entries(rest)) fields.push(`err.${errKey}=${formatValue(errValue)}`);
+      if (stack !== undefined) fields.push(`err.stack=${formatValue(stack)}`);
+      continue;
+    }
+    fields.push(`${key}=${formatValue(value)}`);
+  }
+  return fields;
+}
+
+/** One JSON record → one text line (without the newline). Exported for tests. */
+export function formatTextLine(json: string): string {
+  let record: unknown;
+  try {
+    record = JSON.parse(json);
+  } catch {
+    return json.replace(CONTROL, ' ');
+  }
+  if (!isRecord(record)) return json.replace(CONTROL, ' ');
+  const time = typeof record.time === 'string' ? record.time : new Date().toISOString();
+  const level = (typeof record.level === 'string' ? record.level : 'info').toUpperCase().padEnd(5);
+  const component = typeof record.component === 'string' ? `${record.component}: ` : '';
+  const message = typeof record.msg === 'string' ? record.msg.replace(CONTROL, (char) => JSON.stringify(char).slice(1, -1)) : '';
+  return [`${time} ${level} ${component}${message}`, ...formatFields(record)].join(' ');
+}
+
+/** Wraps `inner` so that it receives text lines instead of pino's JSON lines. */
+export function textDestination(inner: DestinationStream): DestinationStream {
+  return {
+    write(chunk: string): void {
+      for (const line of chunk.split('\n')) {
+        if (line !== '') inner.write(`${formatTextLine(line)}\n`);
+      }
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * MIC's command line, as one table: upstream aad-pod-identity's flags with their exact names and
+ * defaults, our additions, and the klog flags that upstream manifests pass. Parsing
+ * (`config.ts`), `--help` and the flags section of docs/mic.md are all generated from it.
+ * @module
+ */
+import { isIP } from 'node:net';
+import { isGuid, OBJECT_NAME_MAX_LENGTH, OBJECT_NAME_PATTERN } from '../api/formats.ts';
+import {
+  boolFlag,
+  durationFlag,
+  enumFlag,
+  floatFlag,
+  intFlag,
+  listFlag,
+  optionalDurationFlag,
+  optionalStringFlag,
+  stringFlag,
+  type FlagGroup,
+} from '../lib/go-flags.ts';
+
+const OBJECT_NAME = new RegExp(OBJECT_NAME_PATTERN);
+const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
+
+function objectName(text: string): string | undefined {
+  return text.length <= OBJECT_NAME_MAX_LENGTH && OBJECT_NAME.test(text) ? undefined : 'a Kubernetes object name (lower-case DNS subdomain)';
+}
+
+function namespaceName(text: string): string | undefined {
+  return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text) && text.length <= 63 ? undefined : 'a Kubernetes namespace name (lower-case DNS label)';
+}
+
+function bindAddress(text: string): string | undefined {
+  return text === '' || isIP(text) !== 0 ? undefined : 'an IP address, or empty for all interfaces';
+}
+
+function headerSafe(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text) ? 'text without control characters (it goes into the User-Agent header)' : undefined;
+}
+
+export const MIC_FLAG_GROUPS: readonly FlagGroup[] = [
+  { key: 'upstream', title: 'Flags of aad-pod-identity MIC', compatibility: 'same' },
+  { key: 'added', title: 'Flags added by pod-identity', compatibility: 'new' },
+  { key: 'klog', title: 'klog flags (accepted for compatibility)', compatibility: 'accepted and ignored: logs always go to stderr, formatted by --log-format' },
+];
+
+const DRIFT_INTERVAL_TEXT = 'the value of --identity-assignment-reconcile-interval (3m)';
+
+export const MIC_FLAGS = {
+  // --- upstream, in upstream's order -------------------------------------------------------------
+  kubeconfig: stringFlag({ group: 'upstream', placeholder: 'FILE', usage: 'Path to a kubeconfig file; in-cluster configuration when empty.' }),
+  cloudconfig: stringFlag({
+    group: 'upstream',
+    placeholder: 'FILE',
+    usage: 'Path to the cloud config (azure.json); when empty, the cloud config comes from environment variables (CLIENT_ID, TENANT_ID, …).',
+    compatibility: 'same; the file is also re-read when it changes',
+  }),
+  forceNamespaced: boolFlag({ group: 'upstream', usage: 'Namespaced mode: identity, binding and pod must share a namespace. Also on when the environment has FORCENAMESPACED=true.' }),
+  version: boolFlag({ group: 'upstream', usage: 'Print the version and exit.', compatibility: 'same, except that MIC_POD_NAMESPACE is not required for it' }),
+  syncRetryDuration: durationFlag({
+    group: 'upstream',
+    default: '3600s',
+    minMs: 0,
+    exclusiveMin: true,
+    minText: 'greater than 0',
+    usage: 'Interval of a periodic full re-plan of every VM/VMSS target, a safety net: changes are reconciled as events arrive and failures retry with backoff.',
+    compatibility: 'same default; no longer the retry path (upstream retried failures only on this tick or on informer resyncs)',
+  }),
+  'leader-election-instance': optionalStringFlag({ group: 'upstream', defaultText: 'the hostname (pod name)', usage: 'This replica’s identity in leader election.', check: (text) => (text === '' ? 'a non-empty name' : undefined) }),
+  'leader-election-namespace': stringFlag({ group: 'upstream', default: 'default', usage: 'Namespace of the leader election lock.', check: namespaceName }),
+  'leader-election-name': stringFlag({ group: 'upstream', default: 'aad-pod-identity-mic', usage: 'Name of the leader election lock.', check: objectName }),
+  'leader-election-duration': durationFlag({
+    group: 'upstream',
+    default: '15s',
+    minMs: 1_000,
+    minText: 'at least 1s',
+    usage: 'Lease duration; the leader renews within half of it and candidates retry every quarter of it.',
+    compatibility: 'same timing; the lock is a coordination.k8s.io Lease instead of an Endpoints object (see --leader-election-resource-lock)',
+  }),
+  'http-probe-port': intFlag({ group: 'upstream', default: 8080, min: 0, max: 65_535, placeholder: 'PORT', usage: 'Port of /healthz (and /readyz, /livez); 0 picks a free port.', compatibility: 'same /healthz; /readyz and /livez are new' }),
+  'prometheus-port': intFlag({ group: 'upstream', default: 8888, min: 0, max: 65_535, placeholder: 'PORT', usage: 'Port of the Prometheus /metrics endpoint; 0 picks a free port.' }),
+  enableProfile: boolFlag({ group: 'upstream', usage: 'Go pprof on localhost:6060 in upstream.', compatibility: 'accepted, no effect (Node.js has no pprof); profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' }),
+  enableScaleFeatures: boolFlag({ group: 'upstream', usage: 'Deprecated; has no effect on MIC.', compatibility: 'same (accepted, logs a notice)' }),
+  createDeleteBatch: intFlag({ group: 'upstream', default: 20, min: 1, usage: 'Most AzureAssignedIdentity API calls in flight per VM/VMSS target.' }),
+  clientQps: floatFlag({ group: 'upstream', default: 5, above: 0, usage: 'Kubernetes API client rate limit in requests per second; the burst is the integer part (at least 1).', compatibility: 'same; must be > 0' }),
+  'immutable-user-msis': listFlag({
+    group: 'upstream',
+    placeholder: 'CLIENT_IDS',
+    usage: 'Comma-separated client IDs of user-assigned identities that MIC never removes from a VM/VMSS (compared case-insensitively); the cloud config’s userAssignedIdentityID is added.',
+    compatibility: 'same; entries that are not GUIDs are rejected at start instead of silently never matching',
+    checkItem: (item) => (isGuid(item) ? undefined : 'client IDs (GUIDs)'),
+  }),
+  'config-map-name': stringFlag({ group: 'upstream', default: 'aad-pod-identity-config', usage: 'ConfigMap (in MIC_POD_NAMESPACE) that records the type upgrade.', check: objectName }),
+  'type-upgrade-status-key': stringFlag({
+    group: 'upstream',
+    default: 'type-upgrade-status',
+    usage: 'Key in that ConfigMap marking the v1.6 type upgrade as done.',
+    check: (text) => (CONFIG_MAP_KEY.test(text) && text.length <= 253 ? undefined : 'a ConfigMap key (letters, digits, -, _ and .)'),
+  }),
+  'enable-type-upgrade': boolFlag({ group: 'upstream', default: true, usage: 'Run the v1.6 type upgrade once per leadership unless the ConfigMap key says it was done.' }),
+  'update-user-msi-max-retry': intFlag({
+    group: 'upstream',
+    default: 2,
+    min: 0,
+    usage: 'Retries of an ARM request after a transient failure (no response, 408, 5xx) before the VM/VMSS target goes back to the queue with backoff.',
+    compatibility: 'same count; throttling (429, Retry-After) is not retried in place but closes a throttle gate until ARM allows requests again',
+  }),
+  'update-user-msi-retry-interval': durationFlag({
+    group: 'upstream',
+    default: '1s',
+    minMs: 0,
+    usage: 'Delay before the first of those retries; it doubles for each further retry.',
+    compatibility: 'same first delay; later retries back off exponentially instead of waiting the same interval',
+  }),
+  'identity-assignment-reconcile-interval': durationFlag({
+    group: 'upstream',
+    default: '3m',
+    minMs: 0,
+    usage: 'How often each VM/VMSS that holds assignments is re-read from ARM and repaired when its identities drifted (removed by hand, by an AKS upgrade, …); 0 disables. Same setting as --drift-check-interval.',
+    compatibility: 'same interval; each target is checked at a random point of every interval instead of all at once; 0 disables (upstream could not)',
+  }),
+  'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
+  'custom-user-agent': stringFlag({ group: 'upstream', usage: 'Appended to the User-Agent of Kubernetes and Azure requests.', check: headerSafe }),
+
+  // --- ours -------------------------------------------------------------------------------------
+  'identity-removal-grace-period': durationFlag({
+    group: 'added',
+    default: '30s',
+    minMs: 0,
+    usage: 'How long an identity stays on a VM/VMSS after the last pod that needed it left, so rolling updates and short Jobs do not cause remove/add churn. 0 removes at once (upstream behaviour).',
+  }),
+  debounce: durationFlag({ group: 'added', default: '100ms', minMs: 0, usage: 'Events are coalesced for this long before a target is reconciled, so a burst costs one ARM write.' }),
+  'drift-check-interval': optionalDurationFlag({
+    group: 'added',
+    defaultText: DRIFT_INTERVAL_TEXT,
+    minMs: 0,
+    usage: 'Alias of --identity-assignment-reconcile-interval with a name that says what it does; give one or the other (or both with the same value).',
+  }),
+  workers: intFlag({ group: 'added', default: 8, min: 1, max: 1_000, usage: 'VM/VMSS targets reconciled concurrently (never the same target twice at once).' }),
+  'health-bind-address': stringFlag({
+    group: 'added',
+    placeholder: 'IP',
+    defaultText: 'all interfaces',
+    usage: 'Address for the --http-probe-port listener. Empty means every interface (IPv6 and IPv4), like upstream’s ":port", because kubelet probes the pod IP.',
+    check: bindAddress,
+  }),
+  'metrics-bind-address': stringFlag({
+    group: 'added',
+    placeholder: 'IP',
+    defaultText: 'all interfaces',
+    usage: 'Address for the --prometheus-port listener. Empty means every interface, like upstream, because Prometheus scrapes the pod IP; 127.0.0.1 keeps metrics to a sidecar.',
+    check: bindAddress,
+  }),
+  'leader-election-resource-lock': enumFlag({
+    group: 'added',
+    default: 'leases',
+    values: ['leases', 'endpointsleases'],
+    usage:
+      'Leader election lock. leases: a coordination.k8s.io Lease named --leader-election-name. endpointsleases: that Lease and upstream’s Endpoints lock of the same name, for rolling over a running aad-pod-identity MIC (see "Upgrading from aad-pod-identity").',
+  }),
+
+  // --- klog (upstream links klog; its manifests pass --logtostderr and sometimes --v) --------------
+  v: intFlag({
+    group: 'klog',
+    default: 0,
+    min: 0,
+    placeholder: 'LEVEL',
+    usage: 'klog verbosity, mapped to a log level: 0–3 info, 4 debug, 5 and above trace.',
+    compatibility: 'mapped to the log level (klog conventions: 4 is debug, 5 is trace)',
+  }),
+  logtostderr: boolFlag({ group: 'klog', default: true, usage: 'klog: log to stderr.', compatibility: 'accepted; logs always go to stderr (a notice is logged for --logtostderr=false)' }),
+  alsologtostderr: boolFlag({ group: 'klog', usage: 'klog: also log to stderr.' }),
+  log_dir: stringFlag({ group: 'klog', placeholder: 'DIR', usage: 'klog: directory for log files.' }),
+  log_file: stringFlag({ group: 'klog', placeholder: 'FILE', usage: 'klog: log file.' }),
+  log_file_max_size: stringFlag({ group: 'klog', placeholder: 'MB', default: '1800', usage: 'klog: log file size limit.' }),
+  skip_headers: boolFlag({ group: 'klog', usage: 'klog: no header prefixes.' }),
+  skip_log_headers: boolFlag({ group: 'klog', usage: 'klog: no headers in log files.' }),
+  add_dir_header: boolFlag({ group: 'klog', usage: 'klog: file directory in the header.' }),
+  one_output: boolFlag({ group: 'klog', usage: 'klog: write each record to its own severity only.' }),
+  stderrthreshold: stringFlag({ group: 'klog', placeholder: 'SEVERITY', default: '2', usage: 'klog: severity copied to stderr.' }),
+  vmodule: stringFlag({ group: 'klog', placeholder: 'PATTERNS', usage: 'klog: per-file verbosity.' }),
+  log_backtrace_at: stringFlag({ group: 'klog', placeholder: 'FILE:LINE', usage: 'klog: stack trace at a log line.' }),
+};
+
+export type MicFlagName = keyof typeof MIC_FLAGS;
+
+/** The environment variables MIC reads itself (the cloud config's variables are documented with it). */
+export const MIC_ENVIRONMENT: readonly { readonly name: string; readonly usage: string; readonly compatibility: string }[] = [
+  {
+    name: 'MIC_POD_NAMESPACE',
+    usage: 'Required. MIC’s own namespace (set from metadata.namespace); the type-upgrade ConfigMap lives there.',
+    compatibility: 'same (start fails with a clear error when missing)',
+  },
+  {
+    name: 'FORCENAMESPACED',
+    usage: 'Exactly "true" turns namespaced mode on, like --forceNamespaced; any other value leaves it off.',
+    compatibility: 'same (a notice is logged for values such as "True" or "1", which upstream ignores too)',
+  },
+];
