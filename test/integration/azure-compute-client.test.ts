@@ -273,6 +273,17 @@ describe('compute identity client against the simulated ARM and Entra ID', () =>
     await expect(assign(VMSS, [identities.a.id], [])).resolves.toMatchObject({ identity: { userAssignedIdentities: [identities.a.id.toLowerCase()] } });
   });
 
+  it('maps a long-running operation that fails (identity deleted mid-flight) to IdentityOperationError naming it', async () => {
+    const doomed = await admin.seedIdentity({ subscriptionId: SUB, resourceGroup: IDS, name: 'doomed' });
+    // Delete the identity when the client first polls the operation: the operation then fails.
+    await admin.addFault({ service: 'arm', method: 'GET', path: '/operations/', times: 1, action: { kind: 'delete-identity', identityId: doomed.id } });
+    const before = storedIdentity(VMSS);
+    const error = await failureOf(arm.patchIdentity(VMSS, { type: 'UserAssigned', userAssignedIdentities: { [doomed.id.toLowerCase()]: {} } }));
+    expect(error).toBeInstanceOf(IdentityOperationError);
+    expect(error).toMatchObject({ identityIds: [doomed.id.toLowerCase()], context: { statusCode: undefined, armCode: 'FailedIdentityOperation', operation: 'vmss_update' } });
+    expect(storedIdentity(VMSS)).toEqual(before);
+  });
+
   it('never logged the secret or a token', () => {
     const logs = logLines.join('\n');
     expect(logs).toContain('Azure connection configured');
