@@ -8,7 +8,6 @@
  * removes), so a repeat changes nothing or meets 409 while the first still runs.
  * @module
  */
-import type { AbortSignalLike } from '@azure/abort-controller';
 import type { PipelinePolicy, PipelineRequest, PipelineResponse, SendRequest } from '@azure/core-rest-pipeline';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -51,7 +50,7 @@ function abortError(): Error {
 }
 
 /** `clock.sleep` for the SDK's AbortSignalLike. */
-function sleep(clock: Clock, ms: number, signal: AbortSignalLike | undefined): Promise<void> {
+function sleep(clock: Clock, ms: number, signal: PipelineRequest['abortSignal']): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(abortError());
