@@ -1,0 +1,209 @@
+/**
+ * MIC's entry point: parse flags and environment once, connect to Kubernetes and ARM, then run the
+ * health and metrics servers and the informers on every replica, and the reconcilers on the leader.
+ * Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure (including lost leadership, so the pod
+ * restarts clean, as upstream), 2 on bad configuration.
+ * @module
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { loadCloudConfig, type CloudConfig } from '../azure/cloud-config.ts';
+import { watchCloudConfig } from '../azure/cloud-config-watch.ts';
+import type { ComputeIdentityClient } from '../azure/compute-identity-client.ts';
+import { connectAzure } from '../azure/connect.ts';
+import { systemClock } from '../lib/clock.ts';
+import { describeError, TerminalError } from '../lib/errors.ts';
+import { runAll, runnable } from '../lib/lifecycle.ts';
+import { createLogger } from '../lib/logger.ts';
+import { EventRecorder } from '../kube/events.ts';
+import { LeaderElector } from '../kube/leader-election.ts';
+import { EVENT_SOURCE_COMPONENT } from '../api/index.ts';
+import { AssignedIdentityWriter } from './assigned-writer.ts';
+import { ConfigError, parseMicCommand, micHelp, type MicConfig } from './config.ts';
+import { MicController } from './controller.ts';
+import { micHealthServer, micMetricsServer } from './health-server.ts';
+import { createMicInformers } from './informers.ts';
+import { MicMetrics } from './metrics.ts';
+import { TargetReconciler } from './reconcile-target.ts';
+import { MicView } from './view.ts';
+import { WriteTracker } from './write-tracker.ts';
+
+export const MIC_VERSION = '0.1.0';
+
+function loadKubeConfig(config: MicConfig): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig === undefined) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromFile(config.kubeconfig);
+  return kubeConfig;
+}
+
+/** The ARM client in use; replaced when azure.json changes, so reconciles pick up new credentials. */
+class SwappableComputeClient implements ComputeIdentityClient {
+  current: ComputeIdentityClient;
+
+  constructor(initial: ComputeIdentityClient) {
+    this.current = initial;
+  }
+
+  getIdentity(...args: Parameters<ComputeIdentityClient['getIdentity']>): ReturnType<ComputeIdentityClient['getIdentity']> {
+    return this.current.getIdentity(...args);
+  }
+
+  patchIdentity(...args: Parameters<ComputeIdentityClient['patchIdentity']>): ReturnType<ComputeIdentityClient['patchIdentity']> {
+    return this.current.patchIdentity(...args);
+  }
+}
+
+/** Client IDs / resource IDs never removed: `--immutable-user-msis` plus the cluster identity. */
+function immutableSet(config: MicConfig, cloud: CloudConfig): ReadonlySet<string> {
+  const ids = new Set(config.immutableClientIds.map((id) => id.toLowerCase()));
+  if (cloud.userAssignedIdentityID !== undefined && cloud.userAssignedIdentityID !== '') ids.add(cloud.userAssignedIdentityID.toLowerCase());
+  return ids;
+}
+
+export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: AbortSignal, logger: Logger): Promise<void> {
+  for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
+  if (config.leaderElection.lock !== 'leases') {
+    throw new TerminalError(`--leader-election-resource-lock=${config.leaderElection.lock} is not supported yet; use leases (see docs/mic.md)`, { code: 'PI_CONFIG' });
+  }
+  const clock = systemClock;
+  const metrics = new MicMetrics();
+  const kubeConfig = loadKubeConfig(config);
+  let cloudConfig = await loadCloudConfig({ path: config.cloudConfigPath, env });
+  const userAgent = `aad-pod-identity/MIC/${MIC_VERSION}${config.kubeClient.customUserAgent === undefined ? '' : ` ${config.kubeClient.customUserAgent}`}`;
+  const connect = async (cloud: CloudConfig): Promise<ComputeIdentityClient> =>
+    (
+      await connectAzure(cloud, {
+        env,
+        logger,
+        userAgent,
+        clock,
+        transientRetry: { maxRetries: config.reconcile.armRetry.maxRetries, baseDelayMs: config.reconcile.armRetry.firstDelayMs, maxDelayMs: 8_000 },
+        onOperation: (operation) => {
+          metrics.observeCloudOperation(operation.type, operation.durationMs / 1000, operation.error !== undefined);
+        },
+      })
+    ).compute;
+  const arm = new SwappableComputeClient(await connect(cloudConfig));
+  let immutable = immutableSet(config, cloudConfig);
+
+  const informers = createMicInformers(kubeConfig, logger, clock);
+  const view = new MicView(informers, { forceNamespaced: config.namespaced });
+  const events = new EventRecorder({ kubeConfig, component: EVENT_SOURCE_COMPONENT, instance: config.leaderElection.identity, logger, clock });
+  const reconciler = new TargetReconciler({
+    view,
+    writer: new AssignedIdentityWriter(kubeConfig),
+    arm,
+    events,
+    writes: new WriteTracker(),
+    clock,
+    logger,
+    immutable: () => immutable,
+    gracePeriodMs: config.reconcile.identityRemovalGracePeriodMs,
+    writeConcurrency: config.reconcile.writeConcurrency,
+    identityCacheTtlMs: 30_000,
+    observe: (outcome) => {
+      if (outcome.armWrites > 0) metrics.observeCycle(0);
+    },
+  });
+  const controller = new MicController({
+    kubeConfig,
+    informers,
+    view,
+    reconciler,
+    clock,
+    logger,
+    debounceMs: config.reconcile.debounceMs,
+    workers: config.reconcile.workers,
+    driftCheckIntervalMs: config.reconcile.driftCheckIntervalMs,
+    onOutcome: (outcome) => {
+      metrics.observeReconcile(outcome.result);
+    },
+    onQueueDepth: (depth) => {
+      metrics.setQueueDepth(depth);
+    },
+  });
+  const elector = new LeaderElector({
+    kubeConfig,
+    namespace: config.leaderElection.namespace,
+    name: config.leaderElection.name,
+    identity: config.leaderElection.identity,
+    leaseDurationMs: config.leaderElection.leaseDurationMs,
+    renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+    retryPeriodMs: config.leaderElection.retryPeriodMs,
+    logger,
+    clock,
+    onTransition: (leading) => {
+      metrics.setLeader(leading);
+    },
+  });
+  metrics.leaderElectionStarted();
+  const ready = (): boolean => informers.all.every((informer) => informer.hasSynced);
+
+  const parts = [
+    micHealthServer({ address: config.healthServer, health: { isActive: () => controller.isActive(), isReady: ready }, logger }),
+    micMetricsServer({ address: config.metricsServer, metrics, logger }),
+    ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
+    runnable('leader election', (partSignal) => elector.run(partSignal)),
+    runnable('reconciler', (partSignal) => controller.run(partSignal), true),
+  ];
+  if (config.cloudConfigPath !== undefined) {
+    const file = config.cloudConfigPath;
+    parts.push(
+      runnable('cloud config watch', (partSignal) =>
+        watchCloudConfig(
+          file,
+          async (next) => {
+            arm.current = await connect(next);
+            cloudConfig = next;
+            immutable = immutableSet(config, next);
+            logger.info({ file }, 'cloud config changed; ARM client reconnected');
+          },
+          partSignal,
+          { current: cloudConfig, onError: (error) => { logger.error({ file, err: describeError(error) }, 'cloud config unusable; keeping the previous one'); } },
+        ),
+      ),
+    );
+  }
+  logger.info({ version: MIC_VERSION, identity: config.leaderElection.identity, namespaced: config.namespaced }, 'MIC starting');
+  await runAll(parts, signal, elector);
+}
+
+async function main(): Promise<number> {
+  let command;
+  try {
+    command = parseMicCommand(process.argv.slice(2), process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mic: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(command.text.length > 0 ? command.text : micHelp());
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`mic ${MIC_VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  const { config } = command;
+  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'mic' });
+  const stop = new AbortController();
+  for (const name of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(name, () => {
+      logger.info({ signal: name }, 'shutting down');
+      stop.abort();
+    });
+  }
+  try {
+    await runMic(config, process.env, stop.signal, logger);
+    return 0;
+  } catch (error) {
+    logger.error({ err: describeError(error) }, 'MIC stopped');
+    return error instanceof TerminalError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main();

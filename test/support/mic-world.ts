@@ -1,0 +1,331 @@
+/**
+ * A world for MIC integration tests: its own real control plane (with our CRDs), the Azure simulator
+ * with a node resource group, a scale set and a VM, Node objects whose providerIDs point at them, a
+ * service principal for MIC with the roles upstream documents, an azure.json for MIC, and helpers to
+ * run MIC as a real process and to create identities, bindings and pods.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
+import { rawRequest } from '../../src/kube/raw-client.ts';
+import { SimAdminClient } from '../../src/sim/client.ts';
+import { startAzureSimulator, type AzureSimulator } from '../../src/sim/simulator.ts';
+import type { VirtualMachineScaleSet } from '../../src/sim/state/model.ts';
+import { repoRoot } from '../harness/binaries.ts';
+import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import { installCrds } from '../harness/crds.ts';
+import { controlPlane } from '../harness/context.ts';
+
+export const SUBSCRIPTION = '00000000-0000-0000-0000-0000000000aa';
+export const NODE_GROUP = 'MC_test_cluster_westeurope';
+export const IDENTITY_GROUP = 'identities';
+
+export interface WorldOptions {
+  /** VMSS instances (nodes `aks-pool1-12345678-vmss00000<i>`). Default 3. */
+  readonly scaleSetNodes?: number;
+  /** Standalone VM nodes (`aks-agent-<i>`). Default 1. */
+  readonly vmNodes?: number;
+  readonly lroDurationMs?: { vm: number; vmss: number };
+  readonly enforceRbac?: boolean;
+}
+
+export interface MicProcess {
+  readonly name: string;
+  readonly healthPort: number;
+  readonly metricsPort: number;
+  readonly child: ChildProcess;
+  /** Everything the process wrote (JSON log lines). */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address === null || typeof address === 'string') reject(new Error('no port'));
+        else resolve(address.port);
+      });
+    });
+  });
+}
+
+export class MicWorld {
+  readonly plane: ControlPlane;
+  readonly sim: AzureSimulator;
+  readonly admin: SimAdminClient;
+  readonly kc: KubeConfig;
+  readonly dir: string;
+  readonly scaleSet: VirtualMachineScaleSet;
+  readonly scaleSetNodes: string[];
+  readonly vmNodes: string[];
+  readonly azureJsonPath: string;
+  readonly micClientId: string;
+  private readonly mics: MicProcess[] = [];
+
+  private constructor(init: {
+    plane: ControlPlane; sim: AzureSimulator; kc: KubeConfig; dir: string; scaleSet: VirtualMachineScaleSet;
+    scaleSetNodes: string[]; vmNodes: string[]; azureJsonPath: string; micClientId: string;
+  }) {
+    this.plane = init.plane;
+    this.sim = init.sim;
+    this.admin = new SimAdminClient(init.sim.adminUrl);
+    this.kc = init.kc;
+    this.dir = init.dir;
+    this.scaleSet = init.scaleSet;
+    this.scaleSetNodes = init.scaleSetNodes;
+    this.vmNodes = init.vmNodes;
+    this.azureJsonPath = init.azureJsonPath;
+    this.micClientId = init.micClientId;
+  }
+
+  static async start(options: WorldOptions = {}): Promise<MicWorld> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pod-identity-mic-world-'));
+    const plane = await startControlPlane({ binDir: controlPlane().binDir });
+    let sim: AzureSimulator | undefined;
+    try {
+      await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
+      sim = await startAzureSimulator({ lroDurationMs: options.lroDurationMs ?? { vm: 300, vmss: 600 }, enforceRbac: options.enforceRbac ?? false });
+      const admin = new SimAdminClient(sim.adminUrl);
+      await admin.seedResourceGroup({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP });
+      await admin.seedResourceGroup({ subscriptionId: SUBSCRIPTION, resourceGroup: IDENTITY_GROUP });
+      const scaleSet = await admin.seedVmss({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: 'aks-pool1-12345678-vmss', instances: options.scaleSetNodes ?? 3 });
+      const vmNodes: string[] = [];
+      for (let index = 0; index < (options.vmNodes ?? 1); index++) {
+        const vm = await admin.seedVm({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: `aks-agent-${index}` });
+        vmNodes.push(vm.name);
+      }
+      // MIC's own service principal, with the roles the upstream docs require.
+      const secret = `s-${randomUUID()}`;
+      const principal = await admin.seedServicePrincipal({ displayName: 'mic', secret });
+      const groupScope = (group: string): string => `/subscriptions/${SUBSCRIPTION}/resourceGroups/${group}`;
+      await admin.seedRoleAssignment({ scope: groupScope(NODE_GROUP), role: 'Virtual Machine Contributor', principalId: principal.objectId });
+      await admin.seedRoleAssignment({ scope: groupScope(IDENTITY_GROUP), role: 'Managed Identity Operator', principalId: principal.objectId });
+
+      writeFileSync(path.join(dir, 'ca.pem'), sim.caPem);
+      const azureJsonPath = path.join(dir, 'azure.json');
+      writeFileSync(
+        azureJsonPath,
+        JSON.stringify(
+          {
+            cloud: 'AzurePublicCloud',
+            tenantId: sim.tenantId,
+            subscriptionId: SUBSCRIPTION,
+            resourceGroup: NODE_GROUP,
+            location: 'westeurope',
+            vmType: 'vmss',
+            useManagedIdentityExtension: false,
+            aadClientId: principal.appId,
+            aadClientSecret: secret,
+            resourceManagerEndpoint: sim.armUrl,
+            activeDirectoryEndpoint: sim.entraUrl,
+            caFile: path.join(dir, 'ca.pem'),
+          },
+          null,
+          2,
+        ),
+      );
+      const kc = new KubeConfig();
+      kc.loadFromFile(plane.kubeconfigPath);
+      const scaleSetNodes = scaleSet.instances.map((instance) => instance.computerName);
+      const world = new MicWorld({ plane, sim, kc, dir, scaleSet, scaleSetNodes, vmNodes, azureJsonPath, micClientId: principal.appId });
+      for (const [index, name] of scaleSetNodes.entries()) {
+        await world.createNode(name, `azure:///subscriptions/${SUBSCRIPTION}/resourceGroups/${NODE_GROUP}/providers/Microsoft.Compute/virtualMachineScaleSets/${scaleSet.name}/virtualMachines/${scaleSet.instances[index]?.instanceId ?? index}`);
+      }
+      for (const name of vmNodes) {
+        await world.createNode(name, `azure:///subscriptions/${SUBSCRIPTION}/resourceGroups/${NODE_GROUP}/providers/Microsoft.Compute/virtualMachines/${name}`);
+      }
+      return world;
+    } catch (error) {
+      await sim?.stop();
+      await plane.stop();
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.mics.map((mic) => mic.stop()));
+    await this.sim.stop();
+    await this.plane.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // --- MIC processes ---
+
+  /** Starts MIC (src/mic/main.ts on this Node) with upstream-style flags; extra flags appended. */
+  async startMic(name: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<MicProcess> {
+    const healthPort = await freePort();
+    const metricsPort = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, 'src/mic/main.ts'),
+        `--kubeconfig=${this.plane.kubeconfigPath}`,
+        `--cloudconfig=${this.azureJsonPath}`,
+        `--leader-election-instance=${name}`,
+        '--leader-election-namespace=kube-system',
+        '--leader-election-duration=4s',
+        `--http-probe-port=${healthPort}`,
+        `--prometheus-port=${metricsPort}`,
+        '--health-bind-address=127.0.0.1',
+        '--metrics-bind-address=127.0.0.1',
+        '--log-format=json',
+        '--identity-removal-grace-period=0s',
+        ...extraArgs,
+      ],
+      { env: { PATH: process.env['PATH'] ?? '', MIC_POD_NAMESPACE: 'kube-system', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
+    const mic: MicProcess = {
+      name,
+      healthPort,
+      metricsPort,
+      child,
+      output: () => output,
+      stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        const code = await exited;
+        clearTimeout(timer);
+        return code;
+      },
+    };
+    this.mics.push(mic);
+    return mic;
+  }
+
+  /** `/healthz` body of a MIC (`Active` on the leader). */
+  async health(mic: MicProcess): Promise<string> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${mic.healthPort}/healthz`);
+      return await response.text();
+    } catch {
+      return 'unreachable';
+    }
+  }
+
+  async metrics(mic: MicProcess): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${mic.metricsPort}/metrics`)).text();
+  }
+
+  // --- Kubernetes objects ---
+
+  async createNode(name: string, providerID: string): Promise<void> {
+    await rawRequest(this.kc, { method: 'POST', path: '/api/v1/nodes', body: { metadata: { name, labels: { 'kubernetes.io/os': 'linux' } }, spec: { providerID } } });
+  }
+
+  async deleteNode(name: string): Promise<void> {
+    await rawRequest(this.kc, { method: 'DELETE', path: `/api/v1/nodes/${name}` });
+  }
+
+  async namespace(name: string): Promise<string> {
+    await rawRequest(this.kc, { method: 'POST', path: '/api/v1/namespaces', body: { metadata: { name } } }).catch((error: unknown) => {
+      if (!String(error).includes('409')) throw error;
+    });
+    return name;
+  }
+
+  /** Seeds a user-assigned identity in the simulator and returns its record. */
+  async azureIdentity(name: string): Promise<{ id: string; clientId: string; principalId: string }> {
+    return this.admin.seedIdentity({ subscriptionId: SUBSCRIPTION, resourceGroup: IDENTITY_GROUP, name });
+  }
+
+  async apply(object: Record<string, unknown>): Promise<void> {
+    const file = path.join(this.dir, `${randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify(object));
+    const result = await this.plane.kubectl(['apply', '-f', file]);
+    if (result.code !== 0) throw new Error(`kubectl apply: ${result.stderr}`);
+  }
+
+  async createIdentity(namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+    await this.apply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name, namespace, ...(annotations === undefined ? {} : { annotations }) }, spec });
+  }
+
+  async createBinding(namespace: string, name: string, identity: string, selector: string): Promise<void> {
+    await this.apply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentityBinding', metadata: { name, namespace }, spec: { azureIdentity: identity, selector } });
+  }
+
+  /** Creates a scheduled pod and marks it Running through the status subresource (there is no kubelet). */
+  async createPod(namespace: string, name: string, node: string, label: string | undefined, options: { readinessGate?: boolean; ip?: string } = {}): Promise<void> {
+    await rawRequest(this.kc, {
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/pods`,
+      body: {
+        metadata: { name, namespace, labels: label === undefined ? {} : { aadpodidbinding: label } },
+        spec: {
+          nodeName: node,
+          containers: [{ name: 'app', image: 'example.invalid/app:1' }],
+          ...(options.readinessGate === true ? { readinessGates: [{ conditionType: 'aadpodidentity.k8s.io/identity-ready' }] } : {}),
+        },
+      },
+    });
+    await this.setPodPhase(namespace, name, 'Running', options.ip);
+  }
+
+  async setPodPhase(namespace: string, name: string, phase: string, ip?: string): Promise<void> {
+    await rawRequest(this.kc, {
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${namespace}/pods/${name}/status`,
+      contentType: 'application/merge-patch+json',
+      body: { status: { phase, ...(ip === undefined ? {} : { podIP: ip, podIPs: [{ ip }] }) } },
+    });
+  }
+
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await rawRequest(this.kc, { method: 'DELETE', path: `/api/v1/namespaces/${namespace}/pods/${name}`, query: { gracePeriodSeconds: 0 } });
+  }
+
+  async labelPod(namespace: string, name: string, label: string | null): Promise<void> {
+    await rawRequest(this.kc, {
+      method: 'PATCH',
+      path: `/api/v1/namespaces/${namespace}/pods/${name}`,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { aadpodidbinding: label } } },
+    });
+  }
+
+  async podCondition(namespace: string, name: string, type: string): Promise<{ status?: string; reason?: string } | undefined> {
+    const pod = (await rawRequest(this.kc, { method: 'GET', path: `/api/v1/namespaces/${namespace}/pods/${name}` })) as { status?: { conditions?: { type: string; status?: string; reason?: string }[] } };
+    return pod.status?.conditions?.find((condition) => condition.type === type);
+  }
+
+  /** All AAIs, normalised. */
+  async assignedIdentities(): Promise<AzureAssignedIdentity[]> {
+    const list = (await rawRequest(this.kc, { method: 'GET', path: '/apis/aadpodidentity.k8s.io/v1/azureassignedidentities' })) as { items: unknown[] };
+    return list.items.map(readAzureAssignedIdentity);
+  }
+
+  /** AAIs of one pod. */
+  async assignedFor(namespace: string, pod: string): Promise<AzureAssignedIdentity[]> {
+    return (await this.assignedIdentities()).filter((entry) => entry.spec.podNamespace === namespace && entry.spec.pod === pod);
+  }
+
+  /** Lower-cased user-assigned identity IDs on the scale set, from the simulator. */
+  scaleSetIdentities(): string[] {
+    const resource = this.sim.store.getCompute(this.scaleSet.id);
+    return (resource?.identity.userAssignedIdentities ?? []).map((id) => id.toLowerCase()).sort();
+  }
+
+  vmIdentities(name: string): string[] {
+    const id = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${NODE_GROUP}/providers/Microsoft.Compute/virtualMachines/${name}`;
+    return (this.sim.store.getCompute(id)?.identity.userAssignedIdentities ?? []).map((entry) => entry.toLowerCase()).sort();
+  }
+
+  /** ARM writes (PATCH/PUT on compute) the simulator has seen so far. */
+  async armWrites(): Promise<number> {
+    const { entries } = await this.admin.requests({ service: 'arm' });
+    return entries.filter((entry) => (entry.method === 'PATCH' || entry.method === 'PUT') && /microsoft\.compute/i.test(entry.path)).length;
+  }
+}
