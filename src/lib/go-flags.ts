@@ -334,8 +334,8 @@ function cell(text: string): string {
   return text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 }
 
-/** A markdown table per group: flag, default, meaning, compatibility. */
-export function renderFlagMarkdown(table: FlagTable, groups: readonly FlagGroup[]): string {
+/** A markdown table per group, under a heading of `headingLevel`: flag, default, meaning, compatibility. */
+export function renderFlagMarkdown(table: FlagTable, groups: readonly FlagGroup[], headingLevel = 3): string {
   return groups
     .map((group) => {
       const rows = Object.entries(table)
@@ -345,7 +345,7 @@ export function renderFlagMarkdown(table: FlagTable, groups: readonly FlagGroup[
           const defaultCell = definition.defaultText ?? `\`${literalDefault(definition)}\``;
           return `| ${cell(flag)} | ${cell(defaultCell)} | ${cell(definition.usage)} | ${cell(definition.compatibility ?? group.compatibility)} |`;
         });
-      return [`### ${group.title}`, '', '| flag | default | meaning | compared with aad-pod-identity |', '|---|---|---|---|', ...rows].join('\n');
+      return [`${'#'.repeat(headingLevel)} ${group.title}`, '', '| flag | default | meaning | compared with aad-pod-identity |', '|---|---|---|---|', ...rows].join('\n');
     })
     .join('\n\n');
 }

@@ -17,13 +17,13 @@ export const MIC_DOC_PATH = fileURLToPath(new URL('../../docs/mic.md', import.me
 /** The tables, without the markers. */
 export function renderMicFlagsSection(): string {
   const environment = [
-    '### Environment',
+    '#### Environment',
     '',
     '| variable | meaning | compared with aad-pod-identity |',
     '|---|---|---|',
     ...MIC_ENVIRONMENT.map((variable) => `| \`${variable.name}\` | ${variable.usage} | ${variable.compatibility} |`),
   ].join('\n');
-  return `${renderFlagMarkdown(MIC_FLAGS, MIC_FLAG_GROUPS)}\n\n${environment}`;
+  return `${renderFlagMarkdown(MIC_FLAGS, MIC_FLAG_GROUPS, 4)}\n\n${environment}`;
 }
 
 /** The generated section of `doc` (between the markers), or undefined when the markers are missing. */
