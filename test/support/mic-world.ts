@@ -184,8 +184,8 @@ export class MicWorld {
       { env: { PATH: process.env['PATH'] ?? '', MIC_POD_NAMESPACE: 'kube-system', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
     const mic: MicProcess = {
       name,
