@@ -9,8 +9,9 @@ import { parseArgs } from 'node:util';
 import { machineInfo, meetsTarget, renderTable } from './lib/report.ts';
 import type { Suite, SuiteResult } from './lib/types.ts';
 import { controlPlaneStart } from './suites/control-plane-start.ts';
+import { micSuite } from './suites/mic.ts';
 
-const SUITES: readonly Suite[] = [controlPlaneStart];
+const SUITES: readonly Suite[] = [controlPlaneStart, micSuite];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, list: { type: 'boolean', default: false } } });

@@ -30,6 +30,8 @@ export interface MicControllerOptions {
   readonly workers: number;
   /** Every this often, each target holding assignments is re-read from ARM (0 disables). */
   readonly driftCheckIntervalMs: number;
+  /** Every this often, every target is reconciled from the caches (upstream's --syncRetryDuration; 0 disables). */
+  readonly resyncIntervalMs?: number;
   readonly onOutcome?: (outcome: ReconcileOutcome<string>) => void;
   readonly onQueueDepth?: (depth: number) => void;
 }
@@ -73,6 +75,7 @@ export class MicController {
     this.active = true;
     this.refreshNow();
     const stopDrift = this.startDriftChecks(signal);
+    const stopResync = this.startResync(signal);
     try {
       await Promise.all([
         runController(
@@ -100,6 +103,7 @@ export class MicController {
     } finally {
       this.active = false;
       stopDrift();
+      stopResync();
       this.refreshTimer?.();
     }
   }
@@ -148,6 +152,22 @@ export class MicController {
     if (!needsUpdate(pod, wanted)) return undefined;
     await writeIdentityReadiness(this.options.kubeConfig, pod, wanted, new Date(this.options.clock.now()));
     return undefined;
+  }
+
+  /** Reconciles every target now and then from the caches: a safety net, not the main path. */
+  private startResync(signal: AbortSignal): () => void {
+    const interval = this.options.resyncIntervalMs ?? 0;
+    if (interval <= 0) return () => undefined;
+    let cancel: CancelTimer | undefined;
+    const round = (): void => {
+      if (signal.aborted) return;
+      this.options.view.markDirty();
+      this.options.view.refresh();
+      for (const key of this.options.view.targetKeys()) this.queue.add(key);
+      cancel = this.options.clock.setTimer(interval, round);
+    };
+    cancel = this.options.clock.setTimer(interval, round);
+    return () => cancel?.();
   }
 
   /** Re-reads targets that hold assignments, each at a random point of every interval. */

@@ -88,7 +88,7 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
   let immutable = immutableSet(config, cloudConfig);
 
   const informers = createMicInformers(kubeConfig, logger, clock);
-  const view = new MicView(informers, { forceNamespaced: config.namespaced });
+  const view = new MicView(informers, { forceNamespaced: config.namespaced }, () => clock.now());
   const events = new EventRecorder({ kubeConfig, component: EVENT_SOURCE_COMPONENT, instance: config.leaderElection.identity, logger, clock });
   const reconciler = new TargetReconciler({
     view,
@@ -103,7 +103,11 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     writeConcurrency: config.reconcile.writeConcurrency,
     identityCacheTtlMs: 30_000,
     observe: (outcome) => {
-      if (outcome.armWrites > 0) metrics.observeCycle(0);
+      const now = clock.now();
+      for (const key of outcome.assignedKeys) {
+        const since = view.firstSeenAt(key);
+        if (since !== undefined) metrics.observeConvergence((now - since) / 1000);
+      }
     },
   });
   const controller = new MicController({
@@ -116,8 +120,10 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     debounceMs: config.reconcile.debounceMs,
     workers: config.reconcile.workers,
     driftCheckIntervalMs: config.reconcile.driftCheckIntervalMs,
+    resyncIntervalMs: config.reconcile.fullResyncIntervalMs,
     onOutcome: (outcome) => {
       metrics.observeReconcile(outcome.result);
+      metrics.observeCycle(outcome.durationMs / 1000);
     },
     onQueueDepth: (depth) => {
       metrics.setQueueDepth(depth);

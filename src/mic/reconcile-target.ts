@@ -55,8 +55,8 @@ export interface TargetOutcome {
   readonly armWrites: number;
   readonly identitiesAdded: number;
   readonly identitiesRemoved: number;
-  /** Pods whose assignment became Assigned now, with the time their pod was first seen wanting it. */
-  readonly assignedPods: readonly string[];
+  /** AAIs (`namespace/name`) that became Assigned in this reconcile. */
+  readonly assignedKeys: readonly string[];
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; collects failures instead of stopping. */
@@ -156,14 +156,14 @@ export class TargetReconciler {
     // 3: new and changed AAIs. Those needing no Azure change are written Assigned directly.
     const needsArm = (desired: DesiredAssignment): boolean => desired.resourceIdKey !== undefined && (view.target === undefined || !onTarget.has(desired.resourceIdKey));
     const pendingWrites = plan.writes.filter((write) => needsArm(write.desired));
-    const assignedPods: string[] = [];
+    const assignedKeys: string[] = [];
     failures.push(
       ...(await forEachLimited(plan.writes, deps.writeConcurrency, async (write) => {
         const state = needsArm(write.desired) ? AssignedIdentityState.Created : AssignedIdentityState.Assigned;
         const version = await deps.writer.write(write.desired, write.preexisting, write.current, state);
         deps.writes.written(key, write.desired.namespace, write.desired.name, version, now);
         if (state === AssignedIdentityState.Assigned) {
-          assignedPods.push(`${write.desired.podNamespace}/${write.desired.podName}`);
+          assignedKeys.push(`${write.desired.namespace}/${write.desired.name}`);
           await deps.events.record(bindingTarget(write.desired), 'Normal', EventReason.BindingApplied, appliedMessage(write.desired));
         }
       })),
@@ -203,7 +203,7 @@ export class TargetReconciler {
         const version = await deps.writer.setState(current, AssignedIdentityState.Assigned);
         deps.writes.written(key, desired.namespace, desired.name, version, now);
         assignedCount++;
-        assignedPods.push(`${desired.podNamespace}/${desired.podName}`);
+        assignedKeys.push(`${desired.namespace}/${desired.name}`);
         await deps.events.record(bindingTarget(desired), 'Normal', EventReason.BindingApplied, appliedMessage(desired));
       })),
     );
@@ -228,7 +228,7 @@ export class TargetReconciler {
       armWrites,
       identitiesAdded: plan.identitiesToAdd.filter((id) => landed.has(id)).length,
       identitiesRemoved: plan.identitiesToRemove.filter((id) => !landed.has(id)).length,
-      assignedPods,
+      assignedKeys,
     });
     if (armError !== undefined) throw armError instanceof Error ? armError : new Error(describeError(armError));
     if (refused.size > 0) throw new Error(`ARM refused identities [${[...refused].join(', ')}] on ${key}; retrying with backoff`);

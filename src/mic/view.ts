@@ -46,10 +46,19 @@ export class MicView {
   private groups = new Map<string, Grouped>();
   private fingerprints = new Map<string, string>();
   private dirty = true;
+  /** When each desired assignment was first seen (for the convergence-time metric). */
+  private readonly firstSeen = new Map<string, number>();
+  private readonly now: () => number;
 
-  constructor(informers: MicInformers, policy: MicPolicy) {
+  constructor(informers: MicInformers, policy: MicPolicy, now: () => number = Date.now) {
     this.informers = informers;
     this.policy = policy;
+    this.now = now;
+  }
+
+  /** When the assignment `namespace/name` first became desired, if it still is. */
+  firstSeenAt(key: string): number | undefined {
+    return this.firstSeen.get(key);
   }
 
   markDirty(): void {
@@ -75,6 +84,9 @@ export class MicView {
       this.policy,
     );
     this.desiredKeys = new Set(this.desired.assignments.keys());
+    const now = this.now();
+    for (const key of this.desiredKeys) if (!this.firstSeen.has(key)) this.firstSeen.set(key, now);
+    for (const key of this.firstSeen.keys()) if (!this.desiredKeys.has(key)) this.firstSeen.delete(key);
     const groups = new Map<string, Grouped>();
     const groupFor = (nodeName: string): Grouped => {
       const node = nodes.get(nodeName);
