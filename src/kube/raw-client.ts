@@ -6,7 +6,7 @@
  * @module
  */
 import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import { fetch, type Dispatcher } from 'undici';
 import type { ListPage } from './informer.ts';
 
 /** An API server answer other than 2xx, with the Status object's reason and message. */
@@ -27,6 +27,25 @@ export function isStatus(error: unknown, statusCode: number): boolean {
   if (error instanceof KubeApiError) return error.statusCode === statusCode;
   const code = (error as { code?: unknown; statusCode?: unknown } | null) ?? {};
   return code.code === statusCode || code.statusCode === statusCode;
+}
+
+/**
+ * client-node builds a new undici Agent (so a new TLS connection) for every request it authenticates;
+ * with thousands of writes that costs a handshake per request and hundreds of MB of idle sockets. We
+ * keep the first dispatcher per kubeconfig and reuse its connection pool, renewing it now and then so
+ * rotated client certificates are picked up. Headers (bearer tokens) are still applied per request.
+ */
+const DISPATCHER_TTL_MS = 10 * 60_000;
+const dispatchers = new WeakMap<KubeConfig, { dispatcher: Dispatcher | undefined; at: number }>();
+
+function pooledDispatcher(kubeConfig: KubeConfig, fresh: Dispatcher | undefined): Dispatcher | undefined {
+  const now = Date.now();
+  const cached = dispatchers.get(kubeConfig);
+  if (cached !== undefined && now - cached.at < DISPATCHER_TTL_MS) return cached.dispatcher;
+  // The previous pool closes once its in-flight requests finish.
+  void cached?.dispatcher?.close().catch(() => undefined);
+  dispatchers.set(kubeConfig, { dispatcher: fresh, at: now });
+  return fresh;
 }
 
 export interface RawRequest {
@@ -53,7 +72,7 @@ export async function rawRequest(kubeConfig: KubeConfig, request: RawRequest): P
   const response = await fetch(url, {
     method: request.method,
     headers,
-    dispatcher: context.getDispatcher(),
+    dispatcher: pooledDispatcher(kubeConfig, context.getDispatcher()),
     ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
     ...(request.signal === undefined ? {} : { signal: request.signal }),
   });

@@ -17,6 +17,13 @@ import { SimAdminClient } from '../../src/sim/client.ts';
 import { startAzureSimulator, type AzureSimulator } from '../../src/sim/simulator.ts';
 import type { VirtualMachineScaleSet } from '../../src/sim/state/model.ts';
 import { repoRoot } from '../harness/binaries.ts';
+// Used by the fault and leader-election helpers at the end of this file.
+import { pino } from 'pino';
+import { loadCloudConfig } from '../../src/azure/cloud-config.ts';
+import type { ComputeIdentityClient } from '../../src/azure/compute-identity-client.ts';
+import { connectAzure } from '../../src/azure/connect.ts';
+import type { ComputeTargetRef } from '../../src/azure/provider-id.ts';
+import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
 import { controlPlane } from '../harness/context.ts';
@@ -32,6 +39,17 @@ export interface WorldOptions {
   readonly vmNodes?: number;
   readonly lroDurationMs?: { vm: number; vmss: number };
   readonly enforceRbac?: boolean;
+  /** Control-plane binaries; default: the integration run's (inside vitest) or located anew (benchmarks). */
+  readonly binDir?: string;
+}
+
+/** The binaries of the vitest integration run, when running inside one. */
+function providedBinDir(): string | undefined {
+  try {
+    return controlPlane().binDir;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface MicProcess {
@@ -89,7 +107,8 @@ export class MicWorld {
 
   static async start(options: WorldOptions = {}): Promise<MicWorld> {
     const dir = mkdtempSync(path.join(tmpdir(), 'pod-identity-mic-world-'));
-    const plane = await startControlPlane({ binDir: controlPlane().binDir });
+    const binDir = options.binDir ?? providedBinDir();
+    const plane = await startControlPlane(binDir === undefined ? {} : { binDir });
     let sim: AzureSimulator | undefined;
     try {
       await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
@@ -242,6 +261,7 @@ export class MicWorld {
     return this.admin.seedIdentity({ subscriptionId: SUBSCRIPTION, resourceGroup: IDENTITY_GROUP, name });
   }
 
+  /** `kubectl apply` of one object (the way users do it). */
   async apply(object: Record<string, unknown>): Promise<void> {
     const file = path.join(this.dir, `${randomUUID()}.json`);
     writeFileSync(file, JSON.stringify(object));
@@ -249,12 +269,28 @@ export class MicWorld {
     if (result.code !== 0) throw new Error(`kubectl apply: ${result.stderr}`);
   }
 
+  /**
+   * Server-side apply of one of our custom resources in one request: the same create-or-update
+   * semantics as `apply`, without a kubectl process (benchmarks create thousands).
+   */
+  async serverSideApply(object: { kind: string; metadata: { name: string; namespace: string } } & Record<string, unknown>): Promise<void> {
+    const plural = object.kind === 'AzureIdentity' ? 'azureidentities' : object.kind === 'AzureIdentityBinding' ? 'azureidentitybindings' : undefined;
+    if (plural === undefined) throw new Error(`serverSideApply: unsupported kind ${object.kind}`);
+    await rawRequest(this.kc, {
+      method: 'PATCH',
+      path: `/apis/aadpodidentity.k8s.io/v1/namespaces/${object.metadata.namespace}/${plural}/${object.metadata.name}`,
+      query: { fieldManager: 'pod-identity-tests', force: true },
+      contentType: 'application/apply-patch+yaml',
+      body: object,
+    });
+  }
+
   async createIdentity(namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
-    await this.apply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name, namespace, ...(annotations === undefined ? {} : { annotations }) }, spec });
+    await this.serverSideApply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name, namespace, ...(annotations === undefined ? {} : { annotations }) }, spec });
   }
 
   async createBinding(namespace: string, name: string, identity: string, selector: string): Promise<void> {
-    await this.apply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentityBinding', metadata: { name, namespace }, spec: { azureIdentity: identity, selector } });
+    await this.serverSideApply({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentityBinding', metadata: { name, namespace }, spec: { azureIdentity: identity, selector } });
   }
 
   /** Creates a scheduled pod and marks it Running through the status subresource (there is no kubelet). */
@@ -327,5 +363,90 @@ export class MicWorld {
   async armWrites(): Promise<number> {
     const { entries } = await this.admin.requests({ service: 'arm' });
     return entries.filter((entry) => (entry.method === 'PATCH' || entry.method === 'PUT') && /microsoft\.compute/i.test(entry.path)).length;
+  }
+}
+
+// -------------------------------------------------------------------------------------------------
+// Fault and leader-election helpers (test/integration/mic/faults.test.ts, leader.test.ts).
+// Free functions over a MicWorld, kept apart from the class so other helpers can grow independently.
+// -------------------------------------------------------------------------------------------------
+
+/** The world's scale set as an ARM target. */
+export function scaleSetTarget(world: MicWorld): ComputeTargetRef {
+  return { kind: 'vmss', subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: world.scaleSet.name };
+}
+
+/** ARM ID of a user-assigned identity in the identity resource group, whether it exists in the simulator or not. */
+export function identityResourceId(name: string): string {
+  return `/subscriptions/${SUBSCRIPTION}/resourceGroups/${IDENTITY_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+}
+
+/**
+ * A second ARM client with MIC's credentials (from the world's azure.json): "someone else" changing
+ * the scale set — an operator, an AKS upgrade — for conflicts and drift. Its own throttle gate and caches.
+ */
+export async function outOfBandArm(world: MicWorld): Promise<ComputeIdentityClient> {
+  const config = await loadCloudConfig({ path: world.azureJsonPath, env: {} });
+  return (await connectAzure(config, { logger: pino({ level: 'silent' }), pollIntervalMs: 100, stateFreshnessMs: 0, transientRetry: { maxRetries: 0, baseDelayMs: 100, maxDelayMs: 100 } })).compute;
+}
+
+/** The simulator's latest request sequence number (entries after it are "new"). */
+export async function lastRequestSeq(world: MicWorld): Promise<number> {
+  return (await world.admin.requests({ limit: 1 })).lastSeq;
+}
+
+/** ARM requests logged after `since` (all of them when omitted), oldest first. */
+export async function armRequests(world: MicWorld, since?: number): Promise<RequestLogEntry[]> {
+  return (await world.admin.requests({ service: 'arm', ...(since === undefined ? {} : { since }) })).entries;
+}
+
+/** Counts of ARM requests by kind: compute GETs, compute PATCH/PUT, operation polls, and the total. */
+export function countArm(entries: readonly RequestLogEntry[]): { reads: number; writes: number; polls: number; total: number } {
+  const compute = (entry: RequestLogEntry): boolean => /microsoft\.compute\/(virtualmachines|virtualmachinescalesets)\//i.test(entry.path);
+  return {
+    reads: entries.filter((entry) => entry.method === 'GET' && compute(entry)).length,
+    writes: entries.filter((entry) => (entry.method === 'PATCH' || entry.method === 'PUT') && compute(entry)).length,
+    polls: entries.filter((entry) => entry.method === 'GET' && /\/operations\//i.test(entry.path)).length,
+    total: entries.length,
+  };
+}
+
+/** A core/v1 Event, the fields tests look at. */
+export interface EventView {
+  readonly type: string;
+  readonly reason: string;
+  readonly message: string;
+  readonly count: number;
+  readonly involvedObject: { kind: string; name: string; namespace?: string };
+}
+
+/** Events about object `name` of `kind` in `namespace`. */
+export async function eventsAbout(world: MicWorld, namespace: string, kind: string, name: string): Promise<EventView[]> {
+  const list = (await rawRequest(world.kc, { method: 'GET', path: `/api/v1/namespaces/${namespace}/events` })) as { items: EventView[] };
+  return list.items.filter((event) => event.involvedObject.kind === kind && event.involvedObject.name === name);
+}
+
+/** Whether the MIC process is still running (not exited, not killed). */
+export function isRunning(mic: MicProcess): boolean {
+  return mic.child.exitCode === null && mic.child.signalCode === null;
+}
+
+/** Polls `/healthz` every `intervalMs` until it answers `body`; resolves with the ms it took, rejects after `timeoutMs`. */
+export async function waitForHealth(world: MicWorld, mic: MicProcess, body: string, timeoutMs: number, intervalMs = 50): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    if ((await world.health(mic)) === body) return performance.now() - started;
+    if (performance.now() - started > timeoutMs) throw new Error(`${mic.name}: /healthz did not answer ${body} within ${timeoutMs} ms (last: ${await world.health(mic)})`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** The holder of MIC's leader Lease (kube-system/aad-pod-identity-mic), '' when released or absent. */
+export async function leaseHolder(world: MicWorld): Promise<string> {
+  try {
+    const lease = (await rawRequest(world.kc, { method: 'GET', path: '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/aad-pod-identity-mic' })) as { spec?: { holderIdentity?: string } };
+    return lease.spec?.holderIdentity ?? '';
+  } catch {
+    return '';
   }
 }
