@@ -168,8 +168,11 @@ async function waveScenario(context: SuiteContext, figures: Figure[]): Promise<v
     });
     const writesBefore = await world.armWrites();
     const started = performance.now();
-    await activeMic(world, 'mic-wave');
-    await watcher.waitForPods(keys, 120_000);
+    const mic = await activeMic(world, 'mic-wave');
+    await watcher.waitForPods(keys, 120_000).catch((error: unknown) => {
+      context.log(mic.output().slice(-4000));
+      throw error;
+    });
     const elapsed = performance.now() - started;
     const writes = (await world.armWrites()) - writesBefore;
     context.log(`${pods} pods / ${nodes.length} nodes in 2 VMSS / ${identities} identities: all Assigned in ${elapsed.toFixed(0)} ms with ${writes} ARM writes`);
@@ -183,7 +186,10 @@ async function waveScenario(context: SuiteContext, figures: Figure[]): Promise<v
     for (let index = 0; index < 10; index++) {
       const spec = podSpecs[index]!;
       await world.createPod(ns, `${spec.name}-v2`, spec.node, spec.identity);
-      await watcher.waitForPods([`${ns}/${spec.name}-v2`], 30_000);
+      await watcher.waitForPods([`${ns}/${spec.name}-v2`], 30_000).catch((error: unknown) => {
+        context.log(mic.output().slice(-6000));
+        throw error;
+      });
       await world.deletePod(ns, spec.name);
     }
     await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -4,7 +4,7 @@
  * metrics object over its own registry.
  * @module
  */
-import fastify, { type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 
 /** What the endpoint serves. */
@@ -17,7 +17,7 @@ export function buildMetricsApp(metrics: MetricsSource, logger?: Logger): Fastif
   const app = fastify({
     ...(logger === undefined ? {} : { loggerInstance: logger }),
     // Scrapes every few seconds would drown the log.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Keep-alive scrapers must not hold up shutdown.
     forceCloseConnections: true,
   }) as unknown as FastifyInstance;

@@ -8,7 +8,7 @@
  * - `/metrics` on `--prometheus-port`.
  * @module
  */
-import fastify, { type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { HttpServer } from '../lib/http-server.ts';
 import { buildMetricsApp, type MetricsSource } from '../lib/metrics-app.ts';
@@ -28,7 +28,7 @@ export function buildHealthApp(health: MicHealth, logger?: Logger): FastifyInsta
   const app = fastify({
     ...(logger === undefined ? {} : { loggerInstance: logger }),
     // kubelet probes every few seconds would drown the log.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     forceCloseConnections: true,
   }) as unknown as FastifyInstance;
   app.get('/healthz', async (_request, reply) => reply.type(TEXT).send(health.isActive() ? 'Active' : 'Not Active'));

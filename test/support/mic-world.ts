@@ -154,6 +154,16 @@ export class MicWorld {
       );
       const kc = new KubeConfig();
       kc.loadFromFile(plane.kubeconfigPath);
+      // Established CRDs can still answer 429 "storage is (re)initializing" for a moment.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await rawRequest(kc, { method: 'GET', path: '/apis/aadpodidentity.k8s.io/v1/azureassignedidentities' });
+          break;
+        } catch (error) {
+          if (attempt > 100) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
       const scaleSetNodes = scaleSet.instances.map((instance) => instance.computerName);
       const world = new MicWorld({ plane, sim, kc, dir, scaleSet, scaleSetNodes, vmNodes, azureJsonPath, micClientId: principal.appId });
       for (const [index, name] of scaleSetNodes.entries()) {
