@@ -1,9 +1,10 @@
 /**
  * Leader election on a `coordination.k8s.io/v1` Lease, with client-go's semantics: a candidate takes
  * the lease when its holder has not renewed it for `leaseDurationMs` *as observed locally* (so clock
- * skew between nodes does not matter), the leader renews every `retryPeriodMs`, and gives up when it
- * could not renew for `renewDeadlineMs`. On shutdown the leader releases the lease (empty holder) so
- * a successor takes over at once instead of after the lease duration.
+ * skew between nodes does not matter), the leader renews every `retryPeriodMs`, and gives up when its
+ * renew attempts have failed for `renewDeadlineMs` (counted from the first failed one, as client-go).
+ * On shutdown the leader releases the lease (empty holder) so a successor takes over at once instead
+ * of after the lease duration.
  *
  * Upstream aad-pod-identity used an Endpoints lock (client-go's EndpointsResourceLock, since removed
  * from client-go); see docs for the migration note.
@@ -119,20 +120,25 @@ export class LeaderElector implements LeadershipGate {
       }
       await this.clock.sleep(retryPeriodMs, signal).catch(() => undefined);
     }
-    // Renew.
-    let lastRenew = this.clock.now();
+    // Renew. As client-go, the renew deadline runs from the first failed attempt of a round (a
+    // retry period after the last success), not from the last success: a leader tolerates an API
+    // server outage of up to retryPeriod + renewDeadline (11.25 s with a 15 s lease), which is
+    // still shorter than the lease duration after which candidates take over.
+    let failingSince: number | undefined;
     while (!signal.aborted && this.leading) {
       await this.clock.sleep(retryPeriodMs, signal).catch(() => undefined);
       if (stopped()) break;
+      const attemptAt = this.clock.now();
       try {
         if (await this.tryAcquireOrRenew()) {
-          lastRenew = this.clock.now();
+          failingSince = undefined;
           continue;
         }
         log.warn({ holder: this.observed?.holder }, 'lease taken by another candidate');
       } catch (error) {
         log.warn({ err: describeError(error) }, 'leader election: renew failed');
-        if (this.clock.now() - lastRenew < renewDeadlineMs) continue;
+        failingSince ??= attemptAt;
+        if (this.clock.now() - failingSince < renewDeadlineMs) continue;
       }
       this.leading = false;
       log.error('lost leadership');

@@ -1,0 +1,129 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LeaderElector } from '../../../src/kube/leader-election.ts';
+import { ManualClock } from '../../../src/lib/clock.ts';
+
+// The renew deadline of a leader, on a manual clock against a one-Lease fake API server that can
+// be made unavailable: how long an API server outage the leader rides out.
+
+interface FakeApi {
+  readonly kubeConfig: KubeConfig;
+  /** Lease writes (create or renew) that succeeded. */
+  writes: number;
+  /** Requests answered (successfully or not). */
+  requests: number;
+  down: boolean;
+  close(): Promise<void>;
+}
+
+async function fakeApi(): Promise<FakeApi> {
+  let lease: Record<string, unknown> | undefined;
+  let version = 0;
+  const api = { writes: 0, requests: 0, down: false } as FakeApi;
+  const server: Server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    request.on('end', () => {
+      api.requests++;
+      const send = (status: number, object: unknown): void => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(object));
+      };
+      if (api.down) {
+        send(503, { kind: 'Status', reason: 'ServiceUnavailable', message: 'down' });
+      } else if (request.method === 'GET') {
+        if (lease === undefined) send(404, { kind: 'Status', reason: 'NotFound', message: 'no lease' });
+        else send(200, lease);
+      } else {
+        const next = JSON.parse(body) as { metadata: Record<string, unknown> };
+        lease = { ...next, metadata: { ...next.metadata, resourceVersion: String(++version) } };
+        api.writes++;
+        send(request.method === 'POST' ? 201 : 200, lease);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'fake', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'fake' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+    currentContext: 'fake',
+  });
+  const close = (): Promise<void> => new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  Object.assign(api, { kubeConfig, close });
+  return api;
+}
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step();
+  cleanup = [];
+});
+
+/** A leader with upstream MIC's timing (15 s lease, renew deadline 7.5 s, retry 3.75 s) on a manual clock. */
+async function leader(): Promise<{ api: FakeApi; clock: ManualClock; elector: LeaderElector; tick: () => Promise<void> }> {
+  const api = await fakeApi();
+  const clock = new ManualClock();
+  const elector = new LeaderElector({ kubeConfig: api.kubeConfig, namespace: 'kube-system', name: 'mic', identity: 'me', leaseDurationMs: 15_000, logger: pino({ level: 'silent' }), clock });
+  const stop = new AbortController();
+  const running = elector.run(stop.signal);
+  cleanup.push(async () => {
+    stop.abort();
+    api.down = false;
+    await clock.advance(0);
+    await running;
+    await api.close();
+  });
+  await vi.waitFor(() => {
+    expect(elector.isLeader()).toBe(true);
+  });
+  /** One retry period: the next renew attempt, answered. */
+  const tick = async (): Promise<void> => {
+    const before = api.requests;
+    await clock.advance(3_750);
+    await vi.waitFor(() => {
+      expect(api.requests).toBeGreaterThan(before);
+    });
+    // Let the elector act on the answer.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  };
+  return { api, clock, elector, tick };
+}
+
+describe('LeaderElector renew deadline', () => {
+  it('rides out an API server outage of two renew attempts (client-go: the deadline starts at the first failed attempt)', async () => {
+    const { api, elector, tick } = await leader();
+    await tick(); // renewed at T
+    api.down = true;
+    await tick(); // T + 3.75 s: fails; the deadline runs from here
+    await tick(); // T + 7.5 s: fails; 3.75 s into the 7.5 s deadline
+    expect(elector.isLeader()).toBe(true);
+    expect(elector.lost.aborted).toBe(false);
+    api.down = false;
+    const writes = api.writes;
+    await tick(); // T + 11.25 s: renewed
+    expect(api.writes).toBe(writes + 1);
+    expect(elector.isLeader()).toBe(true);
+  });
+
+  it('gives up once renewing has failed for the renew deadline, before the lease could expire for others', async () => {
+    const { api, elector, tick } = await leader();
+    api.down = true;
+    await tick(); // first failure: deadline starts
+    await tick(); // 3.75 s
+    expect(elector.isLeader()).toBe(true);
+    await tick(); // 7.5 s: deadline reached → lost (11.25 s after the last renew < 15 s lease)
+    expect(elector.isLeader()).toBe(false);
+    expect(elector.lost.aborted).toBe(true);
+  });
+});
