@@ -7,7 +7,8 @@
  *
  * One identity ARM refuses (deleted, or no permission) does not block the others: it is dropped from
  * the wave, which is retried once without it; its AAIs stay `Created` with a Warning Event and the
- * target is retried with backoff. Throttling and conflicts surface as RetryAfterErrors for the loop.
+ * target is retried with backoff. Throttling and conflicts surface as RetryAfterErrors for the loop,
+ * and no ARM write goes to that target before their time has passed, however often it is reconciled.
  * @module
  */
 import type { Logger } from 'pino';
@@ -18,7 +19,7 @@ import { buildIdentityPatches } from '../azure/identity-patch.ts';
 import { targetResourceId, type ComputeTargetRef } from '../azure/provider-id.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { ReconcileResult } from '../lib/controller.ts';
-import { describeError } from '../lib/errors.ts';
+import { describeError, findInChain, RetryAfterError } from '../lib/errors.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { AssignedIdentityWriter } from './assigned-writer.ts';
 import type { DesiredAssignment } from './model.ts';
@@ -103,6 +104,12 @@ export class TargetReconciler {
   private readonly deps: TargetReconcilerDeps;
   private readonly identityCache = new Map<string, { state: TargetIdentityState; at: number }>();
   private readonly refreshRequested = new Set<string>();
+  /**
+   * Targets whose last ARM write was answered "retry after" (throttled, conflict, being deleted):
+   * no ARM write to them before `until`, even when the target is reconciled again earlier — our own
+   * AAI writes and drift checks queue it at once, bypassing the work queue's Retry-After delay.
+   */
+  private readonly armHolds = new Map<string, { until: number; error: RetryAfterError }>();
 
   constructor(deps: TargetReconcilerDeps) {
     this.deps = deps;
@@ -125,6 +132,7 @@ export class TargetReconciler {
     if (deps.writes.lagging(key, view.currentOnTarget, now)) return { requeueAfterMs: 100 };
     if (view.desiredOnTarget.length === 0 && view.currentOnTarget.length === 0) {
       this.identityCache.delete(key);
+      this.armHolds.delete(key);
       return undefined;
     }
 
@@ -172,12 +180,21 @@ export class TargetReconciler {
     // 4: one ARM wave.
     let armWrites = 0;
     let armError: unknown;
-    const refused = new Set<string>();
+    /** Identities ARM refused in this wave → ARM's reason, for the Events. */
+    const refused = new Map<string, string>();
+    const hold = this.armHolds.get(key);
     if (view.target !== undefined && azure !== undefined && (plan.identitiesToAdd.length > 0 || plan.identitiesToRemove.length > 0)) {
-      const result = await this.applyWave(key, view.target, azure, plan, refused, signal);
-      azure = result.state;
-      armWrites = result.writes;
-      armError = result.error;
+      if (hold !== undefined && hold.until > now) {
+        armError = new RetryAfterError(`${hold.error.message}; no ARM write to this target for another ${hold.until - now} ms`, hold.until - now, { cause: hold.error, code: hold.error.code });
+      } else {
+        const result = await this.applyWave(key, view.target, azure, plan, refused, signal);
+        azure = result.state;
+        armWrites = result.writes;
+        armError = result.error;
+        const retryAfter = findInChain(result.error, RetryAfterError);
+        if (retryAfter === undefined) this.armHolds.delete(key);
+        else this.armHolds.set(key, { until: deps.clock.now() + retryAfter.retryAfterMs, error: retryAfter });
+      }
     } else if (view.target === undefined && pendingWrites.length > 0) {
       armError = new Error(`nodes ${view.nodeNames.join(', ')} have no Azure providerID: cannot assign user-assigned identities there`);
     }
@@ -194,7 +211,8 @@ export class TargetReconciler {
         const desired = entry.desired ?? view.desiredOnTarget.find((candidate) => candidate.name === entry.assigned?.metadata.name && candidate.namespace === entry.assigned.metadata.namespace);
         if (desired === undefined) return;
         if (entry.id !== undefined && !landed.has(entry.id)) {
-          const why = refused.has(entry.id) ? 'ARM refused the identity' : describeError(armError ?? 'the identity is not on the VM/VMSS');
+          const refusal = refused.get(entry.id);
+          const why = refusal !== undefined ? `ARM refused identity ${entry.id}: ${refusal}` : describeError(armError ?? 'the identity is not on the VM/VMSS');
           await deps.events.record(bindingTarget(desired), 'Warning', EventReason.BindingApplyError, `Binding ${desired.binding.metadata.name ?? ''} could not be applied on node ${desired.nodeName} for pod ${desired.name}: ${why}`);
           return;
         }
@@ -231,7 +249,7 @@ export class TargetReconciler {
       assignedKeys,
     });
     if (armError !== undefined) throw armError instanceof Error ? armError : new Error(describeError(armError));
-    if (refused.size > 0) throw new Error(`ARM refused identities [${[...refused].join(', ')}] on ${key}; retrying with backoff`);
+    if (refused.size > 0) throw new Error(`ARM refused identities [${[...refused.keys()].join(', ')}] on ${key}; retrying with backoff`);
     if (failures.length > 0) {
       log.warn({ failures: failures.map(describeError) }, 'some Kubernetes writes failed; retrying');
       throw new Error(`${failures.length} Kubernetes write(s) failed for ${key}: ${describeError(failures[0])}`, { cause: failures[0] });
@@ -255,7 +273,7 @@ export class TargetReconciler {
     target: ComputeTargetRef,
     start: TargetIdentityState,
     plan: TargetPlan,
-    refused: Set<string>,
+    refused: Map<string, string>,
     signal: AbortSignal,
   ): Promise<{ state: TargetIdentityState; writes: number; error?: unknown }> {
     let state = start;
@@ -276,7 +294,7 @@ export class TargetReconciler {
         if (error instanceof IdentityOperationError) {
           const named = error.identityIds.filter((id) => add.includes(id) || remove.includes(id));
           if (named.length > 0 && attempt === 0) {
-            for (const id of named) refused.add(id);
+            for (const id of named) refused.set(id, error.message);
             this.deps.logger.warn({ target: targetResourceId(target), refused: named, err: error.message }, 'ARM refused identities; retrying the wave without them');
             state = await this.deps.arm.getIdentity(target, signal).catch(() => state);
             continue;

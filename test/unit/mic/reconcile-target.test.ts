@@ -1,0 +1,152 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { AssignedIdentityState, AzureAssignedIdentity } from '../../../src/api/index.ts';
+import type { ComputeIdentityClient, TargetIdentityState } from '../../../src/azure/compute-identity-client.ts';
+import { ConflictError, IdentityOperationError, type ArmCallContext } from '../../../src/azure/errors.ts';
+import type { IdentityPatch } from '../../../src/azure/identity-patch.ts';
+import type { ComputeTargetRef } from '../../../src/azure/provider-id.ts';
+import { ManualClock } from '../../../src/lib/clock.ts';
+import { RetryAfterError } from '../../../src/lib/errors.ts';
+import type { AssignedIdentityWriter } from '../../../src/mic/assigned-writer.ts';
+import { computeDesiredState } from '../../../src/mic/desired.ts';
+import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
+import { TargetReconciler } from '../../../src/mic/reconcile-target.ts';
+import type { TargetView } from '../../../src/mic/view.ts';
+import { WriteTracker } from '../../../src/mic/write-tracker.ts';
+import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
+
+// The target reconciler against fakes: an in-memory AAI store standing in for the API server and
+// informer, and a scripted ARM.
+
+const NODE = vmssNode('node-0');
+const TARGET = NODE.compute as ComputeTargetRef;
+const KEY = 'target';
+
+function desiredFor(labels: string[]): DesiredAssignment[] {
+  const names = [...new Set(labels)];
+  const state = computeDesiredState(
+    {
+      pods: labels.map((label, index) => pod(`p${index}`, { label, node: 'node-0' })),
+      nodes: new Map([['node-0', NODE]]),
+      identities: new Map(names.map((name) => [objectKey('default', name), identity(name)])),
+      bindings: names.map((name) => binding(`${name}-binding`, name, name)),
+      assigned: new Map(),
+    },
+    { forceNamespaced: false },
+  );
+  return [...state.assignments.values()];
+}
+
+type Step = (patch: IdentityPatch) => Error | undefined;
+
+function world(desired: DesiredAssignment[], steps: Step[]) {
+  const clock = new ManualClock();
+  const aais = new Map<string, AzureAssignedIdentity>();
+  let version = 0;
+  const store = (assigned: AzureAssignedIdentity): string => {
+    const resourceVersion = String(++version);
+    aais.set(objectKey(assigned.metadata.namespace ?? '', assigned.metadata.name ?? ''), { ...assigned, metadata: { ...assigned.metadata, resourceVersion } });
+    return resourceVersion;
+  };
+  const writer = {
+    write: (entry: DesiredAssignment, _preexisting: boolean, _current: AzureAssignedIdentity | undefined, state: AssignedIdentityState) => Promise.resolve(store(assignedFrom(entry, state))),
+    setState: (assigned: AzureAssignedIdentity, state: AssignedIdentityState) => Promise.resolve(store({ ...assigned, status: { ...assigned.status, status: state } })),
+    delete: (assigned: AzureAssignedIdentity) => {
+      aais.delete(objectKey(assigned.metadata.namespace ?? '', assigned.metadata.name ?? ''));
+      return Promise.resolve();
+    },
+  } as unknown as AssignedIdentityWriter;
+  let onTarget: string[] = [];
+  const patches: IdentityPatch[] = [];
+  const arm: ComputeIdentityClient = {
+    getIdentity: () => Promise.resolve<TargetIdentityState>({ identity: { type: onTarget.length > 0 ? 'UserAssigned' : 'None', userAssignedIdentities: onTarget }, provisioningState: 'Succeeded' }),
+    patchIdentity: (_target, patch) => {
+      patches.push(patch);
+      const failure = steps.shift()?.(patch);
+      if (failure !== undefined) return Promise.reject(failure);
+      for (const [id, value] of Object.entries(patch.userAssignedIdentities ?? {})) onTarget = value === null ? onTarget.filter((entry) => entry !== id) : [...onTarget, id];
+      return Promise.resolve({ identity: { type: 'UserAssigned', userAssignedIdentities: onTarget }, provisioningState: 'Succeeded' });
+    },
+  };
+  const events: { type: string; message: string }[] = [];
+  const view = {
+    targetView: (key: string): TargetView => ({
+      key,
+      target: TARGET,
+      nodeNames: ['node-0'],
+      desiredOnTarget: desired,
+      currentOnTarget: [...aais.values()],
+      desiredKeys: new Set(desired.map((entry) => objectKey(entry.namespace, entry.name))),
+      nodeMissing: false,
+    }),
+  };
+  const reconciler = new TargetReconciler({
+    view,
+    writer,
+    arm,
+    events: {
+      record: (_target, type, _reason, message) => {
+        events.push({ type, message });
+        return Promise.resolve();
+      },
+    },
+    writes: new WriteTracker(),
+    clock,
+    logger: pino({ level: 'silent' }),
+    immutable: () => new Set(),
+    gracePeriodMs: 0,
+    writeConcurrency: 4,
+    identityCacheTtlMs: 30_000,
+  });
+  const states = (): (string | undefined)[] => [...aais.values()].map((entry) => entry.status?.status);
+  return { clock, reconciler, patches, events, states };
+}
+
+const context: ArmCallContext = { target: TARGET, resourceId: 'vmss', operation: 'vmss_update', statusCode: 409, armCode: 'Conflict', armMessage: 'busy', requestId: undefined };
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the reconcile to fail');
+}
+
+describe('TargetReconciler', () => {
+  it('sends no ARM write to a target before the Retry-After of its last write, however soon it is reconciled again', async () => {
+    const { clock, reconciler, patches, states } = world(desiredFor(['a']), [() => new ConflictError(context, 5_000)]);
+    const signal = new AbortController().signal;
+
+    expect(await failure(reconciler.reconcile(KEY, signal))).toBeInstanceOf(ConflictError);
+    expect(patches).toHaveLength(1);
+    expect(states()).toEqual(['Created']);
+
+    // Its own AAI write (or a drift check) queues the target again at once: no second write.
+    await clock.advance(100);
+    const held = await failure(reconciler.reconcile(KEY, signal));
+    expect(held).toBeInstanceOf(RetryAfterError);
+    expect((held as RetryAfterError).retryAfterMs).toBe(4_900);
+    expect((held as RetryAfterError).message).toContain('busy');
+    expect(patches).toHaveLength(1);
+
+    await clock.advance(4_900);
+    expect(await reconciler.reconcile(KEY, signal)).toBeUndefined();
+    expect(patches).toHaveLength(2);
+    expect(states()).toEqual(['Assigned']);
+  });
+
+  it('names the refused identity and ARM’s reason in the Warning Event; the other identity lands', async () => {
+    const missing = identityId('b').toLowerCase();
+    const refusal = new IdentityOperationError({ ...context, statusCode: 400, armCode: 'FailedIdentityOperation', armMessage: `Resource '${missing}' was not found.` }, [missing]);
+    const { reconciler, patches, events, states } = world(desiredFor(['a', 'b']), [() => refusal]);
+
+    expect(String(await failure(reconciler.reconcile(KEY, new AbortController().signal)))).toContain('ARM refused identities');
+    expect(patches).toHaveLength(2);
+    expect(Object.keys(patches[1]?.userAssignedIdentities ?? {})).toEqual([identityId('a').toLowerCase()]);
+    expect(states().sort()).toEqual(['Assigned', 'Created']);
+    const warning = events.find((event) => event.type === 'Warning');
+    expect(warning?.message).toContain(`ARM refused identity ${missing}`);
+    expect(warning?.message).toContain('was not found');
+  });
+});
