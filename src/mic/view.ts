@@ -45,6 +45,8 @@ export class MicView {
   private desiredKeys: ReadonlySet<string> = new Set();
   private groups = new Map<string, Grouped>();
   private fingerprints = new Map<string, string>();
+  /** Targets found changed by a recompute whose caller did not ask for them (see `refresh`). */
+  private unreported = new Set<string>();
   private dirty = true;
   /** When each desired assignment was first seen (for the convergence-time metric). */
   private readonly firstSeen = new Map<string, number>();
@@ -69,8 +71,19 @@ export class MicView {
     return this.dirty;
   }
 
-  /** Recomputes from the caches; returns the keys of targets whose inputs changed since the last refresh. */
+  /**
+   * Recomputes from the caches; returns the keys of targets whose inputs changed since the last
+   * refresh, including changes found by the implicit recomputes of `targetView`/`desiredState`
+   * (which must not swallow them: their caller looks at one target only).
+   */
   refresh(): string[] {
+    this.recompute();
+    const changed = [...this.unreported];
+    this.unreported.clear();
+    return changed;
+  }
+
+  private recompute(): void {
     this.dirty = false;
     const nodes = new Map(this.informers.nodes.list().map((node) => [node.name, node]));
     this.desired = computeDesiredState(
@@ -104,15 +117,13 @@ export class MicView {
     for (const assigned of this.informers.assigned.list()) groupFor(assigned.spec.nodename).current.push(assigned);
     this.groups = groups;
 
-    const changed: string[] = [];
     const fingerprints = new Map<string, string>();
     for (const [key, group] of groups) {
       const fingerprint = fingerprintOf(group);
       fingerprints.set(key, fingerprint);
-      if (this.fingerprints.get(key) !== fingerprint) changed.push(key);
+      if (this.fingerprints.get(key) !== fingerprint) this.unreported.add(key);
     }
     this.fingerprints = fingerprints;
-    return changed;
   }
 
   /** Every target key known now. */
@@ -122,7 +133,7 @@ export class MicView {
 
   /** The view of one target (empty when nothing is desired or assigned there any more). */
   targetView(key: string): TargetView {
-    if (this.dirty) this.refresh();
+    if (this.dirty) this.recompute();
     const group = this.groups.get(key);
     return {
       key,
@@ -137,7 +148,7 @@ export class MicView {
 
   /** The latest desired state (for the readiness gate and diagnostics). */
   desiredState(): DesiredState {
-    if (this.dirty) this.refresh();
+    if (this.dirty) this.recompute();
     return this.desired;
   }
 
