@@ -137,7 +137,9 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   for (const desired of desiredOnTarget) if (desired.resourceIdKey !== undefined) needed.add(desired.resourceIdKey);
   const preexistingIds = new Set<string>();
   const knownIds = new Set<string>();
-  for (const assigned of currentOnTarget) {
+  // Terminating AAIs count too: they still record whether MIC owns the identity, and one a user
+  // deleted is recreated below with the ownership it had (not taken for preexisting).
+  for (const assigned of input.currentOnTarget) {
     const id = assignedResourceIdKey(assigned);
     if (id === undefined) continue;
     knownIds.add(id);
@@ -147,6 +149,8 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
   const writes: AssignmentWrite[] = [];
   const toMarkAssigned: AzureAssignedIdentity[] = [];
   const identitiesToAdd = new Set<string>();
+  /** IDs an AAI is rewritten away from (its AzureIdentity now names another resource ID). */
+  const replacedIds = new Set<string>();
   for (const desired of desiredOnTarget) {
     const current = currentByKey.get(objectKey(desired.namespace, desired.name));
     const id = desired.resourceIdKey;
@@ -160,6 +164,8 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     // otherwise they inherit what the existing AAIs for that identity recorded.
     const preexisting = id !== undefined && (preexistingIds.has(id) || (!knownIds.has(id) && onTarget.has(id)));
     writes.push({ desired, current, preexisting });
+    const previousId = current === undefined ? undefined : assignedResourceIdKey(current);
+    if (current !== undefined && previousId !== undefined && previousId !== id && !isImmutable(current, immutable)) replacedIds.add(previousId);
   }
 
   const toUnassign: AzureAssignedIdentity[] = [];
@@ -185,6 +191,13 @@ export function planTarget(input: TargetPlanInput): TargetPlan {
     const group = leftovers.get(id);
     if (group === undefined) leftovers.set(id, [assigned]);
     else group.push(assigned);
+  }
+  // The rewritten AAI no longer records the ID it named: remove that ID now (as upstream does with the
+  // "before" copy of an updated AAI) unless something else needs or protects it; pending leftovers of
+  // that ID (and AAIs being unassigned now) keep their own grace period.
+  const unassigning = new Set(toUnassign.map(assignedResourceIdKey));
+  for (const id of replacedIds) {
+    if (!needed.has(id) && onTarget.has(id) && !preexistingIds.has(id) && !leftovers.has(id) && !unassigning.has(id)) identitiesToRemove.add(id);
   }
   for (const [id, group] of leftovers) {
     // An AAI without the timestamp (written by another MIC) counts as unassigned just now.
