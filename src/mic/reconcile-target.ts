@@ -107,9 +107,11 @@ export class TargetReconciler {
   /**
    * Targets whose last ARM write was answered "retry after" (throttled, conflict, being deleted):
    * no ARM write to them before `until`, even when the target is reconciled again earlier — our own
-   * AAI writes and drift checks queue it at once, bypassing the work queue's Retry-After delay.
+   * AAI writes and drift checks queue it at once, bypassing the work queue's Retry-After delay. Such
+   * a reconcile does its Kubernetes work and asks to be requeued when the hold ends (not a failure:
+   * it must not grow the target's backoff).
    */
-  private readonly armHolds = new Map<string, { until: number; error: RetryAfterError }>();
+  private readonly armHolds = new Map<string, number>();
 
   constructor(deps: TargetReconcilerDeps) {
     this.deps = deps;
@@ -182,10 +184,12 @@ export class TargetReconciler {
     let armError: unknown;
     /** Identities ARM refused in this wave → ARM's reason, for the Events. */
     const refused = new Map<string, string>();
-    const hold = this.armHolds.get(key);
+    const holdUntil = this.armHolds.get(key);
+    let heldMs: number | undefined;
     if (view.target !== undefined && azure !== undefined && (plan.identitiesToAdd.length > 0 || plan.identitiesToRemove.length > 0)) {
-      if (hold !== undefined && hold.until > now) {
-        armError = new RetryAfterError(`${hold.error.message}; no ARM write to this target for another ${hold.until - now} ms`, hold.until - now, { cause: hold.error, code: hold.error.code });
+      if (holdUntil !== undefined && holdUntil > now) {
+        heldMs = holdUntil - now;
+        log.debug({ heldMs }, 'ARM writes to this target held back until the Retry-After of the last one has passed');
       } else {
         const result = await this.applyWave(key, view.target, azure, plan, refused, signal);
         azure = result.state;
@@ -193,7 +197,7 @@ export class TargetReconciler {
         armError = result.error;
         const retryAfter = findInChain(result.error, RetryAfterError);
         if (retryAfter === undefined) this.armHolds.delete(key);
-        else this.armHolds.set(key, { until: deps.clock.now() + retryAfter.retryAfterMs, error: retryAfter });
+        else this.armHolds.set(key, deps.clock.now() + retryAfter.retryAfterMs);
       }
     } else if (view.target === undefined && pendingWrites.length > 0) {
       armError = new Error(`nodes ${view.nodeNames.join(', ')} have no Azure providerID: cannot assign user-assigned identities there`);
@@ -211,6 +215,8 @@ export class TargetReconciler {
         const desired = entry.desired ?? view.desiredOnTarget.find((candidate) => candidate.name === entry.assigned?.metadata.name && candidate.namespace === entry.assigned.metadata.namespace);
         if (desired === undefined) return;
         if (entry.id !== undefined && !landed.has(entry.id)) {
+          // Held back: the failed write that started the hold already said why.
+          if (heldMs !== undefined) return;
           const refusal = refused.get(entry.id);
           const why = refusal !== undefined ? `ARM refused identity ${entry.id}: ${refusal}` : describeError(armError ?? 'the identity is not on the VM/VMSS');
           await deps.events.record(bindingTarget(desired), 'Warning', EventReason.BindingApplyError, `Binding ${desired.binding.metadata.name ?? ''} could not be applied on node ${desired.nodeName} for pod ${desired.name}: ${why}`);
@@ -230,7 +236,7 @@ export class TargetReconciler {
     const removalDone = plan.identitiesToRemove.every((id) => !landed.has(id));
     const deletable = [...plan.deleteNow, ...(removalDone ? plan.deleteAfterRemoval : [])];
     failures.push(...(await forEachLimited(deletable, deps.writeConcurrency, (assigned) => this.deleteAssigned(key, assigned))));
-    if (!removalDone) {
+    if (!removalDone && heldMs === undefined) {
       for (const assigned of plan.deleteAfterRemoval) {
         const target = assignedBindingTarget(assigned);
         if (target !== undefined) await deps.events.record(target, 'Warning', EventReason.BindingRemoveError, `Identity for ${assigned.metadata.name ?? ''} could not be removed from ${view.target === undefined ? key : targetResourceId(view.target)}: ${describeError(armError)}`);
@@ -254,6 +260,7 @@ export class TargetReconciler {
       log.warn({ failures: failures.map(describeError) }, 'some Kubernetes writes failed; retrying');
       throw new Error(`${failures.length} Kubernetes write(s) failed for ${key}: ${describeError(failures[0])}`, { cause: failures[0] });
     }
+    if (heldMs !== undefined) return { requeueAfterMs: heldMs };
     return plan.nextGraceDeadline === undefined ? undefined : { requeueAfterMs: Math.max(0, plan.nextGraceDeadline - now) + 50 };
   }
 
@@ -294,7 +301,8 @@ export class TargetReconciler {
         if (error instanceof IdentityOperationError) {
           const named = error.identityIds.filter((id) => add.includes(id) || remove.includes(id));
           if (named.length > 0 && attempt === 0) {
-            for (const id of named) refused.set(id, error.message);
+            const reason = error.context.armCode === undefined ? error.message : `${error.context.armCode}: ${error.context.armMessage ?? ''}`;
+            for (const id of named) refused.set(id, reason);
             this.deps.logger.warn({ target: targetResourceId(target), refused: named, err: error.message }, 'ARM refused identities; retrying the wave without them');
             state = await this.deps.arm.getIdentity(target, signal).catch(() => state);
             continue;

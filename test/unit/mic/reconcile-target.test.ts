@@ -6,7 +6,6 @@ import { ConflictError, IdentityOperationError, type ArmCallContext } from '../.
 import type { IdentityPatch } from '../../../src/azure/identity-patch.ts';
 import type { ComputeTargetRef } from '../../../src/azure/provider-id.ts';
 import { ManualClock } from '../../../src/lib/clock.ts';
-import { RetryAfterError } from '../../../src/lib/errors.ts';
 import type { AssignedIdentityWriter } from '../../../src/mic/assigned-writer.ts';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
@@ -115,20 +114,20 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 
 describe('TargetReconciler', () => {
   it('sends no ARM write to a target before the Retry-After of its last write, however soon it is reconciled again', async () => {
-    const { clock, reconciler, patches, states } = world(desiredFor(['a']), [() => new ConflictError(context, 5_000)]);
+    const { clock, reconciler, patches, events, states } = world(desiredFor(['a']), [() => new ConflictError(context, 5_000)]);
     const signal = new AbortController().signal;
 
     expect(await failure(reconciler.reconcile(KEY, signal))).toBeInstanceOf(ConflictError);
     expect(patches).toHaveLength(1);
     expect(states()).toEqual(['Created']);
 
-    // Its own AAI write (or a drift check) queues the target again at once: no second write.
+    // Its own AAI write (or a drift check) queues the target again at once: no second write, no
+    // new Warning, and a requeue for when the hold ends rather than a failure (that would grow the backoff).
     await clock.advance(100);
-    const held = await failure(reconciler.reconcile(KEY, signal));
-    expect(held).toBeInstanceOf(RetryAfterError);
-    expect((held as RetryAfterError).retryAfterMs).toBe(4_900);
-    expect((held as RetryAfterError).message).toContain('busy');
+    const warnings = events.length;
+    expect(await reconciler.reconcile(KEY, signal)).toEqual({ requeueAfterMs: 4_900 });
     expect(patches).toHaveLength(1);
+    expect(events).toHaveLength(warnings);
 
     await clock.advance(4_900);
     expect(await reconciler.reconcile(KEY, signal)).toBeUndefined();
@@ -147,6 +146,6 @@ describe('TargetReconciler', () => {
     expect(states().sort()).toEqual(['Assigned', 'Created']);
     const warning = events.find((event) => event.type === 'Warning');
     expect(warning?.message).toContain(`ARM refused identity ${missing}`);
-    expect(warning?.message).toContain('was not found');
+    expect(warning?.message).toContain(`FailedIdentityOperation: Resource '${missing}' was not found.`);
   });
 });
