@@ -6,12 +6,15 @@
  * failover. MIC runs as a real child process; the benchmark watches AAIs with its own informer.
  * @module
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { rawLister } from '../../src/kube/raw-client.ts';
+import { repoRoot } from '../../test/harness/binaries.ts';
 import { MicWorld, SUBSCRIPTION, NODE_GROUP, type MicProcess } from '../../test/support/mic-world.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
@@ -75,7 +78,8 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
 }
 
 async function activeMic(world: MicWorld, name: string, extra: readonly string[] = []): Promise<MicProcess> {
-  const mic = await world.startMic(name, extra);
+  const nodeOptions = process.env['BENCH_MIC_NODE_OPTIONS'];
+  const mic = await world.startMic(name, extra, nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions });
   const deadline = performance.now() + 60_000;
   while ((await world.health(mic)) !== 'Active') {
     if (performance.now() > deadline) throw new Error(`MIC ${name} never became Active:\n${mic.output().slice(-3000)}`);
@@ -233,6 +237,9 @@ async function scaleScenario(context: SuiteContext, figures: Figure[]): Promise<
       rss.push(processStats(pid).rssMb);
     }
     const after = processStats(pid);
+    const exposition = await world.metrics(mic);
+    const gauge = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(exposition)?.[1] ?? Number.NaN) / 2 ** 20;
+    context.log(`heap used ${gauge('nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('nodejs_heap_size_total_bytes').toFixed(0)} MB total; external ${gauge('nodejs_external_memory_bytes').toFixed(0)} MB`);
     const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / idleSeconds) * 100;
     context.log(`idle ${idleSeconds} s with ${pods} pods: CPU ${cpuPercent.toFixed(2)} % of a core, RSS ${Math.max(...rss).toFixed(0)} MB`);
     figures.push(
@@ -273,11 +280,16 @@ export const micSuite: Suite = {
   name: 'mic',
   description: 'MIC: pod → Assigned latency, ARM writes per wave, 1,000-pod convergence, rollout churn, idle CPU/RSS at 10,000 pods, failover',
   async run(context) {
+    // Measure what production runs: the compiled build, not type-stripped sources.
+    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
+    process.env['POD_IDENTITY_MIC_ENTRY'] = 'dist/src/mic/main.js';
     const figures: Figure[] = [];
-    await latencyScenario(context, figures);
-    await waveScenario(context, figures);
-    await failoverScenario(context, figures);
-    await scaleScenario(context, figures);
+    // BENCH_MIC_SCENARIOS=latency,wave,failover,scale picks scenarios (default: all).
+    const wanted = new Set((process.env['BENCH_MIC_SCENARIOS'] ?? 'latency,wave,failover,scale').split(','));
+    if (wanted.has('latency')) await latencyScenario(context, figures);
+    if (wanted.has('wave')) await waveScenario(context, figures);
+    if (wanted.has('failover')) await failoverScenario(context, figures);
+    if (wanted.has('scale')) await scaleScenario(context, figures);
     return { parameters: { vmssLatencyMs: LATENCY.vmss, vmLatencyMs: LATENCY.vm }, figures };
   },
 };

@@ -46,3 +46,15 @@ export function targetResourceId(target: ComputeTargetRef): string {
 export function targetKey(target: ComputeTargetRef): string {
   return targetResourceId(target).toLowerCase();
 }
+
+const TARGET_ID =
+  /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/microsoft\.compute\/(virtualmachines|virtualmachinescalesets)\/([^/]+)$/i;
+
+/** The target behind a VM or scale-set resource ID (as {@link targetResourceId} writes it), or undefined. */
+export function parseTargetResourceId(id: string | undefined): ComputeTargetRef | undefined {
+  const match = id === undefined ? null : TARGET_ID.exec(id.trim());
+  if (match === null) return undefined;
+  const [, subscriptionId, resourceGroup, type, name] = match;
+  if (subscriptionId === undefined || resourceGroup === undefined || type === undefined || name === undefined) return undefined;
+  return { kind: type.toLowerCase() === 'virtualmachines' ? 'vm' : 'vmss', subscriptionId, resourceGroup, name };
+}

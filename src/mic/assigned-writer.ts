@@ -21,7 +21,7 @@ import {
 } from '../api/index.ts';
 import { isStatus, rawRequest } from '../kube/raw-client.ts';
 import type { DesiredAssignment } from './model.ts';
-import { PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION } from './plan.ts';
+import { PREEXISTING_ANNOTATION, TARGET_ANNOTATION, UNASSIGNED_AT_ANNOTATION } from './plan.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 
@@ -61,12 +61,14 @@ export function assignedIdentityBody(
   preexisting: boolean,
   base?: AzureAssignedIdentity,
   state: AssignedIdentityState = 'Created',
+  targetId?: string,
 ): Record<string, unknown> {
   // Ours are recomputed; everything else someone put on the object is kept.
   const annotations: Record<string, string> = Object.fromEntries(
-    Object.entries(base?.metadata.annotations ?? {}).filter(([key]) => key !== UNASSIGNED_AT_ANNOTATION && key !== PREEXISTING_ANNOTATION),
+    Object.entries(base?.metadata.annotations ?? {}).filter(([key]) => key !== UNASSIGNED_AT_ANNOTATION && key !== PREEXISTING_ANNOTATION && key !== TARGET_ANNOTATION),
   );
   if (preexisting) annotations[PREEXISTING_ANNOTATION] = 'true';
+  if (targetId !== undefined) annotations[TARGET_ANNOTATION] = targetId;
   const finalizers = new Set(base?.metadata.finalizers ?? []);
   finalizers.add(ASSIGNED_IDENTITY_FINALIZER);
   return {
@@ -107,23 +109,23 @@ export class AssignedIdentityWriter {
    * Creates the AAI, or overwrites an existing one of that name, in `state`; returns the new
    * resource version.
    */
-  async write(desired: DesiredAssignment, preexisting: boolean, current: AzureAssignedIdentity | undefined, state: AssignedIdentityState): Promise<string> {
+  async write(desired: DesiredAssignment, preexisting: boolean, current: AzureAssignedIdentity | undefined, state: AssignedIdentityState, targetId?: string): Promise<string> {
     const where = `AzureAssignedIdentity ${desired.namespace}/${desired.name}`;
     try {
       if (current === undefined) {
         try {
-          return versionOf(await rawRequest(this.kubeConfig, { method: 'POST', path: path(desired.namespace), body: assignedIdentityBody(desired, preexisting, undefined, state) }));
+          return versionOf(await rawRequest(this.kubeConfig, { method: 'POST', path: path(desired.namespace), body: assignedIdentityBody(desired, preexisting, undefined, state, targetId) }));
         } catch (error) {
           if (!isStatus(error, 409)) throw error;
           // Our cache had not seen it yet: update what is there.
           const existing = (await rawRequest(this.kubeConfig, { method: 'GET', path: path(desired.namespace, desired.name) })) as AzureAssignedIdentity;
           return versionOf(
-            await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, existing, state) }),
+            await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, existing, state, targetId) }),
           );
         }
       }
       return versionOf(
-        await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, current, state) }),
+        await rawRequest(this.kubeConfig, { method: 'PUT', path: path(desired.namespace, desired.name), body: assignedIdentityBody(desired, preexisting, current, state, targetId) }),
       );
     } catch (error) {
       throw new Error(`write ${where}`, { cause: error });

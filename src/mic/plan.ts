@@ -20,6 +20,11 @@ import { objectKey, type DesiredAssignment } from './model.ts';
 
 /** AAI annotation: the identity was on the target before MIC needed it, so MIC never removes it. */
 export const PREEXISTING_ANNOTATION = 'aadpodidentity.k8s.io/identity-preexisting';
+/**
+ * AAI annotation: the VM or scale set the identity was assigned to, so that the AAIs of a node that is
+ * gone (scale-in) still lead MIC to the scale set to remove identities nobody needs any more.
+ */
+export const TARGET_ANNOTATION = 'aadpodidentity.k8s.io/target';
 /** AAI annotation: when MIC marked it Unassigned (RFC 3339); the grace period runs from here. */
 export const UNASSIGNED_AT_ANNOTATION = 'aadpodidentity.k8s.io/unassigned-at';
 

@@ -170,7 +170,7 @@ export class TargetReconciler {
     failures.push(
       ...(await forEachLimited(plan.writes, deps.writeConcurrency, async (write) => {
         const state = needsArm(write.desired) ? AssignedIdentityState.Created : AssignedIdentityState.Assigned;
-        const version = await deps.writer.write(write.desired, write.preexisting, write.current, state);
+        const version = await deps.writer.write(write.desired, write.preexisting, write.current, state, view.target === undefined ? undefined : targetResourceId(view.target));
         deps.writes.written(key, write.desired.namespace, write.desired.name, version, now);
         if (state === AssignedIdentityState.Assigned) {
           assignedKeys.push(`${write.desired.namespace}/${write.desired.name}`);

@@ -6,7 +6,8 @@
  * @module
  */
 import type { AzureAssignedIdentity } from '../api/index.ts';
-import { targetKey, type ComputeTargetRef } from '../azure/provider-id.ts';
+import { parseTargetResourceId, targetKey, type ComputeTargetRef } from '../azure/provider-id.ts';
+import { TARGET_ANNOTATION } from './plan.ts';
 import { computeDesiredState } from './desired.ts';
 import type { MicInformers } from './informers.ts';
 import { objectKey, type DesiredAssignment, type DesiredState, type MicPolicy, type NodeInfo, type PodInfo } from './model.ts';
@@ -101,20 +102,29 @@ export class MicView {
     for (const key of this.desiredKeys) if (!this.firstSeen.has(key)) this.firstSeen.set(key, now);
     for (const key of this.firstSeen.keys()) if (!this.desiredKeys.has(key)) this.firstSeen.delete(key);
     const groups = new Map<string, Grouped>();
-    const groupFor = (nodeName: string): Grouped => {
+    const groupFor = (nodeName: string, recordedTarget?: ComputeTargetRef): Grouped => {
       const node = nodes.get(nodeName);
-      const key = targetKeyForNode(nodeName, node);
+      // A node that is gone (scale-in) is found through the target MIC recorded on its AAIs.
+      const target = node?.compute ?? (node === undefined ? recordedTarget : undefined);
+      const key = target === undefined ? targetKeyForNode(nodeName, node) : targetKey(target);
       let group = groups.get(key);
       if (group === undefined) {
-        group = { target: node?.compute, nodeNames: new Set(), desired: [], current: [], nodeMissing: false };
+        group = { target, nodeNames: new Set(), desired: [], current: [], nodeMissing: false };
         groups.set(key, group);
       }
       group.nodeNames.add(nodeName);
       if (node === undefined) group.nodeMissing = true;
       return group;
     };
-    for (const assignment of this.desired.assignments.values()) groupFor(assignment.nodeName).desired.push(assignment);
-    for (const assigned of this.informers.assigned.list()) groupFor(assigned.spec.nodename).current.push(assigned);
+    for (const assignment of this.desired.assignments.values()) {
+      // A pod on a node not (or no longer) in the cache waits: the node's arrival triggers a refresh, and
+      // a pod on a deleted node keeps its AAI (still desired) until it is gone.
+      if (!nodes.has(assignment.nodeName)) continue;
+      groupFor(assignment.nodeName).desired.push(assignment);
+    }
+    for (const assigned of this.informers.assigned.list()) {
+      groupFor(assigned.spec.nodename, parseTargetResourceId(assigned.metadata.annotations?.[TARGET_ANNOTATION])).current.push(assigned);
+    }
     this.groups = groups;
 
     const fingerprints = new Map<string, string>();

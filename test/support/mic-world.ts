@@ -196,7 +196,8 @@ export class MicWorld {
     const child = spawn(
       process.execPath,
       [
-        path.join(repoRoot, 'src/mic/main.ts'),
+        // POD_IDENTITY_MIC_ENTRY=dist/src/mic/main.js runs the compiled build (as images do); default: sources.
+        path.join(repoRoot, process.env['POD_IDENTITY_MIC_ENTRY'] ?? 'src/mic/main.ts'),
         `--kubeconfig=${this.plane.kubeconfigPath}`,
         `--cloudconfig=${this.azureJsonPath}`,
         `--leader-election-instance=${name}`,
