@@ -158,7 +158,7 @@ export class TargetReconciler {
     failures.push(...(await forEachLimited(plan.releaseFirst, deps.writeConcurrency, (assigned) => this.deleteAssigned(key, assigned))));
     failures.push(
       ...(await forEachLimited(plan.toUnassign, deps.writeConcurrency, async (assigned) => {
-        const version = await deps.writer.setState(assigned, AssignedIdentityState.Unassigned, { unassignedAt: new Date(now).toISOString() });
+        const version = await this.setState(assigned, AssignedIdentityState.Unassigned, { unassignedAt: new Date(now).toISOString() });
         deps.writes.written(key, keyOf(assigned).namespace, keyOf(assigned).name, version, now);
       })),
     );
@@ -224,7 +224,7 @@ export class TargetReconciler {
         }
         // A fresh GET of the object we just wrote is not needed: the JSON patch works on any version.
         const current: AzureAssignedIdentity = entry.assigned ?? { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureAssignedIdentity', metadata: { name: desired.name, namespace: desired.namespace }, spec: { pod: desired.podName, podNamespace: desired.podNamespace, nodename: desired.nodeName }, status: { status: AssignedIdentityState.Created } };
-        const version = await deps.writer.setState(current, AssignedIdentityState.Assigned);
+        const version = await this.setState(current, AssignedIdentityState.Assigned);
         deps.writes.written(key, desired.namespace, desired.name, version, now);
         assignedCount++;
         assignedKeys.push(`${desired.namespace}/${desired.name}`);
@@ -312,6 +312,21 @@ export class TargetReconciler {
       }
     }
     return { state, writes };
+  }
+
+  /** Writes an AAI's state; a failure is also reported on the AAI itself (upstream's "status update error"). */
+  private async setState(assigned: AzureAssignedIdentity, state: AssignedIdentityState, options?: { unassignedAt?: string }): Promise<string> {
+    try {
+      return await this.deps.writer.setState(assigned, state, options);
+    } catch (error) {
+      await this.deps.events.record(
+        { apiVersion: assigned.apiVersion, kind: 'AzureAssignedIdentity', namespace: assigned.metadata.namespace ?? '', name: assigned.metadata.name ?? '' },
+        'Warning',
+        EventReason.StatusUpdateError,
+        `failed to update status to ${state}: ${describeError(error)}`,
+      );
+      throw error;
+    }
   }
 
   private async deleteAssigned(key: string, assigned: AzureAssignedIdentity): Promise<void> {
