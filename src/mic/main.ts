@@ -25,6 +25,7 @@ import { micHealthServer, micMetricsServer } from './health-server.ts';
 import { createMicInformers } from './informers.ts';
 import { MicMetrics } from './metrics.ts';
 import { TargetReconciler } from './reconcile-target.ts';
+import { recordTypeUpgrade } from './type-upgrade.ts';
 import { MicView } from './view.ts';
 import { WriteTracker } from './write-tracker.ts';
 
@@ -151,7 +152,22 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     micMetricsServer({ address: config.metricsServer, metrics, logger }),
     ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
     runnable('leader election', (partSignal) => elector.run(partSignal)),
-    runnable('reconciler', (partSignal) => controller.run(partSignal), true),
+    runnable(
+      'reconciler',
+      async (partSignal) => {
+        if (config.typeUpgrade.enabled) {
+          const outcome = await recordTypeUpgrade(kubeConfig, {
+            namespace: config.typeUpgrade.configMapNamespace,
+            name: config.typeUpgrade.configMapName,
+            key: config.typeUpgrade.statusKey,
+            version: MIC_VERSION,
+          }).catch((error: unknown) => `failed: ${describeError(error)}`);
+          logger.info({ configMap: `${config.typeUpgrade.configMapNamespace}/${config.typeUpgrade.configMapName}`, outcome }, 'type upgrade status (no object rewrite needed)');
+        }
+        await controller.run(partSignal);
+      },
+      true,
+    ),
   ];
   if (config.cloudConfigPath !== undefined) {
     const file = config.cloudConfigPath;

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { rawRequest } from '../../../src/kube/raw-client.ts';
 import { MicWorld, type MicProcess } from '../../support/mic-world.ts';
 
 // MIC as a real process against a real API server and the simulated ARM: pods get their identities
@@ -81,6 +82,11 @@ describe('MIC assigns identities', () => {
       expect(await w().assignedFor(ns, 'b')).toEqual([]);
       expect(w().scaleSetIdentities()).not.toContain(azure.id.toLowerCase());
     }, { timeout: 20_000, interval: 100 });
+  });
+
+  it('records upstream type-upgrade status in its ConfigMap (so a rolled-back upstream MIC does not rewrite objects)', async () => {
+    const configMap = (await rawRequest(w().kc, { method: 'GET', path: '/api/v1/namespaces/kube-system/configmaps/aad-pod-identity-config' })) as { data?: Record<string, string> };
+    expect(configMap.data?.['type-upgrade-status']).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('service-principal identities get AAIs (Assigned at once) and no ARM call', async () => {
