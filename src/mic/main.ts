@@ -11,6 +11,7 @@ import { loadCloudConfig, type CloudConfig } from '../azure/cloud-config.ts';
 import { watchCloudConfig } from '../azure/cloud-config-watch.ts';
 import type { ComputeIdentityClient } from '../azure/compute-identity-client.ts';
 import { connectAzure } from '../azure/connect.ts';
+import { ThrottledError } from '../azure/errors.ts';
 import { systemClock } from '../lib/clock.ts';
 import { describeError, TerminalError } from '../lib/errors.ts';
 import { runAll, runnable } from '../lib/lifecycle.ts';
@@ -81,6 +82,8 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
         clock,
         transientRetry: { maxRetries: config.reconcile.armRetry.maxRetries, baseDelayMs: config.reconcile.armRetry.firstDelayMs, maxDelayMs: 8_000 },
         onOperation: (operation) => {
+          // Calls the throttle gate refused never reached ARM: not an ARM operation (nor a write).
+          if (operation.error instanceof ThrottledError && !operation.error.requestSent) return;
           metrics.observeCloudOperation(operation.type, operation.durationMs / 1000, operation.error !== undefined);
         },
       })
