@@ -1,31 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { rawRequest } from '../../../src/kube/raw-client.ts';
-import { MicWorld, type MicProcess } from '../../support/mic-world.ts';
+import { useMicWorld } from '../../support/mic-suite.ts';
 
 // MIC as a real process against a real API server and the simulated ARM: pods get their identities
 // on their VM or scale set, AAIs follow upstream's life cycle, and identities leave only when unused.
 
-let world: MicWorld | undefined;
-let mic: MicProcess | undefined;
-
-beforeAll(async () => {
-  const started = await MicWorld.start({ scaleSetNodes: 3, vmNodes: 1 });
-  world = started;
-  const micProcess = await started.startMic('mic-0');
-  mic = micProcess;
-  await vi.waitFor(async () => { expect(await started.health(micProcess)).toBe('Active'); }, { timeout: 30_000, interval: 200 });
-}, 120_000);
-
-afterAll(async () => {
-  if (mic !== undefined && process.env['MIC_TEST_LOGS'] === '1') console.log(mic.output());
-  await world?.stop();
-});
-
-/** The started world (beforeAll ran). */
-function w(): MicWorld {
-  if (world === undefined) throw new Error('world not started');
-  return world;
-}
+const suite = useMicWorld({ scaleSetNodes: 3, vmNodes: 1 });
+const w = suite.world;
 
 async function waitForState(namespace: string, pod: string, state: string, count = 1): Promise<void> {
   await vi.waitFor(async () => {

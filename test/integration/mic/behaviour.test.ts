@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PREEXISTING_ANNOTATION } from '../../../src/mic/plan.ts';
-import { MicWorld, type MicProcess } from '../../support/mic-world.ts';
+import { useMicWorld } from '../../support/mic-suite.ts';
 import {
   addScaleSet,
   addVm,
@@ -20,26 +20,8 @@ import { sharedDir } from '../../support/yaml-files.ts';
 // checked on both sides: the AzureAssignedIdentities and the identities on the simulated VM/VMSS.
 // Removal grace period 0s (the world's default), so removals happen as soon as MIC decides them.
 
-let world: MicWorld | undefined;
-let mic: MicProcess | undefined;
-
-beforeAll(async () => {
-  const started = await MicWorld.start({ scaleSetNodes: 3, vmNodes: 1 });
-  world = started;
-  const micProcess = await started.startMic('mic-0');
-  mic = micProcess;
-  await vi.waitFor(async () => { expect(await started.health(micProcess)).toBe('Active'); }, { timeout: 30_000, interval: 200 });
-}, 120_000);
-
-afterAll(async () => {
-  if (mic !== undefined && process.env['MIC_TEST_LOGS'] === '1') console.log(mic.output());
-  await world?.stop();
-});
-
-function w(): MicWorld {
-  if (world === undefined) throw new Error('world not started');
-  return world;
-}
+const suite = useMicWorld({ scaleSetNodes: 3, vmNodes: 1 });
+const w = suite.world;
 
 const WAIT = { timeout: 30_000, interval: 100 };
 
