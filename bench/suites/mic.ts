@@ -20,6 +20,14 @@ import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
 const LATENCY = { vm: 1000, vmss: 2000 };
+
+/**
+ * The runtime settings the images use for MIC (Dockerfile.mic / the chart): a V8 heap sized to the
+ * workload and two malloc arenas (glibc otherwise keeps per-thread arenas of freed memory, which
+ * shows as RSS). BENCH_MIC_DEFAULT_RUNTIME=1 measures plain `node` instead.
+ */
+const MIC_RUNTIME_ENV: Record<string, string> =
+  process.env['BENCH_MIC_DEFAULT_RUNTIME'] === '1' ? {} : { NODE_OPTIONS: '--max-old-space-size=128 --max-semi-space-size=4', MALLOC_ARENA_MAX: '2' };
 const CLK_TCK = 100;
 
 /** Watches AAIs and records when each first reached Assigned. */
@@ -78,14 +86,30 @@ async function inParallel<T>(items: readonly T[], limit: number, work: (item: T)
 }
 
 async function activeMic(world: MicWorld, name: string, extra: readonly string[] = []): Promise<MicProcess> {
-  const nodeOptions = process.env['BENCH_MIC_NODE_OPTIONS'];
-  const mic = await world.startMic(name, extra, nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions });
+  const mic = await world.startMic(name, extra, MIC_RUNTIME_ENV);
   const deadline = performance.now() + 60_000;
   while ((await world.health(mic)) !== 'Active') {
     if (performance.now() > deadline) throw new Error(`MIC ${name} never became Active:\n${mic.output().slice(-3000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return mic;
+}
+
+/** RSS by kind of mapping (anonymous vs file-backed, the V8 heap cannot be told apart), for diagnosis. */
+function rssBreakdown(pid: number): string {
+  const totals = new Map<string, number>();
+  let current = 'anon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (header !== null) {
+      const name = header[1] ?? '';
+      current = name === '' ? 'anon' : name.startsWith('[') ? name : path.basename(name);
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss !== null) totals.set(current, (totals.get(current) ?? 0) + Number(rss[1]));
+  }
+  return [...totals].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([name, kb]) => `${name} ${(kb / 1024).toFixed(0)} MB`).join(', ');
 }
 
 function processStats(pid: number): { cpuSeconds: number; rssMb: number } {
@@ -239,6 +263,7 @@ async function scaleScenario(context: SuiteContext, figures: Figure[]): Promise<
     const after = processStats(pid);
     const exposition = await world.metrics(mic);
     const gauge = (name: string): number => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(exposition)?.[1] ?? Number.NaN) / 2 ** 20;
+    context.log(`RSS by mapping: ${rssBreakdown(pid)}`);
     context.log(`heap used ${gauge('nodejs_heap_size_used_bytes').toFixed(0)} MB of ${gauge('nodejs_heap_size_total_bytes').toFixed(0)} MB total; external ${gauge('nodejs_external_memory_bytes').toFixed(0)} MB`);
     const cpuPercent = ((after.cpuSeconds - before.cpuSeconds) / idleSeconds) * 100;
     context.log(`idle ${idleSeconds} s with ${pods} pods: CPU ${cpuPercent.toFixed(2)} % of a core, RSS ${Math.max(...rss).toFixed(0)} MB`);
