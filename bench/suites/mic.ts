@@ -27,7 +27,7 @@ const LATENCY = { vm: 1000, vmss: 2000 };
  * shows as RSS). BENCH_MIC_DEFAULT_RUNTIME=1 measures plain `node` instead.
  */
 const MIC_RUNTIME_ENV: Record<string, string> =
-  process.env['BENCH_MIC_DEFAULT_RUNTIME'] === '1' ? {} : { NODE_OPTIONS: '--max-old-space-size=192', MALLOC_ARENA_MAX: '2' };
+  process.env['BENCH_MIC_DEFAULT_RUNTIME'] === '1' ? {} : { NODE_OPTIONS: '--max-old-space-size=192 --max-semi-space-size=2', MALLOC_ARENA_MAX: '2' };
 const CLK_TCK = 100;
 
 /** Watches AAIs and records when each first reached Assigned. */
