@@ -83,7 +83,13 @@ export const MIC_FLAGS = {
   enableProfile: boolFlag({ group: 'upstream', usage: 'Go pprof on localhost:6060 in upstream.', compatibility: 'accepted, no effect (Node.js has no pprof); profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' }),
   enableScaleFeatures: boolFlag({ group: 'upstream', usage: 'Deprecated; has no effect on MIC.', compatibility: 'same (accepted, logs a notice)' }),
   createDeleteBatch: intFlag({ group: 'upstream', default: 20, min: 1, usage: 'Most AzureAssignedIdentity API calls in flight per VM/VMSS target.' }),
-  clientQps: floatFlag({ group: 'upstream', default: 5, above: 0, usage: 'Kubernetes API client rate limit in requests per second; the burst is the integer part (at least 1).', compatibility: 'same; must be > 0' }),
+  clientQps: floatFlag({
+    group: 'upstream',
+    default: 5,
+    above: 0,
+    usage: 'Accepted for compatibility; not applied. Upstream throttled its Kubernetes client to this rate (5 writes/s made a 1,000-pod wave take minutes); pod-identity writes at the pace of the work and relies on the API server’s priority and fairness.',
+    compatibility: 'accepted, not applied (see usage)',
+  }),
   'immutable-user-msis': listFlag({
     group: 'upstream',
     placeholder: 'CLIENT_IDS',
