@@ -244,7 +244,7 @@ async function scaleScenario(context: SuiteContext, figures: Figure[]): Promise<
     const keys: string[] = [];
     const created = performance.now();
     await inParallel(Array.from({ length: pods }, (_, index) => index), 24, async (index) => {
-      await world.createPod(ns, `p${index}`, nodes[index % nodes.length]!, names[index % identities]!);
+      await world.createPod(ns, `p${index}`, nodes[index % nodes.length]!, names[index % identities]);
       keys.push(`${ns}/p${index}`);
     });
     context.log(`${pods} pods created in ${(performance.now() - created).toFixed(0)} ms`);
