@@ -14,7 +14,7 @@
 import type { Logger } from 'pino';
 import { AssignedIdentityState, EventReason, type AzureAssignedIdentity } from '../api/index.ts';
 import type { ComputeIdentityClient, TargetIdentityState } from '../azure/compute-identity-client.ts';
-import { IdentityOperationError } from '../azure/errors.ts';
+import { IdentityOperationError, NotFoundError } from '../azure/errors.ts';
 import { buildIdentityPatches } from '../azure/identity-patch.ts';
 import { targetResourceId, type ComputeTargetRef } from '../azure/provider-id.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -140,7 +140,20 @@ export class TargetReconciler {
 
     const needsAzure =
       view.desiredOnTarget.some((desired) => desired.resourceIdKey !== undefined) || view.currentOnTarget.some((assigned) => assignedResourceIdKey(assigned) !== undefined);
-    let azure = needsAzure && view.target !== undefined ? await this.readTarget(key, view.target, signal) : undefined;
+    let azure: TargetIdentityState | undefined;
+    let targetGone: NotFoundError | undefined;
+    if (needsAzure && view.target !== undefined) {
+      try {
+        // A node is gone: its VM may be gone with it, so do not trust a cached answer.
+        if (view.nodeMissing) this.refreshRequested.add(key);
+        azure = await this.readTarget(key, view.target, signal);
+      } catch (error) {
+        // The VM (or scale set) itself is gone, e.g. deleted with its node: nothing is on it any more,
+        // so its AAIs are cleaned up without ARM calls; new assignments there cannot work.
+        if (!(error instanceof NotFoundError)) throw error;
+        targetGone = error;
+      }
+    }
     const onTarget = new Set((azure?.identity.userAssignedIdentities ?? []).map((id) => id.toLowerCase()));
     const plan = planTarget({
       desiredOnTarget: view.desiredOnTarget,
@@ -199,6 +212,8 @@ export class TargetReconciler {
         if (retryAfter === undefined) this.armHolds.delete(key);
         else this.armHolds.set(key, deps.clock.now() + retryAfter.retryAfterMs);
       }
+    } else if (targetGone !== undefined && pendingWrites.length > 0) {
+      armError = targetGone;
     } else if (view.target === undefined && pendingWrites.length > 0) {
       armError = new Error(`nodes ${view.nodeNames.join(', ')} have no Azure providerID: cannot assign user-assigned identities there`);
     }
