@@ -21,12 +21,10 @@ import {
   type AzureIdentityBinding,
   type AzurePodIdentityException,
 } from '../api/index.ts';
+import { redactClientId } from './imds-errors.ts';
+import type { IdentitySelector } from './token-request.ts';
 
-/** How the request names the identity it wants (none: "the pod's identity"). */
-export type IdentitySelector =
-  | { readonly kind: 'client_id'; readonly value: string }
-  | { readonly kind: 'object_id'; readonly value: string }
-  | { readonly kind: 'resource_id'; readonly value: string };
+export type { IdentitySelector };
 
 /** What NMI knows of the calling pod. */
 export interface CallingPod {
@@ -48,11 +46,6 @@ export type Selection =
 /** The error IMDS itself gives when several user-assigned identities exist and none is named. */
 export const MULTIPLE_IDENTITIES =
   'Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request';
-
-/** Upstream's redaction of client IDs in messages: first 4 and last 4 characters. */
-export function redactClientId(clientId: string): string {
-  return clientId.length <= 8 ? '##### REDACTED #####' : `${clientId.slice(0, 4)}##### REDACTED #####${clientId.slice(-4)}`;
-}
 
 const lower = (value: string | undefined): string => (value ?? '').toLowerCase();
 

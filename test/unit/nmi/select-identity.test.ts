@@ -6,10 +6,10 @@ import {
   isExcepted,
   managedModeSelection,
   MULTIPLE_IDENTITIES,
-  redactClientId,
   standardModeAttempt,
   type CallingPod,
 } from '../../../src/nmi/select-identity.ts';
+import { redactClientId } from '../../../src/nmi/imds-errors.ts';
 import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
 
 const options = { forceNamespaced: false, retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, retryIntervalSeconds: 5 };
