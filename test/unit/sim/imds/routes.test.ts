@@ -31,7 +31,9 @@ async function imds(nodeName: string, options: { now?: () => number; limits?: Im
 
 describe('IMDS token endpoint', () => {
   it('returns IMDS’s all-strings body, a token for the named identity, and the resource byte-for-byte', async () => {
-    const { app, issuer } = await imds('node-one');
+    // A fixed clock: with the real one, issuing and answering can straddle a second and expires_in is 86398.
+    const fixed = Date.now();
+    const { app, issuer } = await imds('node-one', { now: () => fixed });
     const response = await app.inject({ url: tokenUrl(`resource=${encodeURIComponent(ARM)}&client_id=${beta.clientId}`), headers: metadata });
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
