@@ -22,7 +22,7 @@ import type { ReconcileResult } from '../lib/controller.ts';
 import { describeError, findInChain, RetryAfterError } from '../lib/errors.ts';
 import type { EventRecorder, EventTarget } from '../kube/events.ts';
 import type { AssignedIdentityWriter } from './assigned-writer.ts';
-import type { DesiredAssignment } from './model.ts';
+import { objectKey, type DesiredAssignment } from './model.ts';
 import { assignedResourceIdKey, planTarget, type TargetPlan } from './plan.ts';
 import type { TargetView } from './view.ts';
 import type { WriteTracker } from './write-tracker.ts';
@@ -225,9 +225,11 @@ export class TargetReconciler {
       ...plan.toMarkAssigned.map((assigned) => ({ assigned, id: assignedResourceIdKey(assigned) })),
     ];
     let assignedCount = 0;
+    // Indexed once: a scale set can carry thousands of assignments, and a linear search per AAI is quadratic.
+    const desiredByKey = new Map(view.desiredOnTarget.map((candidate) => [objectKey(candidate.namespace, candidate.name), candidate]));
     failures.push(
       ...(await forEachLimited(toAssign, deps.writeConcurrency, async (entry) => {
-        const desired = entry.desired ?? view.desiredOnTarget.find((candidate) => candidate.name === entry.assigned?.metadata.name && candidate.namespace === entry.assigned.metadata.namespace);
+        const desired = entry.desired ?? (entry.assigned === undefined ? undefined : desiredByKey.get(objectKey(entry.assigned.metadata.namespace ?? '', entry.assigned.metadata.name ?? '')));
         if (desired === undefined) return;
         if (entry.id !== undefined && !landed.has(entry.id)) {
           // Held back: the failed write that started the hold already said why.
