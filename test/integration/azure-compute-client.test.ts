@@ -5,13 +5,14 @@
  * remove on a VM and a scale set through real long-running operations, and each ARM failure as its
  * typed error — with the simulator's request log proving what was (not) sent.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { writeSimAzureJson } from '../support/sim-azure-json.ts';
 import { loadCloudConfig, type CloudConfig } from '../../src/azure/cloud-config.ts';
 import { createComputeIdentityClient, type ComputeIdentityClient, type ComputeOperationReport, type TargetIdentityState } from '../../src/azure/compute-identity-client.ts';
 import { connectAzure, type AzureConnection } from '../../src/azure/connect.ts';
@@ -88,26 +89,7 @@ describe('compute identity client against the simulated ARM and Entra ID', () =>
 
     // azure.json as an operator would write it for a private cloud: the simulator's endpoints and CA.
     workDir = await mkdtemp(path.join(tmpdir(), 'azure-compute-client-'));
-    await writeFile(path.join(workDir, 'sim-ca.pem'), sim.caPem);
-    const azureJson = path.join(workDir, 'azure.json');
-    await writeFile(
-      azureJson,
-      JSON.stringify({
-        cloud: 'AzurePublicCloud',
-        tenantId: sim.tenantId,
-        subscriptionId: SUB,
-        resourceGroup: NODES,
-        location: 'westeurope',
-        vmType: 'vmss',
-        useManagedIdentityExtension: false,
-        aadClientId: principal.appId,
-        aadClientSecret: secret,
-        resourceManagerEndpoint: sim.armUrl,
-        activeDirectoryEndpoint: sim.entraUrl,
-        caFile: 'sim-ca.pem',
-      }),
-      { mode: 0o600 },
-    );
+    const azureJson = writeSimAzureJson(sim, { dir: workDir, subscriptionId: SUB, resourceGroup: NODES, clientId: principal.appId, clientSecret: secret, relativeCaFile: true });
     config = await loadCloudConfig({ path: azureJson, env: {} });
     azure = await connectAzure(config, { logger, pollIntervalMs: 25, userAgent: 'pod-identity-mic/test', onOperation: (op) => reports.push(op) });
     arm = azure.compute;

@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createServer } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
@@ -26,6 +25,8 @@ import type { ComputeTargetRef } from '../../src/azure/provider-id.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
+import { freePorts } from '../harness/ports.ts';
+import { writeSimAzureJson } from './sim-azure-json.ts';
 import { controlPlane } from '../harness/context.ts';
 
 export const SUBSCRIPTION = '00000000-0000-0000-0000-0000000000aa';
@@ -62,19 +63,6 @@ export interface MicProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === 'string') reject(new Error('no port'));
-        else resolve(address.port);
-      });
-    });
-  });
-}
 
 export class MicWorld {
   readonly plane: ControlPlane;
@@ -129,29 +117,7 @@ export class MicWorld {
       await admin.seedRoleAssignment({ scope: groupScope(NODE_GROUP), role: 'Virtual Machine Contributor', principalId: principal.objectId });
       await admin.seedRoleAssignment({ scope: groupScope(IDENTITY_GROUP), role: 'Managed Identity Operator', principalId: principal.objectId });
 
-      writeFileSync(path.join(dir, 'ca.pem'), sim.caPem);
-      const azureJsonPath = path.join(dir, 'azure.json');
-      writeFileSync(
-        azureJsonPath,
-        JSON.stringify(
-          {
-            cloud: 'AzurePublicCloud',
-            tenantId: sim.tenantId,
-            subscriptionId: SUBSCRIPTION,
-            resourceGroup: NODE_GROUP,
-            location: 'westeurope',
-            vmType: 'vmss',
-            useManagedIdentityExtension: false,
-            aadClientId: principal.appId,
-            aadClientSecret: secret,
-            resourceManagerEndpoint: sim.armUrl,
-            activeDirectoryEndpoint: sim.entraUrl,
-            caFile: path.join(dir, 'ca.pem'),
-          },
-          null,
-          2,
-        ),
-      );
+      const azureJsonPath = writeSimAzureJson(sim, { dir, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, clientId: principal.appId, clientSecret: secret });
       const kc = new KubeConfig();
       kc.loadFromFile(plane.kubeconfigPath);
       // Established CRDs can still answer 429 "storage is (re)initializing" for a moment.
@@ -191,8 +157,8 @@ export class MicWorld {
 
   /** Starts MIC (src/mic/main.ts on this Node) with upstream-style flags; extra flags appended. */
   async startMic(name: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<MicProcess> {
-    const healthPort = await freePort();
-    const metricsPort = await freePort();
+    // Two distinct ports (two separate free-port probes may return the same one).
+    const [healthPort, metricsPort] = (await freePorts(2)) as [number, number];
     const child = spawn(
       process.execPath,
       [
