@@ -116,42 +116,40 @@ export class IdentityOperationError extends PodIdentityError implements ComputeE
   }
 }
 
-/** 403 `AuthorizationFailed` (MIC lacks e.g. Virtual Machine Contributor on the node resource group). */
-export class AuthorizationError extends PodIdentityError implements ComputeError {
+/** Base of the non-retry-after ARM failures: a code, a one-word summary, and the call's context. */
+abstract class ArmCallError extends PodIdentityError implements ComputeError {
   readonly context: ArmCallContext;
 
-  constructor(context: ArmCallContext, options?: ErrorOptions) {
-    super('PI_ARM_AUTHORIZATION', describeCall(context, 'not authorized'), options);
+  protected constructor(code: string, summary: string, context: ArmCallContext, options?: ErrorOptions) {
+    super(code, describeCall(context, summary), options);
     this.context = context;
+  }
+}
+
+/** 403 `AuthorizationFailed` (MIC lacks e.g. Virtual Machine Contributor on the node resource group). */
+export class AuthorizationError extends ArmCallError {
+  constructor(context: ArmCallContext, options?: ErrorOptions) {
+    super('PI_ARM_AUTHORIZATION', 'not authorized', context, options);
   }
 }
 
 /** 401 from ARM, or the credential could not get a token (wrong secret, IMDS unreachable, …). */
-export class ArmAuthenticationError extends PodIdentityError implements ComputeError {
-  readonly context: ArmCallContext;
-
+export class ArmAuthenticationError extends ArmCallError {
   constructor(context: ArmCallContext, options?: ErrorOptions) {
-    super('PI_ARM_AUTHENTICATION', describeCall(context, 'authentication failed'), options);
-    this.context = context;
+    super('PI_ARM_AUTHENTICATION', 'authentication failed', context, options);
   }
 }
 
 /** 404: the VM / scale set (or its resource group or subscription) does not exist. */
-export class NotFoundError extends PodIdentityError implements ComputeError {
-  readonly context: ArmCallContext;
-
+export class NotFoundError extends ArmCallError {
   constructor(context: ArmCallContext, options?: ErrorOptions) {
-    super('PI_ARM_NOT_FOUND', describeCall(context, 'not found'), options);
-    this.context = context;
+    super('PI_ARM_NOT_FOUND', 'not found', context, options);
   }
 }
 
 /** Any other failure: 5xx after the client's transient retries, network errors, unexpected 4xx. */
-export class ArmRequestError extends PodIdentityError implements ComputeError {
-  readonly context: ArmCallContext;
-
+export class ArmRequestError extends ArmCallError {
   constructor(context: ArmCallContext, options?: ErrorOptions) {
-    super('PI_ARM_REQUEST', describeCall(context, 'failed'), options);
-    this.context = context;
+    super('PI_ARM_REQUEST', 'failed', context, options);
   }
 }
