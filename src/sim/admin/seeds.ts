@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type {
+  ComputeResourceBase,
   ResourceIdentity,
   ResourceIdentityType,
   RoleAssignment,
@@ -146,28 +147,10 @@ export function buildIdentity(seed: IdentitySeed, tenantId: string): UserAssigne
   };
 }
 
-export function buildVm(seed: VmSeed, tenantId: string): VirtualMachine {
+/** The fields a seeded VM and scale set share. */
+function computeBase(kind: 'vm' | 'vmss', name: string, seed: VmSeed | VmssSeed, tenantId: string): ComputeResourceBase {
   return {
-    kind: 'vm',
-    id: computeResourceId('vm', seed.subscriptionId, seed.resourceGroup, seed.name),
-    name: seed.name,
-    subscriptionId: seed.subscriptionId,
-    resourceGroup: seed.resourceGroup,
-    location: seed.location ?? DEFAULT_LOCATION,
-    tags: { ...(seed.tags ?? {}) },
-    vmSize: seed.vmSize ?? DEFAULT_VM_SIZE,
-    provisioningState: 'Succeeded',
-    identity: resourceIdentity(seed, tenantId),
-    vmId: randomUUID(),
-  };
-}
-
-export function buildScaleSet(seed: VmssSeed, tenantId: string): VirtualMachineScaleSet {
-  const name = seed.name ?? aksScaleSetName(seed.pool ?? 'nodepool1');
-  const count = seed.instances ?? 1;
-  return {
-    kind: 'vmss',
-    id: computeResourceId('vmss', seed.subscriptionId, seed.resourceGroup, name),
+    id: computeResourceId(kind, seed.subscriptionId, seed.resourceGroup, name),
     name,
     subscriptionId: seed.subscriptionId,
     resourceGroup: seed.resourceGroup,
@@ -176,6 +159,19 @@ export function buildScaleSet(seed: VmssSeed, tenantId: string): VirtualMachineS
     vmSize: seed.vmSize ?? DEFAULT_VM_SIZE,
     provisioningState: 'Succeeded',
     identity: resourceIdentity(seed, tenantId),
+  };
+}
+
+export function buildVm(seed: VmSeed, tenantId: string): VirtualMachine {
+  return { kind: 'vm', ...computeBase('vm', seed.name, seed, tenantId), vmId: randomUUID() };
+}
+
+export function buildScaleSet(seed: VmssSeed, tenantId: string): VirtualMachineScaleSet {
+  const name = seed.name ?? aksScaleSetName(seed.pool ?? 'nodepool1');
+  const count = seed.instances ?? 1;
+  return {
+    kind: 'vmss',
+    ...computeBase('vmss', name, seed, tenantId),
     instances: Array.from({ length: count }, (_, index) => ({ instanceId: String(index), computerName: vmssComputerName(name, index), vmId: randomUUID() })),
   };
 }
