@@ -128,7 +128,11 @@ describe('MIC leader election', () => {
     expect(sample(text, 'aadpodidentity_mic_arm_writes_total{operation_type="vmss_update"}')).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'aadpodidentity_mic_is_leader')).toBe(1);
     expect(sample(text, 'aadpodidentity_mic_new_leader_election_count')).toBe(1);
-    expect(sample(text, 'aadpodidentity_mic_reconcile_total{result="success"}')).toBeGreaterThanOrEqual(1);
+    // A target's last reconcile after a wave may still be a short requeue (cache catching up with MIC's
+    // own writes); the quiet one that follows counts as a success.
+    await vi.waitFor(async () => {
+      expect(sample(await w().metrics(leader), 'aadpodidentity_mic_reconcile_total{result="success"}')).toBeGreaterThanOrEqual(1);
+    }, { timeout: 10_000, interval: 100 });
 
     const standbyText = await w().metrics(standby);
     expect(sample(standbyText, 'aadpodidentity_mic_is_leader')).toBe(0);
