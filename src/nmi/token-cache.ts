@@ -8,7 +8,7 @@
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { findInChain, RetryAfterError, TerminalError } from '../lib/errors.ts';
 import { TokenBucket, type RateOpts } from './limits.ts';
-import type { AccessToken, TokenKey, TokenSource } from './token-source.ts';
+import type { AccessToken, TokenKey, TokenSource } from '../azure/token-source.ts';
 
 /** When to refresh and what not to cache. All durations in milliseconds. */
 export interface RefreshPolicy {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { flushMicrotasks, ManualClock } from '../../../src/lib/clock.ts';
 import { RetryAfterError, TerminalError } from '../../../src/lib/errors.ts';
 import { CachingTokenSource, type CachingTokenSourceOpts } from '../../../src/nmi/token-cache.ts';
-import { describeAccessToken, type AccessToken, type TokenKey, type TokenSource } from '../../../src/nmi/token-source.ts';
+import { describeAccessToken, type AccessToken, type TokenKey, type TokenSource } from '../../../src/azure/token-source.ts';
 
 const MIN = 60_000;
 
