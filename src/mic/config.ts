@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
+import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
 import type { LogFormat, LogLevel } from '../lib/logger.ts';
 import { MIC_ENVIRONMENT, MIC_FLAG_GROUPS, MIC_FLAGS } from './flags.ts';
 
@@ -92,12 +93,7 @@ export interface MicConfigHost {
 
 const DEFAULT_HOST: MicConfigHost = { hostname };
 
-/** klog verbosity → log level (Kubernetes logging conventions: V(4) debug, V(5) trace). */
-export function logLevelForVerbosity(verbosity: number): LogLevel {
-  if (verbosity >= 5) return 'trace';
-  if (verbosity >= 4) return 'debug';
-  return 'info';
-}
+export { logLevelForVerbosity };
 
 /** `--help` text, generated from the flag table. */
 export function micHelp(program = 'mic'): string {
@@ -116,18 +112,11 @@ export function micHelp(program = 'mic'): string {
   ].join('\n');
 }
 
-const KLOG_IGNORED = Object.entries(MIC_FLAGS)
-  .filter(([name, definition]) => definition.group === 'klog' && name !== 'v' && name !== 'logtostderr')
-  .map(([name]) => name);
-
 function noticesFor(values: FlagValues<typeof MIC_FLAGS>, given: ReadonlySet<string>, env: NodeJS.ProcessEnv): ConfigNotice[] {
   const notices: ConfigNotice[] = [];
   if (given.has('enableScaleFeatures')) notices.push({ setting: '--enableScaleFeatures', message: 'deprecated and has no effect on MIC' });
   if (values.enableProfile) notices.push({ setting: '--enableProfile', message: 'has no effect: Node.js has no pprof; profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' });
-  if (!values.logtostderr) notices.push({ setting: '--logtostderr', message: 'ignored: logs always go to stderr' });
-  for (const name of KLOG_IGNORED) {
-    if (given.has(name)) notices.push({ setting: `--${name}`, message: 'klog flag accepted for compatibility and ignored: logs go to stderr, formatted by --log-format' });
-  }
+  notices.push(...klogNotices(values, given));
   const forceNamespaced = env.FORCENAMESPACED;
   if (forceNamespaced !== undefined && forceNamespaced !== '' && forceNamespaced !== 'true' && forceNamespaced !== 'false') {
     notices.push({ setting: 'FORCENAMESPACED', message: `${JSON.stringify(forceNamespaced)} is not "true": namespaced mode is off unless --forceNamespaced is given (only the exact string "true" counts, as upstream)` });

@@ -18,6 +18,7 @@ import {
   stringFlag,
   type FlagGroup,
 } from '../lib/go-flags.ts';
+import { KLOG_FLAGS, KLOG_FLAG_GROUP } from '../lib/klog-flags.ts';
 
 const OBJECT_NAME = new RegExp(OBJECT_NAME_PATTERN);
 const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
@@ -42,7 +43,7 @@ function headerSafe(text: string): string | undefined {
 export const MIC_FLAG_GROUPS: readonly FlagGroup[] = [
   { key: 'upstream', title: 'Flags of aad-pod-identity MIC', compatibility: 'same' },
   { key: 'added', title: 'Flags added by pod-identity', compatibility: 'new' },
-  { key: 'klog', title: 'klog flags (accepted for compatibility)', compatibility: 'accepted and ignored: logs always go to stderr, formatted by --log-format' },
+  KLOG_FLAG_GROUP,
 ];
 
 const DRIFT_INTERVAL_TEXT = 'the value of --identity-assignment-reconcile-interval (3m)';
@@ -167,26 +168,7 @@ export const MIC_FLAGS = {
   }),
 
   // --- klog (upstream links klog; its manifests pass --logtostderr and sometimes --v) --------------
-  v: intFlag({
-    group: 'klog',
-    default: 0,
-    min: 0,
-    placeholder: 'LEVEL',
-    usage: 'klog verbosity, mapped to a log level: 0–3 info, 4 debug, 5 and above trace.',
-    compatibility: 'mapped to the log level (klog conventions: 4 is debug, 5 is trace)',
-  }),
-  logtostderr: boolFlag({ group: 'klog', default: true, usage: 'klog: log to stderr.', compatibility: 'accepted; logs always go to stderr (a notice is logged for --logtostderr=false)' }),
-  alsologtostderr: boolFlag({ group: 'klog', usage: 'klog: also log to stderr.' }),
-  log_dir: stringFlag({ group: 'klog', placeholder: 'DIR', usage: 'klog: directory for log files.' }),
-  log_file: stringFlag({ group: 'klog', placeholder: 'FILE', usage: 'klog: log file.' }),
-  log_file_max_size: stringFlag({ group: 'klog', placeholder: 'MB', default: '1800', usage: 'klog: log file size limit.' }),
-  skip_headers: boolFlag({ group: 'klog', usage: 'klog: no header prefixes.' }),
-  skip_log_headers: boolFlag({ group: 'klog', usage: 'klog: no headers in log files.' }),
-  add_dir_header: boolFlag({ group: 'klog', usage: 'klog: file directory in the header.' }),
-  one_output: boolFlag({ group: 'klog', usage: 'klog: write each record to its own severity only.' }),
-  stderrthreshold: stringFlag({ group: 'klog', placeholder: 'SEVERITY', default: '2', usage: 'klog: severity copied to stderr.' }),
-  vmodule: stringFlag({ group: 'klog', placeholder: 'PATTERNS', usage: 'klog: per-file verbosity.' }),
-  log_backtrace_at: stringFlag({ group: 'klog', placeholder: 'FILE:LINE', usage: 'klog: stack trace at a log line.' }),
+  ...KLOG_FLAGS,
 };
 
 export type MicFlagName = keyof typeof MIC_FLAGS;

@@ -8,34 +8,16 @@
  * - `/metrics` on `--prometheus-port`.
  * @module
  */
-import fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { buildHealthApp, type HealthState } from '../lib/health-app.ts';
 import { HttpServer } from '../lib/http-server.ts';
 import { buildMetricsApp, type MetricsSource } from '../lib/metrics-app.ts';
 import type { ListenAddress } from './config.ts';
 
-export interface MicHealth {
-  /** Leader with synced caches, reconciling: `/healthz` says `Active`. */
-  isActive(): boolean;
-  /** Informer caches synced: `/readyz` answers 200. */
-  isReady(): boolean;
-}
+/** MIC's health: Active = leader with synced caches, reconciling; ready = caches synced. */
+export type MicHealth = HealthState;
 
-const TEXT = 'text/plain; charset=utf-8';
-
-/** The probe endpoints; the app does not listen (see {@link micHealthServer}). */
-export function buildHealthApp(health: MicHealth, logger?: Logger): FastifyInstance {
-  const app = fastify({
-    ...(logger === undefined ? {} : { loggerInstance: logger }),
-    // kubelet probes every few seconds would drown the log.
-    logController: new LogController({ disableRequestLogging: true }),
-    forceCloseConnections: true,
-  }) as unknown as FastifyInstance;
-  app.get('/healthz', async (_request, reply) => reply.type(TEXT).send(health.isActive() ? 'Active' : 'Not Active'));
-  app.get('/readyz', async (_request, reply) => (health.isReady() ? reply.type(TEXT).send('ok') : reply.code(503).type(TEXT).send('not ready')));
-  app.get('/livez', async (_request, reply) => reply.type(TEXT).send('ok'));
-  return app;
-}
+export { buildHealthApp };
 
 export function micHealthServer(options: { readonly address: ListenAddress; readonly health: MicHealth; readonly logger?: Logger }): HttpServer {
   return new HttpServer({ name: 'health server', app: buildHealthApp(options.health, options.logger), ...options.address });
