@@ -1,0 +1,40 @@
+/**
+ * Deletes conntrack entries of TCP flows originally addressed to IMDS, so that connections a pod
+ * opened before the DNAT existed (or while it was missing) are re-evaluated and hit NMI instead of
+ * staying pinned to the node's IMDS.
+ * @module
+ */
+import { PodIdentityError } from '../../lib/errors.ts';
+import { execProgram, type Exec } from './iptables.ts';
+
+export class ConntrackError extends PodIdentityError {
+  readonly argv: readonly string[];
+  readonly exitCode: number;
+  readonly stderr: string;
+
+  constructor(argv: readonly string[], exitCode: number, stderr: string) {
+    super('PI_CONNTRACK', `${argv.join(' ')} exited ${exitCode}: ${stderr.trim() || '(no output)'}`);
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/** Deletes the flows and resolves with how many conntrack reported deleted. */
+export type ConntrackFlusher = (metadataIp: string, metadataPort: number) => Promise<number>;
+
+const DELETED = /(\d+) flow entries have been deleted/;
+
+/** The real flusher: `conntrack -D -p tcp --orig-dst <ip> --dport <port>`. */
+export function execConntrack(options: { readonly conntrack?: string; readonly exec?: Exec } = {}): ConntrackFlusher {
+  const file = options.conntrack ?? 'conntrack';
+  const exec = options.exec ?? execProgram;
+  return async (metadataIp, metadataPort) => {
+    const args = ['-D', '-p', 'tcp', '--orig-dst', metadataIp, '--dport', String(metadataPort)];
+    const result = await exec(file, args);
+    const deleted = DELETED.exec(result.stderr);
+    // conntrack exits 1 when nothing matched ("0 flow entries have been deleted"): nothing to do.
+    if (result.code === 0 || (result.code === 1 && deleted?.[1] === '0')) return Number(deleted?.[1] ?? 0);
+    throw new ConntrackError([file, ...args], result.code, result.stderr);
+  };
+}

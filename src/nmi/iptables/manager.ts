@@ -1,0 +1,129 @@
+/**
+ * Keeps NMI's redirection in place: syncs at start, then every `intervalMs`, restoring whatever was
+ * changed. Unlike upstream it never exits on an iptables error (it retries with backoff) and it is
+ * fail-closed: stopping leaves the rules, so while NMI is down pods get "connection refused" instead
+ * of reaching the node's IMDS with the node's identities. {@link cleanupIptables} is the explicit
+ * uninstall.
+ * @module
+ */
+import type { Logger } from 'pino';
+import { backoffDelay, type BackoffPolicy } from '../../lib/backoff.ts';
+import { systemClock, type Clock } from '../../lib/clock.ts';
+import { describeError } from '../../lib/errors.ts';
+import type { Runnable } from '../../lib/lifecycle.ts';
+import type { ConntrackFlusher } from './conntrack.ts';
+import { observe, type IptablesRunner } from './iptables.ts';
+import { planCleanup, planSync, validateIptablesConfig, type IptablesCommand, type IptablesConfig, type SyncPlan } from './rules.ts';
+
+export const DEFAULT_IPTABLES_INTERVAL_MS = 5_000;
+/** Fast first retries (a held xtables lock clears quickly), capped well below a minute. */
+export const IPTABLES_BACKOFF: BackoffPolicy = { baseMs: 250, maxMs: 30_000, jitter: 0.2 };
+
+export interface IptablesManagerOptions {
+  readonly config: IptablesConfig;
+  readonly runner: IptablesRunner;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Time between checks after a successful sync; `--ipt-update-interval-sec`. */
+  readonly intervalMs?: number;
+  readonly backoff?: BackoffPolicy;
+  /** Delete IMDS conntrack entries after a sync that changed something (default true). */
+  readonly flushConntrack?: boolean;
+  /** Required when `flushConntrack` is not false. */
+  readonly conntrack?: ConntrackFlusher;
+  /** After every successful sync; the first one means interception is active. */
+  readonly onSynced?: () => void;
+  /** A sync after the first one had to fix drift. */
+  readonly onRestored?: (reason: string) => void;
+  /** A sync failed; it will be retried. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface SyncResult extends SyncPlan {
+  /** Conntrack entries deleted after applying (0 when not flushed). */
+  readonly conntrackDeleted: number;
+}
+
+export class IptablesManager implements Runnable {
+  readonly name = 'iptables';
+  readonly needsLeader = false;
+  private readonly options: IptablesManagerOptions;
+  private readonly clock: Clock;
+  private readonly intervalMs: number;
+  /** Conntrack still to flush: set when a sync changed rules, cleared once a flush succeeded. */
+  private conntrackPending = false;
+
+  constructor(options: IptablesManagerOptions) {
+    validateIptablesConfig(options.config);
+    if (options.flushConntrack !== false && options.conntrack === undefined) {
+      throw new TypeError('IptablesManager: flushConntrack needs a conntrack flusher');
+    }
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.intervalMs = options.intervalMs ?? DEFAULT_IPTABLES_INTERVAL_MS;
+    if (!(this.intervalMs > 0)) throw new RangeError(`iptables interval must be positive, got ${this.intervalMs}`);
+  }
+
+  /** One check-and-fix. Throws on any iptables or conntrack failure. */
+  async syncOnce(): Promise<SyncResult> {
+    const { config, runner } = this.options;
+    const plan = planSync(config, await observe(runner, config.chain));
+    if (plan.commands.length > 0) {
+      await runner.apply(plan.commands);
+      this.conntrackPending = this.options.flushConntrack !== false;
+    }
+    let conntrackDeleted = 0;
+    if (this.conntrackPending && this.options.conntrack !== undefined) {
+      conntrackDeleted = await this.options.conntrack(config.metadataIp, config.metadataPort);
+      this.conntrackPending = false;
+    }
+    return { ...plan, conntrackDeleted };
+  }
+
+  /** Runs until `signal` aborts; never removes rules (fail-closed), never throws for iptables errors. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { logger, config } = this.options;
+    let synced = false;
+    let failures = 0;
+    while (!signal.aborted) {
+      let delay = this.intervalMs;
+      try {
+        const result = await this.syncOnce();
+        failures = 0;
+        if (result.commands.length > 0) {
+          const fields = { chain: config.chain, reasons: result.reasons, commands: result.commands.map((c) => c.join(' ')), conntrackDeleted: result.conntrackDeleted };
+          if (synced) logger.warn(fields, 'iptables drift restored');
+          else logger.info(fields, 'iptables redirection installed');
+        } else if (!synced) {
+          logger.info({ chain: config.chain, conntrackDeleted: result.conntrackDeleted }, 'iptables redirection already in place');
+        }
+        if (synced && result.commands.length > 0) this.options.onRestored?.(result.reasons.join('; '));
+        synced = true;
+        this.options.onSynced?.();
+      } catch (error) {
+        failures++;
+        delay = backoffDelay(this.options.backoff ?? IPTABLES_BACKOFF, failures);
+        logger.error({ err: describeError(error), failures, retryInMs: delay }, 'iptables sync failed; retrying');
+        this.options.onError?.(error);
+      }
+      try {
+        await this.clock.sleep(delay, signal);
+      } catch {
+        break; // aborted: leave every rule in place
+      }
+    }
+    logger.info({ chain: config.chain }, 'iptables manager stopped; rules left in place (fail-closed)');
+  }
+}
+
+/**
+ * Removes the jump(s) and the chain in one transaction (for `pod-identity nmi cleanup`). Returns the
+ * commands it applied (empty when nothing was installed).
+ */
+export async function cleanupIptables(config: IptablesConfig, runner: IptablesRunner, logger?: Logger): Promise<IptablesCommand[]> {
+  validateIptablesConfig(config);
+  const commands = planCleanup(config, await observe(runner, config.chain));
+  await runner.apply(commands);
+  logger?.info({ chain: config.chain, commands: commands.map((c) => c.join(' ')) }, commands.length > 0 ? 'iptables redirection removed' : 'no iptables redirection to remove');
+  return commands;
+}
