@@ -179,3 +179,12 @@ export function managedModeSelection(
   const usable = identities.filter((identity) => identity.metadata.namespace === pod.namespace && names.has(identity.metadata.name ?? ''));
   return pickIdentity(usable, selector, pod);
 }
+
+/**
+ * Upstream's MIC self-exception: a pod in MIC's namespace (compared case-insensitively) owned by a
+ * ReplicaSet whose name starts with `mic` gets node tokens directly. A Helm release names MIC
+ * `<release>-mic`, which does not match — the chart installs an AzurePodIdentityException instead.
+ */
+export function isMicPod(pod: { readonly namespace: string; readonly replicaSet: string | undefined }, micNamespace: string): boolean {
+  return pod.namespace.toLowerCase() === micNamespace.toLowerCase() && pod.replicaSet !== undefined && pod.replicaSet.startsWith('mic');
+}

@@ -1,0 +1,219 @@
+/**
+ * NMI's configuration, parsed once at the edge: command line (flags.ts) and the environment variables
+ * NMI reads itself, into one deeply frozen {@link NmiConfig}, or a {@link ConfigError} listing every
+ * problem at once. Nothing below `main` reads `process.env`.
+ * @module
+ */
+import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
+import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
+import type { LogFormat, LogLevel } from '../lib/logger.ts';
+import { NMI_ENVIRONMENT, NMI_FLAG_GROUPS, NMI_FLAGS } from './flags.ts';
+
+export { ConfigError } from '../lib/go-flags.ts';
+
+export interface ListenAddress {
+  /** Empty: every interface. */
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+}
+
+export interface ConfigNotice {
+  readonly setting: string;
+  readonly message: string;
+}
+
+export type OperationMode = 'standard' | 'managed';
+
+export interface NmiConfig {
+  readonly kubeconfig: string | undefined;
+  readonly nodeName: string;
+  readonly mode: OperationMode;
+  readonly namespaced: boolean;
+  /** Where pod traffic lands (the token listener). */
+  readonly tokenListener: ListenAddress;
+  /** 127.0.0.1:port serving /host/token; undefined when off. */
+  readonly hostTokenListener: ListenAddress | undefined;
+  readonly healthServer: ListenAddress;
+  readonly metricsServer: ListenAddress;
+  readonly metadata: { readonly ip: string; readonly port: number };
+  readonly iptables: {
+    /** DNAT target of pod traffic for the metadata address. */
+    readonly dnatIp: string;
+    readonly dnatPort: number;
+    readonly intervalMs: number;
+    readonly flushConntrack: boolean;
+    readonly cleanupOnExit: boolean;
+  };
+  readonly micNamespace: string;
+  readonly standardMode: {
+    readonly retryAttemptsForCreated: number;
+    readonly retryAttemptsForAssigned: number;
+    readonly retryIntervalMs: number;
+  };
+  /** Only AAIs labelled nodename=<node> (upstream --enableScaleFeatures). */
+  readonly watchNodeAssignmentsOnly: boolean;
+  readonly blockInstanceMetadata: boolean;
+  readonly metadataHeaderRequired: boolean;
+  /** Seconds for `Retry-After` when the identity is not available; undefined = 404 as upstream. */
+  readonly retryAfterSeconds: number | undefined;
+  readonly kubenet: { readonly allowed: boolean; readonly kubeletConfigPath: string };
+  readonly tokens: {
+    readonly cacheSize: number;
+    readonly perPod: { readonly ratePerSec: number; readonly burst: number };
+    readonly imds: { readonly maxConcurrent: number; readonly maxPerSecond: number };
+    readonly cloud: string;
+    readonly authorityHost: string | undefined;
+  };
+  readonly customUserAgent: string | undefined;
+  readonly log: { readonly format: LogFormat; readonly level: LogLevel };
+  readonly notices: readonly ConfigNotice[];
+}
+
+export type NmiCommand = { readonly kind: 'run'; readonly config: NmiConfig } | { readonly kind: 'help'; readonly text: string } | { readonly kind: 'version' };
+
+/** upstream's `Retry-After` with `--set-retry-after-header`. */
+export const RETRY_AFTER_SECONDS = 20;
+
+export function nmiHelp(program = 'nmi'): string {
+  const environment = NMI_ENVIRONMENT.map((variable) => `  ${variable.name}\n        ${variable.usage}`).join('\n');
+  return [
+    `Usage: ${program} [flags]`,
+    '',
+    'NMI (Node Managed Identity): intercepts pod traffic to the instance metadata service on this node',
+    'and answers token requests with the calling pod’s identity.',
+    'Flags use Go syntax: -flag or --flag, --flag=value or --flag value; booleans --flag or --flag=false.',
+    '',
+    renderFlagHelp(NMI_FLAGS, NMI_FLAG_GROUPS),
+    '',
+    `Environment:\n${environment}`,
+    '',
+  ].join('\n');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+type Values = FlagValues<typeof NMI_FLAGS>;
+
+function isWildcard(host: string): boolean {
+  return host === '' || host === '0.0.0.0' || host === '::';
+}
+
+/**
+ * The DNAT target and the token listener. Pod traffic is DNATed to the node IP by default (not
+ * 127.0.0.1: that needs route_localnet=1 and lets anything on the node's networks reach loopback
+ * services), and NMI listens exactly there.
+ */
+function addresses(values: Values, given: ReadonlySet<string>, env: NodeJS.ProcessEnv, problems: string[], notices: ConfigNotice[]): { dnatIp: string; listenHost: string } {
+  const listen = values['nmi-listen-address'];
+  const nodeIp = env.NODE_IP ?? '';
+  let dnatIp = values['ipt-dnat-address'];
+  if (dnatIp === '' && nodeIp !== '') dnatIp = nodeIp;
+  if (dnatIp === '' && given.has('nmi-listen-address') && !isWildcard(listen)) dnatIp = listen;
+  if (dnatIp === '') {
+    problems.push('no DNAT address: set NODE_IP (env valueFrom fieldRef status.hostIP) or --ipt-dnat-address');
+    return { dnatIp, listenHost: listen };
+  }
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(dnatIp)) problems.push(`DNAT address ${JSON.stringify(dnatIp)} is not an IPv4 address (the rule is IPv4 only)`);
+  if (dnatIp.startsWith('127.')) notices.push({ setting: '--ipt-dnat-address', message: `DNAT to ${dnatIp} reaches NMI only when the node has net.ipv4.conf.all.route_localnet=1` });
+  const listenHost = given.has('nmi-listen-address') ? listen : dnatIp;
+  if (!isWildcard(listenHost) && listenHost !== dnatIp) {
+    problems.push(`--nmi-listen-address ${listenHost} is not the DNAT address ${dnatIp}: intercepted pod traffic would not reach NMI (listen on ${dnatIp} or 0.0.0.0)`);
+  }
+  return { dnatIp, listenHost };
+}
+
+function noticesFor(values: Values, given: ReadonlySet<string>, env: NodeJS.ProcessEnv): ConfigNotice[] {
+  const notices: ConfigNotice[] = [...klogNotices(values, given)];
+  if (values.enableProfile) notices.push({ setting: '--enableProfile', message: 'has no effect: Node.js has no pprof; profile with NODE_OPTIONS=--cpu-prof' });
+  const forceNamespaced = env.FORCENAMESPACED;
+  if (forceNamespaced !== undefined && forceNamespaced !== '' && forceNamespaced !== 'true' && forceNamespaced !== 'false') {
+    notices.push({ setting: 'FORCENAMESPACED', message: `${JSON.stringify(forceNamespaced)} is not "true": namespaced mode is off unless --forceNamespaced is given` });
+  }
+  return notices;
+}
+
+/**
+ * Parses NMI's command line (`argv` without the program name) and environment. Throws
+ * {@link ConfigError} listing every problem.
+ */
+export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv): NmiCommand {
+  // Upstream lower-cased --operation-mode before checking it.
+  const normalised = argv.map((arg, index) =>
+    /^--?operation-mode$/u.test(argv[index - 1] ?? '')
+      ? arg.toLowerCase()
+      : arg.replace(/^(--?operation-mode=)(.*)$/u, (_all, flag: string, value: string) => `${flag}${value.toLowerCase()}`),
+  );
+  const { values, given, positionals, helpRequested, problems: flagProblems } = parseFlags(NMI_FLAGS, normalised);
+  if (helpRequested) return { kind: 'help', text: nmiHelp() };
+  const problems = [...flagProblems];
+  if (positionals.length > 0) problems.push(`unexpected arguments ${positionals.map((arg) => JSON.stringify(arg)).join(', ')}: NMI takes flags only`);
+  if (problems.length === 0 && values.version) return { kind: 'version' };
+
+  const notices = noticesFor(values, given, env);
+  const nodeName = values.node !== '' ? values.node : (env.NODE_NAME ?? '');
+  if (nodeName === '') problems.push('no node name: pass --node=$(NODE_NAME) (env valueFrom fieldRef spec.nodeName)');
+  const namespaced = values.forceNamespaced || env.FORCENAMESPACED === 'true';
+  const mode = values['operation-mode'];
+  if (mode === 'managed' && !namespaced) problems.push('managed mode requires namespaced mode: add --forceNamespaced or FORCENAMESPACED=true');
+  const { dnatIp, listenHost } = addresses(values, given, env, problems, notices);
+  const port = values['nmi-port'];
+  const hostTokenPort = values['host-token-port'];
+  if (problems.length > 0) throw new ConfigError('nmi', problems);
+
+  const kubeconfig = values.kubeconfig !== '' ? values.kubeconfig : env.KUBECONFIG;
+  const config: NmiConfig = {
+    kubeconfig: kubeconfig === '' ? undefined : kubeconfig,
+    nodeName,
+    mode,
+    namespaced,
+    tokenListener: { host: listenHost === '' ? '0.0.0.0' : listenHost, port },
+    // Sharing 127.0.0.1:port with the token listener is fine: one listener serves both.
+    hostTokenListener: hostTokenPort === 0 ? undefined : { host: '127.0.0.1', port: hostTokenPort },
+    healthServer: { host: values['health-bind-address'], port: values['http-probe-port'] },
+    metricsServer: { host: values['metrics-bind-address'], port: values['prometheus-port'] },
+    metadata: { ip: values['metadata-ip'], port: values['metadata-port'] },
+    iptables: {
+      dnatIp,
+      dnatPort: port,
+      intervalMs: values['ipt-update-interval-sec'] * 1000,
+      flushConntrack: values['enable-conntrack-deletion'],
+      cleanupOnExit: values['cleanup-iptables-on-exit'],
+    },
+    micNamespace: values.MICNamespace,
+    standardMode: {
+      retryAttemptsForCreated: values['retry-attempts-for-created'],
+      retryAttemptsForAssigned: values['retry-attempts-for-assigned'],
+      retryIntervalMs: values['find-identity-retry-interval'] * 1000,
+    },
+    watchNodeAssignmentsOnly: values.enableScaleFeatures,
+    blockInstanceMetadata: values['block-instance-metadata'],
+    metadataHeaderRequired: values['metadata-header-required'],
+    retryAfterSeconds: values['set-retry-after-header'] ? RETRY_AFTER_SECONDS : undefined,
+    kubenet: { allowed: values['allow-network-plugin-kubenet'], kubeletConfigPath: values['kubelet-config'] },
+    tokens: {
+      cacheSize: values['token-cache-size'],
+      perPod: { ratePerSec: values['per-pod-requests-per-second'], burst: values['per-pod-burst'] },
+      imds: { maxConcurrent: values['imds-max-concurrent'], maxPerSecond: values['imds-max-per-second'] },
+      cloud: values.cloud,
+      authorityHost: values['authority-host'] === '' ? undefined : values['authority-host'],
+    },
+    customUserAgent: values['custom-user-agent'] === '' ? undefined : values['custom-user-agent'],
+    log: { format: values['log-format'], level: logLevelForVerbosity(values.v) },
+    notices,
+  };
+  return { kind: 'run', config: deepFreeze(config) };
+}
+
+/** The configuration to run with (throws for `--help`/`--version`, which ask for output). */
+export function parseNmiConfig(argv: readonly string[], env: NodeJS.ProcessEnv): NmiConfig {
+  const command = parseNmiCommand(argv, env);
+  if (command.kind !== 'run') throw new ConfigError('nmi', [`--${command.kind} asks for output, not a configuration`]);
+  return command.config;
+}

@@ -1,0 +1,131 @@
+/**
+ * NMI's command line, as one table: upstream aad-pod-identity's NMI flags with their exact names and
+ * defaults (changes say why in `compatibility`), our additions, and the klog flags. Parsing
+ * (`config.ts`), `--help` and the flags section of docs/nmi.md are generated from it.
+ * @module
+ */
+import { isIP } from 'node:net';
+import { boolFlag, enumFlag, floatFlag, intFlag, stringFlag, type FlagGroup } from '../lib/go-flags.ts';
+import { KLOG_FLAGS, KLOG_FLAG_GROUP } from '../lib/klog-flags.ts';
+
+function ipOrEmpty(text: string): string | undefined {
+  return text === '' || isIP(text) !== 0 ? undefined : 'an IP address';
+}
+
+function ipv4(text: string): string | undefined {
+  return isIP(text) === 4 ? undefined : 'an IPv4 address';
+}
+
+function namespaceName(text: string): string | undefined {
+  return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text) && text.length <= 63 ? undefined : 'a Kubernetes namespace name (lower-case DNS label)';
+}
+
+function headerSafe(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(text) ? 'text without control characters (it goes into the User-Agent header)' : undefined;
+}
+
+function httpsUrlOrEmpty(text: string): string | undefined {
+  if (text === '') return undefined;
+  try {
+    return new URL(text).protocol === 'https:' ? undefined : 'an https:// URL';
+  } catch {
+    return 'an https:// URL';
+  }
+}
+
+export const NMI_FLAG_GROUPS: readonly FlagGroup[] = [
+  { key: 'upstream', title: 'Flags of aad-pod-identity NMI', compatibility: 'same' },
+  { key: 'added', title: 'Flags added by pod-identity', compatibility: 'new' },
+  KLOG_FLAG_GROUP,
+];
+
+const PORT = { min: 0, max: 65_535, placeholder: 'PORT' } as const;
+
+export const NMI_FLAGS = {
+  // --- upstream, in upstream's order -------------------------------------------------------------
+  version: boolFlag({ group: 'upstream', usage: 'Print the version and exit.' }),
+  'nmi-listen-address': stringFlag({
+    group: 'upstream',
+    placeholder: 'IP',
+    defaultText: 'the DNAT address (see --ipt-dnat-address)',
+    usage: 'Address of the token listener that intercepted pod traffic reaches. 0.0.0.0 listens on every IPv4 address.',
+    compatibility: 'upstream default 127.0.0.1, which needs route_localnet=1 on the node; the default is now the node IP that the DNAT rule targets',
+    check: ipOrEmpty,
+  }),
+  'nmi-port': intFlag({ group: 'upstream', default: 2579, ...PORT, usage: 'Port of the token listener (and of the DNAT target).' }),
+  'metadata-ip': stringFlag({ group: 'upstream', default: '169.254.169.254', placeholder: 'IP', usage: 'Address of the instance metadata service (IMDS) that pod traffic is intercepted for and node tokens come from.', check: ipv4 }),
+  'metadata-port': intFlag({ group: 'upstream', default: 80, min: 1, max: 65_535, placeholder: 'PORT', usage: 'Port of the instance metadata service.' }),
+  node: stringFlag({ group: 'upstream', placeholder: 'NAME', usage: 'Name of this node (set it from spec.nodeName). Required: NMI serves only the pods of this node.', compatibility: 'same, and also read from the NODE_NAME environment variable; start fails when neither is set (upstream started with an empty pod cache)' }),
+  'ipt-update-interval-sec': intFlag({
+    group: 'upstream',
+    default: 5,
+    min: 1,
+    max: 3_600,
+    placeholder: 'SECONDS',
+    usage: 'How often the iptables rules are checked and restored if someone changed them.',
+    compatibility: 'default 5 (upstream 60): a deleted rule exposed the node’s IMDS to every pod for up to a minute',
+  }),
+  forceNamespaced: boolFlag({ group: 'upstream', usage: 'Namespaced mode: a pod may only use identities of its own namespace. Also on when the environment has FORCENAMESPACED=true.' }),
+  MICNamespace: stringFlag({ group: 'upstream', default: 'default', usage: 'Namespace of MIC: its pods (owned by a ReplicaSet whose name starts with "mic") get node tokens directly, like exception pods.', check: namespaceName }),
+  'http-probe-port': intFlag({ group: 'upstream', default: 8080, ...PORT, usage: 'Port of /healthz (Active once the iptables rules are installed), /readyz and /livez.', compatibility: 'same /healthz; /readyz and /livez are new' }),
+  'retry-attempts-for-created': intFlag({ group: 'upstream', default: 16, min: 1, max: 1_000, usage: 'Standard mode: attempts while the pod’s AzureAssignedIdentity is missing or still Created.' }),
+  'retry-attempts-for-assigned': intFlag({ group: 'upstream', default: 4, min: 0, max: 1_000, usage: 'Standard mode: further attempts waiting for Assigned.' }),
+  'find-identity-retry-interval': intFlag({ group: 'upstream', default: 5, min: 0, max: 3_600, placeholder: 'SECONDS', usage: 'Standard mode: longest wait between attempts.', compatibility: 'same upper bound; an attempt also starts as soon as the pod’s AzureAssignedIdentity changes, so a token is served within milliseconds of Assigned' }),
+  enableProfile: boolFlag({ group: 'upstream', usage: 'Go pprof on localhost:6060 in upstream.', compatibility: 'accepted, no effect (Node.js has no pprof); profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' }),
+  enableScaleFeatures: boolFlag({ group: 'upstream', default: true, usage: 'Watch only the AzureAssignedIdentities labelled nodename=<this node> (false: all of them).' }),
+  'block-instance-metadata': boolFlag({ group: 'upstream', usage: 'Answer 403 to pod requests for /metadata/instance instead of proxying them to IMDS.', compatibility: 'same; also blocks case, slash and encoding variants of the path' }),
+  'metadata-header-required': boolFlag({ group: 'upstream', default: true, usage: 'Require the header Metadata: true (400 otherwise), as IMDS does.' }),
+  'prometheus-port': intFlag({ group: 'upstream', default: 9090, ...PORT, usage: 'Port of the Prometheus /metrics endpoint.' }),
+  'operation-mode': enumFlag({ group: 'upstream', default: 'standard', values: ['standard', 'managed'], usage: 'standard: identities assigned by MIC (AzureAssignedIdentity); managed: identities pre-assigned to the VMs, selected from bindings (requires namespaced mode).', compatibility: 'same (matched case-insensitively)' }),
+  'allow-network-plugin-kubenet': boolFlag({ group: 'upstream', usage: 'Run even though the kubelet uses kubenet (pods on kubenet can spoof other pods’ addresses).' }),
+  'kubelet-config': stringFlag({ group: 'upstream', default: '/etc/default/kubelet', placeholder: 'FILE', usage: 'Kubelet defaults file checked for --network-plugin=kubenet.', compatibility: 'same check; a missing file is logged and treated as "not kubenet" (upstream exited)' }),
+  'set-retry-after-header': boolFlag({ group: 'upstream', usage: 'When the pod’s identity is not available (yet), answer 503 with Retry-After: 20 instead of 404.' }),
+  'enable-conntrack-deletion': boolFlag({ group: 'upstream', default: true, usage: 'Delete conntrack entries to the metadata address when the rules are installed, so connections opened before NMI are intercepted too.', compatibility: 'default true (upstream false)' }),
+  'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
+  'custom-user-agent': stringFlag({ group: 'upstream', usage: 'Appended to the User-Agent of Kubernetes, IMDS and Entra ID requests.', check: headerSafe }),
+
+  // --- ours -------------------------------------------------------------------------------------
+  kubeconfig: stringFlag({ group: 'added', placeholder: 'FILE', defaultText: 'KUBECONFIG, else in-cluster', usage: 'Path to a kubeconfig file (upstream read only KUBECONFIG).' }),
+  'ipt-dnat-address': stringFlag({
+    group: 'added',
+    placeholder: 'IP',
+    defaultText: 'NODE_IP, else --nmi-listen-address',
+    usage: 'Where the DNAT rule sends pod traffic for the metadata address. Default: the node IP from the NODE_IP environment variable (status.hostIP). 127.0.0.1 works only with route_localnet=1 on the node.',
+    check: ipOrEmpty,
+  }),
+  'host-token-port': intFlag({
+    group: 'added',
+    default: 2579,
+    ...PORT,
+    usage: 'Port of the loopback-only listener (127.0.0.1) that serves /host/token to node agents; /host/token is refused on every other listener. 0 turns it off.',
+  }),
+  'cleanup-iptables-on-exit': boolFlag({
+    group: 'added',
+    usage: 'Remove the iptables rules when NMI stops (upstream behaviour). Off by default: the rules stay, so pods get "connection refused" instead of the node’s IMDS while NMI restarts. `pod-identity nmi cleanup` removes them for an uninstall.',
+  }),
+  'health-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --http-probe-port listener (kubelet probes the node IP).', check: ipOrEmpty }),
+  'metrics-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --prometheus-port listener.', check: ipOrEmpty }),
+  'token-cache-size': intFlag({ group: 'added', default: 1_000, min: 1, max: 1_000_000, usage: 'Most tokens cached, per (identity, resource); the least recently used is evicted beyond it.' }),
+  'per-pod-requests-per-second': floatFlag({ group: 'added', default: 10, above: 0, usage: 'Token requests one pod may make per second (bursts of --per-pod-burst); beyond it 429 with Retry-After.' }),
+  'per-pod-burst': intFlag({ group: 'added', default: 20, min: 1, max: 100_000, usage: 'Burst size of the per-pod rate limit.' }),
+  'imds-max-concurrent': intFlag({ group: 'added', default: 5, min: 1, max: 1_000, usage: 'Most token requests to IMDS at once from this node (IMDS allows 5 per VM).' }),
+  'imds-max-per-second': intFlag({ group: 'added', default: 20, min: 1, max: 10_000, usage: 'Most token requests to IMDS started in any second from this node (IMDS allows 20 per VM).' }),
+  cloud: enumFlag({
+    group: 'added',
+    default: 'AzurePublicCloud',
+    values: ['AzurePublicCloud', 'AzureChinaCloud', 'AzureUSGovernmentCloud'],
+    usage: 'Cloud whose Entra ID authority serves service-principal identities (types 1 and 2) that set no adEndpoint.',
+  }),
+  'authority-host': stringFlag({ group: 'added', placeholder: 'URL', usage: 'Entra ID authority host for service-principal identities without adEndpoint; overrides --cloud (Azure Stack, private clouds).', check: httpsUrlOrEmpty }),
+
+  ...KLOG_FLAGS,
+};
+
+/** The environment variables NMI reads itself. */
+export const NMI_ENVIRONMENT: readonly { readonly name: string; readonly usage: string; readonly compatibility: string }[] = [
+  { name: 'NODE_NAME', usage: 'This node’s name when --node is not given (downward API spec.nodeName).', compatibility: 'new fallback' },
+  { name: 'NODE_IP', usage: 'This node’s IP (downward API status.hostIP): the default DNAT target and token listener address.', compatibility: 'new' },
+  { name: 'FORCENAMESPACED', usage: 'Exactly "true" turns namespaced mode on, like --forceNamespaced.', compatibility: 'same' },
+  { name: 'KUBECONFIG', usage: 'Kubeconfig file when --kubeconfig is not given; in-cluster configuration when neither is set.', compatibility: 'same' },
+];

@@ -1,0 +1,59 @@
+/**
+ * The imperative shell around identity selection (select-identity.ts): exceptions first, then managed
+ * mode (one look at bindings) or standard mode (attempts over the pod's AzureAssignedIdentities,
+ * waiting between them as upstream did, but woken early when the pod's AAIs change).
+ * @module
+ */
+import type { IdentitySelector } from './token-request.ts';
+import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type Selection } from './select-identity.ts';
+import type { AssignmentWaiter } from './assignment-waiter.ts';
+import type { NodeView } from './node-view.ts';
+import type { NodePod } from './pods.ts';
+
+/** What to do for a request: a {@link Selection}, or `node` (exception: the node's own identity). */
+export type Decision = Exclude<Selection, { kind: 'wait' }> | { readonly kind: 'node'; readonly reason: 'exception' | 'mic' };
+
+export interface IdentityFinderOptions {
+  readonly mode: 'standard' | 'managed';
+  readonly namespaced: boolean;
+  readonly micNamespace: string;
+  readonly retryAttemptsForCreated: number;
+  readonly retryAttemptsForAssigned: number;
+  readonly retryIntervalMs: number;
+}
+
+export class IdentityFinder {
+  private readonly view: NodeView;
+  private readonly waiter: AssignmentWaiter;
+  private readonly options: IdentityFinderOptions;
+
+  constructor(view: NodeView, waiter: AssignmentWaiter, options: IdentityFinderOptions) {
+    this.view = view;
+    this.waiter = waiter;
+    this.options = options;
+  }
+
+  /** Decides for `pod`; waits (standard mode) until a final answer or `signal` aborts. */
+  async decide(pod: NodePod, selector: IdentitySelector | undefined, signal?: AbortSignal): Promise<Decision> {
+    if (isMicPod(pod, this.options.micNamespace)) return { kind: 'node', reason: 'mic' };
+    if (isExcepted(pod, this.view.exceptionsIn(pod.namespace))) return { kind: 'node', reason: 'exception' };
+    if (this.options.mode === 'managed') {
+      const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector);
+      return selection.kind === 'wait' ? { kind: 'refuse', status: 404, error: 'identity_not_found', description: selection.reason } : selection;
+    }
+    const options = {
+      forceNamespaced: this.options.namespaced,
+      retryAttemptsForCreated: this.options.retryAttemptsForCreated,
+      retryAttemptsForAssigned: this.options.retryAttemptsForAssigned,
+      retryIntervalSeconds: this.options.retryIntervalMs / 1000,
+    };
+    for (let attempt = 0; ; attempt++) {
+      const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, attempt, options);
+      if (selection.kind !== 'wait') return selection;
+      await this.waiter.wait(pod.namespace, pod.name, this.options.retryIntervalMs, signal);
+      if (signal?.aborted === true) {
+        return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `request cancelled while waiting: ${selection.reason}` };
+      }
+    }
+  }
+}

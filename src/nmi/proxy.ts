@@ -1,0 +1,72 @@
+/**
+ * Proxy of every path that is not NMI's own (upstream §3.6): the request goes to the node's IMDS with
+ * the same method, path, query, body and headers — minus hop-by-hop headers and `X-Forwarded-For`
+ * (IMDS refuses forwarded requests, and a pod must not be able to make NMI's request look forwarded
+ * or not) — and IMDS's status, headers and body come back unchanged. Connections to IMDS are pooled.
+ * @module
+ */
+import { Agent, request } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+
+export interface ProxyRequest {
+  readonly method: string;
+  readonly rawUrl: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer | undefined;
+  readonly signal?: AbortSignal;
+}
+
+export interface ProxyResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Readable;
+}
+
+export class ImdsProxyError extends Error {}
+
+export class ImdsProxy {
+  private readonly origin: string;
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+
+  constructor(options: { readonly metadataIp: string; readonly metadataPort: number; readonly timeoutMs?: number }) {
+    this.origin = `http://${options.metadataIp}:${String(options.metadataPort)}`;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.agent = new Agent({ connections: 10, keepAliveTimeout: 30_000, connectTimeout: this.timeoutMs });
+  }
+
+  async forward(incoming: ProxyRequest): Promise<ProxyResponse> {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(incoming.headers)) {
+      const lower = name.toLowerCase();
+      if (value === undefined || HOP_BY_HOP.has(lower) || lower === 'x-forwarded-for') continue;
+      headers[lower] = value;
+    }
+    const path = incoming.rawUrl.startsWith('/') ? incoming.rawUrl : `/${incoming.rawUrl}`;
+    try {
+      const response = await request(`${this.origin}${path}`, {
+        method: incoming.method as 'GET',
+        headers,
+        ...(incoming.body === undefined || incoming.body.length === 0 ? {} : { body: incoming.body }),
+        dispatcher: this.agent,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        ...(incoming.signal === undefined ? {} : { signal: incoming.signal }),
+      });
+      const out: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined && !HOP_BY_HOP.has(name.toLowerCase())) out[name] = value;
+      }
+      return { status: response.statusCode, headers: out, body: response.body };
+    } catch (error) {
+      throw new ImdsProxyError(`instance metadata service at ${this.origin} unreachable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
