@@ -23,6 +23,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // Needs root, ip, iptables, conntrack: the tests fail (never skip) with what is missing.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          // Namespaces, iptables and child processes: one file at a time.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
