@@ -139,10 +139,18 @@ export async function removeLeftoverNamespaces(): Promise<string[]> {
     await deleteNamespace(ns);
     removed.push(ns);
   }
-  // Owner files of runs with no namespace left.
+  // Owner files and log directories of runs that are over.
   const remaining = new Set((await listNamespaces()).map((ns) => RUN_NAME.exec(ns)?.[1]));
+  const live = async (runId: string): Promise<boolean> => {
+    const owner = Number((await readFile(path.join(OWNERS_DIR, runId), 'utf8').catch(() => '')).trim());
+    return remaining.has(runId) || (owner > 0 && alive(owner));
+  };
+  for (const entry of await readdir(os.tmpdir()).catch(() => [])) {
+    const runId = RUN_NAME.exec(entry)?.[1];
+    if (runId !== undefined && !(await live(runId))) await rm(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+  }
   for (const file of await readdir(OWNERS_DIR).catch(() => [])) {
-    if (!remaining.has(file)) await rm(path.join(OWNERS_DIR, file), { force: true });
+    if (!(await live(file))) await rm(path.join(OWNERS_DIR, file), { force: true });
   }
   return removed;
 }
