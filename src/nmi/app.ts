@@ -72,7 +72,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
         signal: abort.signal,
       });
-      return reply.code(proxied.status).headers(proxied.headers).send(proxied.body);
+      return await reply.code(proxied.status).headers(proxied.headers).send(proxied.body);
     } catch (error) {
       if (error instanceof ImdsProxyError) return sendError(reply, 502, 'bad_gateway', error.message);
       throw error;

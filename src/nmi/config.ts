@@ -42,6 +42,8 @@ export interface NmiConfig {
     readonly dnatIp: string;
     readonly dnatPort: number;
     readonly intervalMs: number;
+    /** `--manage-iptables`: false = no rules installed or checked. */
+    readonly manage: boolean;
     readonly flushConntrack: boolean;
     readonly cleanupOnExit: boolean;
   };
@@ -183,6 +185,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       dnatIp,
       dnatPort: port,
       intervalMs: values['ipt-update-interval-sec'] * 1000,
+      manage: values['manage-iptables'],
       flushConntrack: values['enable-conntrack-deletion'],
       cleanupOnExit: values['cleanup-iptables-on-exit'],
     },

@@ -59,12 +59,12 @@ export const NMI_FLAGS = {
   node: stringFlag({ group: 'upstream', placeholder: 'NAME', usage: 'Name of this node (set it from spec.nodeName). Required: NMI serves only the pods of this node.', compatibility: 'same, and also read from the NODE_NAME environment variable; start fails when neither is set (upstream started with an empty pod cache)' }),
   'ipt-update-interval-sec': intFlag({
     group: 'upstream',
-    default: 5,
+    default: 4,
     min: 1,
     max: 3_600,
     placeholder: 'SECONDS',
-    usage: 'How often the iptables rules are checked and restored if someone changed them.',
-    compatibility: 'default 5 (upstream 60): a deleted rule exposed the node’s IMDS to every pod for up to a minute',
+    usage: 'How often the iptables rules are checked and restored if someone changed them (a check takes tens of milliseconds, so a removed rule is back within this interval plus that).',
+    compatibility: 'default 4 (upstream 60): a deleted rule exposed the node’s IMDS to every pod for up to a minute',
   }),
   forceNamespaced: boolFlag({ group: 'upstream', usage: 'Namespaced mode: a pod may only use identities of its own namespace. Also on when the environment has FORCENAMESPACED=true.' }),
   MICNamespace: stringFlag({ group: 'upstream', default: 'default', usage: 'Namespace of MIC: its pods (owned by a ReplicaSet whose name starts with "mic") get node tokens directly, like exception pods.', check: namespaceName }),
@@ -99,6 +99,11 @@ export const NMI_FLAGS = {
     default: 2579,
     ...PORT,
     usage: 'Port of the loopback-only listener (127.0.0.1) that serves /host/token to node agents; /host/token is refused on every other listener. 0 turns it off.',
+  }),
+  'manage-iptables': boolFlag({
+    group: 'added',
+    default: true,
+    usage: 'Install and keep the interception rules. false leaves redirection to something else (a CNI, a test harness); /healthz is then Active once NMI serves.',
   }),
   'cleanup-iptables-on-exit': boolFlag({
     group: 'added',

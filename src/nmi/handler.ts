@@ -289,7 +289,6 @@ export class NmiHandler {
   private async fetch(identity: AzureIdentity, resource: string, signal: AbortSignal | undefined): Promise<ServedToken[]> {
     const owner = { namespace: identity.metadata.namespace ?? '', name: identity.metadata.name ?? '', clientId: identity.spec.clientID };
     if (identity.spec.type === 1 || identity.spec.type === 2) return this.deps.tokens.fromServicePrincipal(identity, resource, signal);
-    if (identity.spec.type !== 0) throw new Refusal({ status: 503, error: 'unsupported_identity_type', description: `unsupported identity type ${String(identity.spec.type)} of ${identityName(identity)}` });
     const clientId = identity.spec.clientID ?? '';
     const selector: ImdsIdentitySelector = clientId !== '' ? { kind: 'client_id', value: clientId } : { kind: 'resource_id', value: identity.spec.resourceID ?? '' };
     const served = await this.deps.tokens.fromImds(selector, resource, signal, owner);

@@ -76,7 +76,7 @@ export class NmiMetrics {
       collect() {
         if (cacheStats === undefined) return;
         const stats = cacheStats();
-        for (const [name, value] of Object.entries(stats)) this.set({ counter: name }, value);
+        for (const [name, value] of Object.entries(stats) as [string, number][]) this.set({ counter: name }, value);
       },
     });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });

@@ -1,0 +1,280 @@
+/**
+ * NMI's entry point: parse flags and environment once, refuse kubenet unless allowed, then run the
+ * informers, the token listener(s) (once caches synced), the iptables manager, and the health and
+ * metrics servers. Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad configuration.
+ * On stop the interception rules stay (fail-closed) unless `--cleanup-iptables-on-exit`.
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { resolveCloud } from '../azure/clouds.ts';
+import { ImdsTokenClient } from '../azure/imds-token-client.ts';
+import { ServicePrincipalTokenClient } from '../azure/service-principal-token-client.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { describeError, TerminalError } from '../lib/errors.ts';
+import { buildHealthApp } from '../lib/health-app.ts';
+import { HttpServer } from '../lib/http-server.ts';
+import { runAll, runnable, type Runnable } from '../lib/lifecycle.ts';
+import { createLogger } from '../lib/logger.ts';
+import { buildMetricsApp } from '../lib/metrics-app.ts';
+import { buildNmiApp } from './app.ts';
+import { AssignmentWaiter } from './assignment-waiter.ts';
+import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
+import { NmiHandler } from './handler.ts';
+import { IdentityFinder } from './identity-finder.ts';
+import { createNmiInformers } from './informers.ts';
+import { execConntrack } from './iptables/conntrack.ts';
+import { execIptables } from './iptables/iptables.ts';
+import { cleanupIptables, IptablesManager } from './iptables/manager.ts';
+import { AAD_METADATA_CHAIN, type IptablesConfig } from './iptables/rules.ts';
+import { KeyedRateLimiter, UpstreamLimiter } from './limits.ts';
+import { NmiMetrics } from './metrics.ts';
+import { NodeView } from './node-view.ts';
+import { ImdsProxy } from './proxy.ts';
+import { SecretWatch } from './secret-watch.ts';
+import { ServicePrincipalSource } from './service-principal-source.ts';
+import { TokenService, type NodeImds } from './token-service.ts';
+
+export const NMI_VERSION = '0.1.0';
+
+const KUBENET_MESSAGE =
+  'AAD Pod Identity is not supported for Kubenet. Review https://azure.github.io/aad-pod-identity/docs/configure/aad_pod_identity_on_kubenet/ for more details.';
+
+/** Upstream's kubenet refusal: pods on kubenet can spoof each other's addresses. */
+async function checkKubenet(config: NmiConfig, logger: Logger): Promise<void> {
+  if (config.kubenet.allowed) return;
+  let text: string;
+  try {
+    text = await readFile(config.kubenet.kubeletConfigPath, 'utf8');
+  } catch (error) {
+    logger.warn({ file: config.kubenet.kubeletConfigPath, err: (error as NodeJS.ErrnoException).code ?? describeError(error) }, 'kubelet config not readable; assuming the network plugin is not kubenet');
+    return;
+  }
+  if (text.includes('--network-plugin=kubenet')) throw new TerminalError(`${KUBENET_MESSAGE} (found --network-plugin=kubenet in ${config.kubenet.kubeletConfigPath}; --allow-network-plugin-kubenet overrides)`, { code: 'PI_KUBENET' });
+}
+
+export function iptablesConfigOf(config: NmiConfig): IptablesConfig {
+  return { chain: AAD_METADATA_CHAIN, metadataIp: config.metadata.ip, metadataPort: config.metadata.port, targetIp: config.iptables.dnatIp, targetPort: config.iptables.dnatPort };
+}
+
+function loadKubeConfig(config: NmiConfig): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (config.kubeconfig === undefined) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromFile(config.kubeconfig);
+  return kubeConfig;
+}
+
+/** Runs an HTTP server only after `ready` resolves (the informer caches synced). */
+function afterSync(server: HttpServer, ready: (signal: AbortSignal) => Promise<void>): Runnable {
+  return runnable(server.name, async (signal) => {
+    await ready(signal);
+    await server.run(signal);
+  });
+}
+
+export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: AbortSignal, logger: Logger, clock: Clock = systemClock): Promise<void> {
+  for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
+  await checkKubenet(config, logger);
+  const kubeConfig = loadKubeConfig(config);
+  const userAgent = `aad-pod-identity/NMI/${NMI_VERSION}${config.customUserAgent === undefined ? '' : ` ${config.customUserAgent}`}`;
+  const cloud = await resolveCloud({ cloud: config.tokens.cloud, activeDirectoryEndpoint: config.tokens.authorityHost }, { env });
+
+  const waiter = new AssignmentWaiter(clock);
+  const informers = createNmiInformers(kubeConfig, logger, { nodeName: config.nodeName, mode: config.mode, watchNodeAssignmentsOnly: config.watchNodeAssignmentsOnly, clock });
+  // The view's and the secret watch's listeners need the token service, which is built after them.
+  const late: { tokens?: TokenService; servicePrincipals?: ServicePrincipalSource; metrics?: NmiMetrics } = {};
+  const view = new NodeView(informers, {
+    onAssignmentChange: (namespace, name) => {
+      waiter.notify(namespace, name);
+    },
+    onIdentityChange: (identity) => late.tokens?.invalidate(identity),
+    onPodGone: (pod) => {
+      for (const ip of pod.ips) perPod.forget(ip);
+    },
+  });
+  const perPod = new KeyedRateLimiter({ ratePerSec: config.tokens.perPod.ratePerSec, burst: config.tokens.perPod.burst, clock });
+  const imdsClient = new ImdsTokenClient({ endpoint: `http://${config.metadata.ip}:${String(config.metadata.port)}`, userAgent, clock });
+  const imds: NodeImds = {
+    getToken: async (request, requestSignal) => {
+      const started = clock.now();
+      const operation = request.selector === undefined ? 'adal_token_msi' : 'adal_token_msi_userassignedid';
+      try {
+        const token = await imdsClient.getToken(request, requestSignal);
+        late.metrics?.observeUpstream(operation, (clock.now() - started) / 1000, false);
+        return token;
+      } catch (error) {
+        late.metrics?.observeUpstream(operation, (clock.now() - started) / 1000, true);
+        throw error;
+      }
+    },
+  };
+  const secrets = new SecretWatch({
+    kubeConfig,
+    logger,
+    clock,
+    onChange: (namespace, name) => {
+      for (const identity of late.servicePrincipals?.takeUsersOf(namespace, name) ?? []) late.tokens?.invalidate(identity);
+    },
+  });
+  const spClient = new ServicePrincipalTokenClient({ cloud });
+  const spSource = new ServicePrincipalSource(spClient, secrets, () => late.metrics?.kubernetesError('get_secret'));
+  late.servicePrincipals = spSource;
+  const tokenService = new TokenService({
+    imds,
+    servicePrincipals: {
+      getToken: async (identity, tenantId, resource, requestSignal) => {
+        const started = clock.now();
+        try {
+          const token = await spSource.getToken(identity, tenantId, resource, requestSignal);
+          late.metrics?.observeUpstream('adal_token', (clock.now() - started) / 1000, false);
+          return token;
+        } catch (error) {
+          late.metrics?.observeUpstream('adal_token', (clock.now() - started) / 1000, true);
+          throw error;
+        }
+      },
+    },
+    imdsLimiter: new UpstreamLimiter({ maxConcurrent: config.tokens.imds.maxConcurrent, maxPerWindow: config.tokens.imds.maxPerSecond, windowMs: 1_000, queueTimeoutMs: 30_000, clock }),
+    cache: { maxEntries: config.tokens.cacheSize, clock },
+  });
+  late.tokens = tokenService;
+  const metrics = new NmiMetrics({ cacheStats: () => tokenService.stats() });
+  late.metrics = metrics;
+  const finder = new IdentityFinder(view, waiter, {
+    mode: config.mode,
+    namespaced: config.namespaced,
+    micNamespace: config.micNamespace,
+    ...config.standardMode,
+  });
+  const handler = new NmiHandler({
+    view,
+    finder,
+    tokens: tokenService,
+    perPod,
+    metrics,
+    logger,
+    clock,
+    options: {
+      nodeName: config.nodeName,
+      metadataHeaderRequired: config.metadataHeaderRequired,
+      blockInstanceMetadata: config.blockInstanceMetadata,
+      retryAfterSeconds: config.retryAfterSeconds,
+      podLookup: { attempts: 5, intervalMs: 300 },
+    },
+  });
+  const proxy = new ImdsProxy({ metadataIp: config.metadata.ip, metadataPort: config.metadata.port });
+
+  const host = config.hostTokenListener;
+  const shared = host !== undefined && host.host === config.tokenListener.host && host.port === config.tokenListener.port;
+  const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener });
+  const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host });
+
+  // Without managed rules there is nothing to wait for: NMI is active once it serves.
+  let intercepting = !config.iptables.manage;
+  const iptablesConfig = iptablesConfigOf(config);
+  const runner = execIptables();
+  const iptables = new IptablesManager({
+    config: iptablesConfig,
+    runner,
+    logger,
+    clock,
+    intervalMs: config.iptables.intervalMs,
+    flushConntrack: config.iptables.flushConntrack,
+    conntrack: execConntrack(),
+    onSynced: () => {
+      intercepting = true;
+    },
+    onRestored: () => {
+      metrics.iptablesRestored();
+    },
+    onError: () => {
+      metrics.iptablesFailed();
+    },
+  });
+  const synced = (partSignal: AbortSignal): Promise<void> => Promise.all(informers.all.map((informer) => informer.waitForSync(partSignal))).then(() => undefined);
+  const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => view.synced }, logger), ...config.healthServer });
+  const metricsServer = new HttpServer({ name: 'metrics server', app: buildMetricsApp(metrics, logger), ...config.metricsServer });
+
+  const parts: Runnable[] = [
+    health,
+    metricsServer,
+    ...(config.iptables.manage ? [iptables] : []),
+    ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
+    afterSync(tokenServer, synced),
+    ...(hostServer === undefined ? [] : [afterSync(hostServer, synced)]),
+  ];
+  logger.info(
+    { version: NMI_VERSION, node: config.nodeName, mode: config.mode, namespaced: config.namespaced, listen: `${config.tokenListener.host}:${String(config.tokenListener.port)}`, dnat: `${config.iptables.dnatIp}:${String(config.iptables.dnatPort)}` },
+    'NMI starting',
+  );
+  try {
+    await runAll(parts, signal);
+  } finally {
+    secrets.close();
+    await proxy.close();
+    await imdsClient.close();
+    if (config.iptables.manage && config.iptables.cleanupOnExit) {
+      await cleanupIptables(iptablesConfig, runner, logger).catch((error: unknown) => {
+        logger.error({ err: describeError(error) }, 'removing the iptables rules failed');
+      });
+    }
+  }
+}
+
+/** `pod-identity nmi cleanup`: remove the interception rules (uninstall). */
+export async function cleanupNmiIptables(config: NmiConfig, logger: Logger): Promise<number> {
+  const commands = await cleanupIptables(iptablesConfigOf(config), execIptables(), logger);
+  return commands.length;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const cleanup = argv[0] === 'cleanup';
+  let command;
+  try {
+    command = parseNmiCommand(cleanup ? argv.slice(1) : argv, cleanup ? { NODE_NAME: 'cleanup', NODE_IP: '127.0.0.1', ...process.env } : process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`nmi: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(command.text.length > 0 ? command.text : nmiHelp());
+    return 0;
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`nmi ${NMI_VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  const { config } = command;
+  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'nmi' });
+  if (cleanup) {
+    try {
+      const removed = await cleanupNmiIptables(config, logger);
+      logger.info({ commands: removed }, removed === 0 ? 'no interception rules were installed' : 'interception rules removed');
+      return 0;
+    } catch (error) {
+      logger.error({ err: describeError(error) }, 'removing the interception rules failed');
+      return 1;
+    }
+  }
+  const stop = new AbortController();
+  for (const name of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(name, () => {
+      logger.info({ signal: name }, 'shutting down');
+      stop.abort();
+    });
+  }
+  try {
+    await runNmi(config, process.env, stop.signal, logger);
+    return 0;
+  } catch (error) {
+    logger.error({ err: describeError(error) }, 'NMI stopped');
+    return error instanceof TerminalError ? 2 : 1;
+  }
+}
+
+if (import.meta.main) process.exitCode = await main();
