@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseNmiCommand, parseNmiConfig } from '../../../src/nmi/config.ts';
+
+const env = { NODE_NAME: 'node-1', NODE_IP: '10.240.0.4' };
+
+describe('NMI configuration', () => {
+  it('defaults to upstream values, DNAT to the node IP and a listener there', () => {
+    const config = parseNmiConfig([], env);
+    expect(config.nodeName).toBe('node-1');
+    expect(config.tokenListener).toEqual({ host: '10.240.0.4', port: 2579 });
+    expect(config.hostTokenListener).toEqual({ host: '127.0.0.1', port: 2579 });
+    expect(config.iptables).toMatchObject({ dnatIp: '10.240.0.4', dnatPort: 2579, intervalMs: 4_000, manage: true, flushConntrack: true, cleanupOnExit: false });
+    expect(config.metadata).toEqual({ ip: '169.254.169.254', port: 80 });
+    expect(config.standardMode).toEqual({ retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, retryIntervalMs: 5_000 });
+    expect(config).toMatchObject({ mode: 'standard', namespaced: false, micNamespace: 'default', watchNodeAssignmentsOnly: true, metadataHeaderRequired: true, blockInstanceMetadata: false, retryAfterSeconds: undefined });
+    expect(config.tokens.imds).toEqual({ maxConcurrent: 5, maxPerSecond: 20 });
+    expect(Object.isFrozen(config.iptables)).toBe(true);
+  });
+
+  it('accepts upstream flags by their names, --operation-mode in any case', () => {
+    const config = parseNmiConfig(
+      ['--node=n2', '--operation-mode', 'MANAGED', '--forceNamespaced', '--set-retry-after-header', '--block-instance-metadata', '--MICNamespace=kube-system', '--http-probe-port=8085', '--v=4', '--logtostderr'],
+      env,
+    );
+    expect(config).toMatchObject({ nodeName: 'n2', mode: 'managed', namespaced: true, retryAfterSeconds: 20, blockInstanceMetadata: true, micNamespace: 'kube-system' });
+    expect(config.healthServer.port).toBe(8085);
+    expect(config.log.level).toBe('debug');
+  });
+
+  it('FORCENAMESPACED=true turns namespaced mode on; other spellings leave a notice', () => {
+    expect(parseNmiConfig([], { ...env, FORCENAMESPACED: 'true' }).namespaced).toBe(true);
+    const config = parseNmiConfig([], { ...env, FORCENAMESPACED: 'True' });
+    expect(config.namespaced).toBe(false);
+    expect(config.notices.map((notice) => notice.setting)).toContain('FORCENAMESPACED');
+  });
+
+  it('upstream style --nmi-listen-address=127.0.0.1 DNATs there, with a route_localnet notice', () => {
+    const config = parseNmiConfig(['--nmi-listen-address=127.0.0.1'], { NODE_NAME: 'n' });
+    expect(config.iptables.dnatIp).toBe('127.0.0.1');
+    expect(config.tokenListener.host).toBe('127.0.0.1');
+    expect(config.notices.some((notice) => notice.message.includes('route_localnet'))).toBe(true);
+  });
+
+  it('lists every problem at once', () => {
+    let error: unknown;
+    try {
+      parseNmiCommand(['--operation-mode=managed', '--nmi-port=x', '--bogus'], {});
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain('--nmi-port');
+    expect(message).toContain('bogus');
+    expect(message).toContain('no node name');
+    expect(message).toContain('managed mode requires namespaced mode');
+    expect(message).toContain('no DNAT address');
+  });
+
+  it('refuses a listen address the DNAT rule would not reach', () => {
+    expect(() => parseNmiConfig(['--nmi-listen-address=10.0.0.9'], env)).toThrow(/not the DNAT address/);
+    expect(parseNmiConfig(['--nmi-listen-address=0.0.0.0'], env).tokenListener.host).toBe('0.0.0.0');
+  });
+
+  it('--help and --version ask for output', () => {
+    expect(parseNmiCommand(['--help'], {}).kind).toBe('help');
+    expect(parseNmiCommand(['--version'], {}).kind).toBe('version');
+  });
+});
