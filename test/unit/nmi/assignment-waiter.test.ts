@@ -22,10 +22,10 @@ describe('AssignmentWaiter', () => {
     const waiter = new AssignmentWaiter(clock);
     let timedOut = false;
     void waiter.wait('ns', 'a', 5_000, undefined).then(() => { timedOut = true; });
-    clock.advance(4_999);
+    await clock.advance(4_999);
     await flushMicrotasks();
     expect(timedOut).toBe(false);
-    clock.advance(1);
+    await clock.advance(1);
     await flushMicrotasks();
     expect(timedOut).toBe(true);
     const abort = new AbortController();

@@ -34,7 +34,7 @@ function service(clock: ManualClock) {
 }
 
 const sp = (aux: string[]): AzureIdentity =>
-  ({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name: 'sp', namespace: 'ns' }, spec: { type: 1, clientID: 'app', tenantID: 'T1', auxiliaryTenantIDs: aux } }) as AzureIdentity;
+  ({ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name: 'sp', namespace: 'ns' }, spec: { type: 1, clientID: 'app', tenantID: 'T1', auxiliaryTenantIDs: aux } });
 
 describe('TokenService', () => {
   it('keys are canonical: client IDs compare case-insensitively, resources exactly', () => {
