@@ -67,3 +67,11 @@ describe('NMI configuration', () => {
     expect(parseNmiCommand(['--version'], {}).kind).toBe('version');
   });
 });
+
+describe('docs/nmi.md', () => {
+  it('lists the flags exactly as the flag table defines them (regenerate with `node src/nmi/flags-doc.ts`)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { NMI_DOC_PATH, nmiGeneratedSection, renderNmiFlagsSection } = await import('../../../src/nmi/flags-doc.ts');
+    expect(nmiGeneratedSection(readFileSync(NMI_DOC_PATH, 'utf8'))).toBe(renderNmiFlagsSection());
+  });
+});
