@@ -8,9 +8,11 @@
 import { inspect } from 'node:util';
 import { azureSimCommand } from './azure-sim.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from './command.ts';
+import { nmiCommand } from './nmi.ts';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'azure-sim': azureSimCommand,
+  nmi: nmiCommand,
 };
 
 function usage(): string {

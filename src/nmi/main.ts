@@ -228,25 +228,29 @@ export async function cleanupNmiIptables(config: NmiConfig, logger: Logger): Pro
   return commands.length;
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
+/**
+ * `nmi [flags]` runs NMI until `shutdown` aborts; `nmi cleanup [flags]` removes the interception rules
+ * (same flags, so a custom --metadata-ip/--metadata-port is honoured). Resolves to the exit code.
+ */
+export async function nmiMain(argv: readonly string[], env: NodeJS.ProcessEnv, shutdown: AbortSignal, out: { write(text: string): unknown } = process.stdout, err: { write(text: string): unknown } = process.stderr): Promise<number> {
   const cleanup = argv[0] === 'cleanup';
   let command;
   try {
-    command = parseNmiCommand(cleanup ? argv.slice(1) : argv, cleanup ? { NODE_NAME: 'cleanup', NODE_IP: '127.0.0.1', ...process.env } : process.env);
+    // Cleanup needs neither a node name nor a DNAT address: give placeholders unless set.
+    command = parseNmiCommand(cleanup ? argv.slice(1) : argv, cleanup ? { NODE_NAME: 'cleanup', NODE_IP: '127.0.0.1', ...env } : env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`nmi: ${error.message}\n`);
+      err.write(`nmi: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
   if (command.kind === 'help') {
-    process.stdout.write(command.text.length > 0 ? command.text : nmiHelp());
+    out.write(command.text.length > 0 ? command.text : nmiHelp());
     return 0;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`nmi ${NMI_VERSION} (node ${process.version})\n`);
+    out.write(`nmi ${NMI_VERSION} (node ${process.version})\n`);
     return 0;
   }
   const { config } = command;
@@ -261,15 +265,15 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  const stop = new AbortController();
-  for (const name of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(name, () => {
-      logger.info({ signal: name }, 'shutting down');
-      stop.abort();
-    });
-  }
+  shutdown.addEventListener(
+    'abort',
+    () => {
+      logger.info({ reason: String(shutdown.reason) }, 'shutting down');
+    },
+    { once: true },
+  );
   try {
-    await runNmi(config, process.env, stop.signal, logger);
+    await runNmi(config, env, shutdown, logger);
     return 0;
   } catch (error) {
     logger.error({ err: describeError(error) }, 'NMI stopped');
@@ -277,4 +281,8 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main();
+if (import.meta.main) {
+  const stop = new AbortController();
+  for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => { stop.abort(name); });
+  process.exitCode = await nmiMain(process.argv.slice(2), process.env, stop.signal);
+}
