@@ -1,0 +1,100 @@
+/**
+ * The fastify shell with the real handler over empty caches (no pods known): every answer is JSON,
+ * framework errors included, and no path variant yields a token or an unexpected 5xx.
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/lib/clock.ts';
+import { buildNmiApp } from '../../../src/nmi/app.ts';
+import { AssignmentWaiter } from '../../../src/nmi/assignment-waiter.ts';
+import { NmiHandler } from '../../../src/nmi/handler.ts';
+import { IdentityFinder } from '../../../src/nmi/identity-finder.ts';
+import { createNmiInformers } from '../../../src/nmi/informers.ts';
+import { KeyedRateLimiter, UpstreamLimiter } from '../../../src/nmi/limits.ts';
+import { NmiMetrics } from '../../../src/nmi/metrics.ts';
+import { NodeView } from '../../../src/nmi/node-view.ts';
+import { ImdsProxy } from '../../../src/nmi/proxy.ts';
+import { TokenService } from '../../../src/nmi/token-service.ts';
+
+function app(options: { block?: boolean } = {}) {
+  const logger = pino({ level: 'silent' });
+  const informers = createNmiInformers(new KubeConfig(), logger, { nodeName: 'n', mode: 'standard', watchNodeAssignmentsOnly: true });
+  const view = new NodeView(informers);
+  const fail = (): Promise<never> => Promise.reject(new Error('no upstream in this test'));
+  const handler = new NmiHandler({
+    view,
+    finder: new IdentityFinder(view, new AssignmentWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
+    tokens: new TokenService({ imds: { getToken: fail }, servicePrincipals: { getToken: fail }, imdsLimiter: new UpstreamLimiter() }),
+    perPod: new KeyedRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }),
+    metrics: new NmiMetrics({ processMetrics: false }),
+    logger,
+    clock: systemClock,
+    options: { nodeName: 'n', metadataHeaderRequired: true, blockInstanceMetadata: options.block ?? false, retryAfterSeconds: undefined, podLookup: { attempts: 1, intervalMs: 0 } },
+  });
+  // Port 9 on loopback: nothing listens, so proxying fails fast.
+  return buildNmiApp({ handler, proxy: new ImdsProxy({ metadataIp: '127.0.0.1', metadataPort: 9, timeoutMs: 1_000 }), hostListener: false, logger });
+}
+
+const metadata = { metadata: 'true' };
+
+describe('NMI app', () => {
+  it('refuses a token to an address that is no pod, as JSON', async () => {
+    const response = await app().inject({ method: 'GET', url: '/metadata/identity/oauth2/token?resource=https://x&api-version=2018-02-01', headers: metadata });
+    expect(response.statusCode).toBe(500);
+    expect(response.headers['content-type']).toContain('application/json');
+    expect(response.json()).toMatchObject({ error: 'internal_error' });
+  });
+
+  it('answers malformed URLs, oversized bodies and unknown methods with JSON errors', async () => {
+    const instance = app();
+    const badEscape = await instance.inject({ method: 'GET', url: '/metadata/%zz', headers: metadata });
+    expect(badEscape.statusCode).toBeGreaterThanOrEqual(400);
+    expect(() => badEscape.json() as unknown).not.toThrow();
+    const big = await instance.inject({ method: 'POST', url: '/metadata/instance', headers: { ...metadata, 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(200 * 1024) });
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toHaveProperty('error');
+    const noHeader = await instance.inject({ method: 'GET', url: '/metadata/instance?api-version=2021-02-01' });
+    expect(noHeader.json()).toEqual({ error: 'invalid_request', error_description: 'Required metadata header not specified' });
+    const unreachable = await instance.inject({ method: 'GET', url: '/metadata/instance?api-version=2021-02-01', headers: metadata });
+    expect(unreachable.statusCode).toBe(502);
+    expect(unreachable.json()).toMatchObject({ error: 'bad_gateway' });
+  });
+
+  it('blocks instance metadata in every spelling when asked to', async () => {
+    const instance = app({ block: true });
+    for (const url of ['/metadata/instance', '/Metadata/Instance/compute', '//metadata/instance', '/x/../metadata/instance', '/%6Detadata/instance']) {
+      const response = await instance.inject({ method: 'GET', url, headers: metadata });
+      expect(response.statusCode, url).toBe(403);
+    }
+  });
+
+  it('never answers a path variant with a token or an undocumented 5xx (200 generated paths)', async () => {
+    const instance = app();
+    const pieces = ['/', '//', '\\', '%2F', '%5C', '%252F', 'metadata', 'Metadata', 'identity', 'oauth2', 'token', '..', '.', '?resource=x', '#', '%00', 'host', 'instance'];
+    let seed = 42;
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    let checked = 0;
+    for (let index = 0; index < 200; index++) {
+      const length = 1 + Math.floor(random() * 9);
+      const path = `/${Array.from({ length }, () => pieces[Math.floor(random() * pieces.length)] ?? '').join('')}`;
+      let response;
+      try {
+        response = await instance.inject({ method: random() < 0.8 ? 'GET' : 'POST', url: path, headers: metadata });
+      } catch (error) {
+        // The injector itself cannot build some URLs (e.g. `\\` right after the first slash); real sockets are covered by the integration tests.
+        if (error instanceof TypeError) continue;
+        throw error;
+      }
+      checked++;
+      expect([400, 403, 404, 413, 500, 502], path).toContain(response.statusCode);
+      const body = response.json<Record<string, unknown>>();
+      expect(body, path).not.toHaveProperty('access_token');
+      expect(typeof body['error'], path).toBe('string');
+    }
+    expect(checked).toBeGreaterThan(150);
+  }, 30_000);
+});
