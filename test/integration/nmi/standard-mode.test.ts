@@ -175,6 +175,25 @@ describe('types 1 and 2 (service principals)', () => {
     expect(nmi.output()).not.toContain('not-the-secret');
   });
 
+  it('answers a service principal with auxiliary tenants with an array of tokens, primary first (upstream shape)', async () => {
+    const world = suite.world();
+    await world.namespace('nmi-aux');
+    const secret = `s-${randomUUID()}`;
+    const principal = await world.admin.seedServicePrincipal({ displayName: 'sp-aux', secret });
+    await rawRequest(world.kc, { method: 'POST', path: '/api/v1/namespaces/nmi-aux/secrets', body: { metadata: { name: 'sp-aux' }, stringData: { only: secret } } });
+    // The simulator has one tenant, so the auxiliary tenant is that tenant again (by its domain name).
+    await world.createIdentity('nmi-aux', 'aux', { type: 1, tenantID: world.sim.tenantId, auxiliaryTenantIDs: ['contoso.onmicrosoft.com'], clientID: principal.appId, clientPassword: { name: 'sp-aux', namespace: 'nmi-aux' }, adEndpoint: world.sim.entraUrl });
+    await world.createBinding('nmi-aux', 'aux-binding', 'aux', 'aux-selector');
+    const ip = address();
+    await pod('nmi-aux', 'app', 'aux-selector', ip);
+    const response = await tokenRequest(nmi, ip, { resource: ARM });
+    expect(response.status, response.text).toBe(200);
+    const tokens = JSON.parse(response.text) as Record<string, unknown>[];
+    expect(Array.isArray(tokens)).toBe(true);
+    expect(tokens).toHaveLength(2);
+    for (const token of tokens) expect(decodeJwt(String(token['access_token']))['appid']).toBe(principal.appId);
+  });
+
   it('serves a certificate token from a PKCS#12 Secret', async () => {
     const world = suite.world();
     await world.namespace('nmi-cert');
