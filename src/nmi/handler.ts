@@ -248,7 +248,7 @@ export class NmiHandler {
           const token = await this.deps.tokens.fromImds({ kind: 'object_id', value: decision.objectId }, resource, signal);
           const match = decision.candidates.find((candidate) => sameId(candidate.spec.clientID, token.token.clientId));
           if (match === undefined) {
-            throw new Refusal(forbidden(`the identity with object_id ${decision.objectId} is not assigned to pod ${pod.namespace}/${pod.name}`));
+            throw new Refusal(identityNotFound(`no azure identity found for request object_id ${decision.objectId}: not an identity of pod ${pod.namespace}/${pod.name}`, this.deps.options.retryAfterSeconds));
           }
           audit.identity = identityName(match);
           audit.identityType = match.spec.type;

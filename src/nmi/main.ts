@@ -166,7 +166,10 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const proxy = new ImdsProxy({ metadataIp: config.metadata.ip, metadataPort: config.metadata.port });
 
   const host = config.hostTokenListener;
-  const shared = host !== undefined && host.host === config.tokenListener.host && host.port === config.tokenListener.port;
+  // One listener serves both when they coincide (a wildcard token listener includes 127.0.0.1): /host/token
+  // is still answered only to 127.0.0.1, which DNATed pod traffic (it keeps the pod's address) never is.
+  const wildcard = config.tokenListener.host === '0.0.0.0' || config.tokenListener.host === '::';
+  const shared = host !== undefined && host.port === config.tokenListener.port && (host.host === config.tokenListener.host || wildcard);
   const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener });
   const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host });
 
