@@ -196,7 +196,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const synced = (partSignal: AbortSignal): Promise<void> => Promise.all(informers.all.map((informer) => informer.waitForSync(partSignal))).then(() => undefined);
-  const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => view.synced }, logger), ...config.healthServer });
+  const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => intercepting && view.synced }, logger), ...config.healthServer });
   const metricsServer = new HttpServer({ name: 'metrics server', app: buildMetricsApp(metrics, logger), ...config.metricsServer });
 
   const parts: Runnable[] = [
