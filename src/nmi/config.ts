@@ -46,6 +46,8 @@ export interface NmiConfig {
     readonly manage: boolean;
     readonly flushConntrack: boolean;
     readonly cleanupOnExit: boolean;
+    /** NMI's own DaemonSet (NMI_DAEMONSET_NAME, POD_NAMESPACE): its deletion means uninstall. */
+    readonly daemonSet: { readonly namespace: string; readonly name: string } | undefined;
   };
   readonly micNamespace: string;
   readonly standardMode: {
@@ -188,6 +190,8 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       manage: values['manage-iptables'],
       flushConntrack: values['enable-conntrack-deletion'],
       cleanupOnExit: values['cleanup-iptables-on-exit'],
+      daemonSet:
+        (env.NMI_DAEMONSET_NAME ?? '') !== '' && (env.POD_NAMESPACE ?? '') !== '' ? { namespace: env.POD_NAMESPACE ?? '', name: env.NMI_DAEMONSET_NAME ?? '' } : undefined,
     },
     micNamespace: values.MICNamespace,
     standardMode: {

@@ -132,5 +132,7 @@ export const NMI_ENVIRONMENT: readonly { readonly name: string; readonly usage: 
   { name: 'NODE_NAME', usage: 'This node’s name when --node is not given (downward API spec.nodeName).', compatibility: 'new fallback' },
   { name: 'NODE_IP', usage: 'This node’s IP (downward API status.hostIP): the default DNAT target and token listener address.', compatibility: 'new' },
   { name: 'FORCENAMESPACED', usage: 'Exactly "true" turns namespaced mode on, like --forceNamespaced.', compatibility: 'same' },
+  { name: 'NMI_DAEMONSET_NAME', usage: 'With POD_NAMESPACE: NMI’s own DaemonSet. When NMI sees it deleted (uninstall), it removes its iptables rules as it stops.', compatibility: 'new' },
+  { name: 'POD_NAMESPACE', usage: 'NMI’s namespace (downward API metadata.namespace), for NMI_DAEMONSET_NAME.', compatibility: 'new' },
   { name: 'KUBECONFIG', usage: 'Kubeconfig file when --kubeconfig is not given; in-cluster configuration when neither is set.', compatibility: 'same' },
 ];

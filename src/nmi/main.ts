@@ -35,6 +35,7 @@ import { ImdsProxy } from './proxy.ts';
 import { SecretWatch } from './secret-watch.ts';
 import { ServicePrincipalSource } from './service-principal-source.ts';
 import { TokenService, type NodeImds } from './token-service.ts';
+import { uninstallWatch } from './uninstall-watch.ts';
 
 export const NMI_VERSION = '0.1.0';
 
@@ -199,6 +200,12 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => intercepting && view.synced }, logger), ...config.healthServer });
   const metricsServer = new HttpServer({ name: 'metrics server', app: buildMetricsApp(metrics, logger), ...config.metricsServer });
 
+  const lifecycle = { uninstalling: false };
+  const ownDaemonSet = config.iptables.daemonSet;
+  const uninstall =
+    ownDaemonSet === undefined || !config.iptables.manage
+      ? undefined
+      : uninstallWatch({ kubeConfig, namespace: ownDaemonSet.namespace, daemonSet: ownDaemonSet.name, logger, clock, onUninstall: () => { lifecycle.uninstalling = true; } });
   const parts: Runnable[] = [
     health,
     metricsServer,
@@ -206,6 +213,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
     afterSync(tokenServer, synced),
     ...(hostServer === undefined ? [] : [afterSync(hostServer, synced)]),
+    ...(uninstall === undefined ? [] : [runnable('uninstall watch', (partSignal) => uninstall.run(partSignal))]),
   ];
   logger.info(
     { version: NMI_VERSION, node: config.nodeName, mode: config.mode, namespaced: config.namespaced, listen: `${config.tokenListener.host}:${String(config.tokenListener.port)}`, dnat: `${config.iptables.dnatIp}:${String(config.iptables.dnatPort)}` },
@@ -217,7 +225,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     secrets.close();
     await proxy.close();
     await imdsClient.close();
-    if (config.iptables.manage && config.iptables.cleanupOnExit) {
+    if (config.iptables.manage && (config.iptables.cleanupOnExit || lifecycle.uninstalling)) {
       await cleanupIptables(iptablesConfig, runner, logger).catch((error: unknown) => {
         logger.error({ err: describeError(error) }, 'removing the iptables rules failed');
       });

@@ -44,6 +44,8 @@ export interface NodeNmiOptions {
   readonly dnatIp: string;
   readonly caFile: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment variables for NMI. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** The NMI command line for the node namespace (upstream flags plus ours). */
@@ -74,7 +76,7 @@ export function nodeNmiArgs(options: NodeNmiOptions): string[] {
  * `ip netns exec` and `env` both exec, so the process's pid is NMI's own (SIGKILL reaches NMI).
  */
 export function startNodeNmi(topo: NetnsTopology, options: NodeNmiOptions): Promise<ManagedProcess> {
-  return topo.start(topo.node, 'nmi', 'env', ['-i', `PATH=${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, `NODE_EXTRA_CA_CERTS=${options.caFile}`, process.execPath, ...nodeNmiArgs(options)]);
+  return topo.start(topo.node, 'nmi', 'env', ['-i', `PATH=${process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, `NODE_EXTRA_CA_CERTS=${options.caFile}`, ...Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`), process.execPath, ...nodeNmiArgs(options)]);
 }
 
 /** `/healthz` of the NMI in the node namespace (`Active` once its rules are installed); '' when down. */
