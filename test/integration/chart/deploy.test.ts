@@ -1,0 +1,96 @@
+/**
+ * The chart and the plain manifests: `helm lint` is clean, deploy/pod-identity.yaml is exactly what the
+ * chart renders with default values and applies to a real API server, bad values fail with a clear
+ * message, and an aad-pod-identity style values file renders what the chart README says.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../../harness/binaries.ts';
+import { helm, kubectl } from '../../harness/context.ts';
+
+const CHART = path.join(repoRoot, 'charts/pod-identity');
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: Record<string, unknown>;
+  data?: Record<string, string>;
+}
+
+async function render(args: string[]): Promise<Manifest[]> {
+  const result = await helm(['template', 'pod-identity', CHART, '--namespace', 'kube-system', ...args]);
+  if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return parseAllDocuments(result.stdout).map((document) => document.toJS() as Manifest).filter((manifest) => manifest !== null);
+}
+
+function containerOf(manifests: Manifest[], kind: string): { args: string[]; env: { name: string; value?: string }[] } {
+  const workload = manifests.find((manifest) => manifest.kind === kind);
+  const spec = workload?.spec as { template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } };
+  const container = spec.template.spec.containers[0];
+  if (container === undefined) throw new Error(`${kind} has no container`);
+  return container;
+}
+
+describe('chart and plain manifests', () => {
+  it('lints clean', async () => {
+    const result = await helm(['lint', '--strict', CHART]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+  });
+
+  it('deploy/pod-identity.yaml is what the chart renders with default values (scripts/render-manifests.sh)', async () => {
+    const rendered = await helm(['template', 'pod-identity', CHART, '--namespace', 'kube-system', '--skip-crds']);
+    const committed = readFileSync(path.join(repoRoot, 'deploy/pod-identity.yaml'), 'utf8');
+    expect(committed.split('\n').filter((line) => !line.startsWith('# pod-identity ') && !line.startsWith('# (scripts/')).join('\n')).toBe(rendered.stdout);
+  });
+
+  it('the plain manifests apply to a real API server (server-side dry run)', async () => {
+    const result = await kubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'deploy/pod-identity.yaml')]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('daemonset.apps/pod-identity-nmi created (server dry run)');
+    expect(result.stdout).toContain('deployment.apps/pod-identity-mic created (server dry run)');
+  });
+
+  it('bad values fail at install with a message naming the value', async () => {
+    for (const [set, expected] of [
+      ['mic.replicas=two', '/mic/replicas'],
+      ['operationMode=bogus', '/operationMode'],
+      ['nmi.probePort=http', '/nmi/probePort'],
+      ['mic.immutableUserMSIs={not-a-guid}', '/mic/immutableUserMSIs/0'],
+    ] as const) {
+      const result = await helm(['template', 'x', CHART, '--set', set]);
+      expect(result.code, set).not.toBe(0);
+      expect(result.stderr, set).toContain(expected);
+    }
+  });
+
+  it('an aad-pod-identity values file renders what the README says', async () => {
+    const manifests = await render(['-f', path.join(CHART, 'examples/upstream-values.yaml')]);
+    const mic = containerOf(manifests, 'Deployment');
+    expect(mic.args).toEqual(expect.arrayContaining(['--v=4', '--log-format=json', '--immutable-user-msis=33333333-3333-3333-3333-333333333333', '--syncRetryDuration=3600s']));
+    // adminsecret: credentials from the Secret, no azure.json mount.
+    expect(mic.args.some((arg) => arg.startsWith('--cloudconfig'))).toBe(false);
+    expect(mic.env.map((entry) => entry.name)).toEqual(expect.arrayContaining(['CLIENT_ID', 'CLIENT_SECRET', 'TENANT_ID', 'SUBSCRIPTION_ID', 'RESOURCE_GROUP']));
+    expect(mic.env.find((entry) => entry.name === 'FORCENAMESPACED')?.value).toBe('true');
+    const secret = manifests.find((manifest) => manifest.kind === 'Secret');
+    expect(Buffer.from(secret?.data?.['ClientSecret'] ?? '', 'base64').toString()).toBe('not-a-real-secret');
+    const nmi = containerOf(manifests, 'DaemonSet');
+    expect(nmi.args).toEqual(
+      expect.arrayContaining(['--http-probe-port=8085', '--MICNamespace=kube-system', '--ipt-update-interval-sec=30', '--retry-attempts-for-created=1', '--retry-attempts-for-assigned=1', '--find-identity-retry-interval=1', '--set-retry-after-header', '--block-instance-metadata']),
+    );
+    expect(manifests.find((manifest) => manifest.kind === 'PodDisruptionBudget')?.spec).toMatchObject({ minAvailable: 1 });
+    expect(manifests.find((manifest) => manifest.kind === 'AzureIdentity')).toMatchObject({ metadata: { name: 'web-identity', namespace: 'web' }, spec: { type: 0, clientID: '44444444-4444-4444-4444-444444444444' } });
+    expect(manifests.find((manifest) => manifest.kind === 'AzureIdentityBinding')).toMatchObject({ metadata: { name: 'web-identity-binding' }, spec: { azureIdentity: 'web-identity', selector: 'web' } });
+    expect(manifests.find((manifest) => manifest.kind === 'AzurePodIdentityException')).toMatchObject({ spec: { podLabels: { 'aadpodidentity.k8s.io/exception': 'pod-identity-mic' } } });
+  });
+
+  it('managed mode installs no MIC and lets NMI read bindings and identities', async () => {
+    const manifests = await render(['--set', 'operationMode=managed']);
+    expect(manifests.some((manifest) => manifest.kind === 'Deployment')).toBe(false);
+    expect(containerOf(manifests, 'DaemonSet').args).toEqual(expect.arrayContaining(['--operation-mode=managed', '--forceNamespaced']));
+    const role = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === 'pod-identity-nmi') as unknown as { rules: { resources: string[] }[] };
+    expect(role.rules.flatMap((rule) => rule.resources)).toEqual(expect.arrayContaining(['azureidentities', 'azureidentitybindings']));
+    expect(role.rules.flatMap((rule) => rule.resources)).not.toContain('azureassignedidentities');
+  });
+});
