@@ -22,7 +22,9 @@ interface Manifest {
 async function render(args: string[]): Promise<Manifest[]> {
   const result = await helm(['template', 'pod-identity', CHART, '--namespace', 'kube-system', ...args]);
   if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr}`);
-  return parseAllDocuments(result.stdout).map((document) => document.toJS() as Manifest).filter((manifest) => manifest !== null);
+  return parseAllDocuments(result.stdout)
+    .map((document) => document.toJS() as Manifest | null)
+    .filter((manifest): manifest is Manifest => manifest !== null);
 }
 
 function containerOf(manifests: Manifest[], kind: string): { args: string[]; env: { name: string; value?: string }[] } {
