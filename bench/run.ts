@@ -10,8 +10,9 @@ import { machineInfo, meetsTarget, renderTable } from './lib/report.ts';
 import type { Suite, SuiteResult } from './lib/types.ts';
 import { controlPlaneStart } from './suites/control-plane-start.ts';
 import { micSuite } from './suites/mic.ts';
+import { nmiSuite } from './suites/nmi.ts';
 
-const SUITES: readonly Suite[] = [controlPlaneStart, micSuite];
+const SUITES: readonly Suite[] = [controlPlaneStart, micSuite, nmiSuite];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, list: { type: 'boolean', default: false } } });
