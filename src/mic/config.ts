@@ -5,28 +5,16 @@
  * @module
  */
 import { hostname } from 'node:os';
+import { deepFreeze, type ConfigNotice, type ListenAddress } from '../lib/config-values.ts';
 import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
 import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
 import type { LogFormat, LogLevel } from '../lib/logger.ts';
 import { MIC_ENVIRONMENT, MIC_FLAG_GROUPS, MIC_FLAGS } from './flags.ts';
 
 export { ConfigError } from '../lib/go-flags.ts';
+export type { ConfigNotice, ListenAddress } from '../lib/config-values.ts';
 
 export type LeaderElectionLock = 'leases' | 'endpointsleases';
-
-export interface ListenAddress {
-  /** Empty: every interface (IPv6 and IPv4 where available), like Go's `:port`. */
-  readonly host: string;
-  /** 0 picks a free port. */
-  readonly port: number;
-}
-
-/** Something worth logging once the logger exists: a deprecated, ignored or odd setting. */
-export interface ConfigNotice {
-  /** `--flag` or the environment variable. */
-  readonly setting: string;
-  readonly message: string;
-}
 
 export interface MicConfig {
   /** Kubeconfig file; undefined for in-cluster configuration. */
@@ -139,14 +127,6 @@ function crossFieldProblems(values: FlagValues<typeof MIC_FLAGS>, given: Readonl
     problems.push(`--http-probe-port and --prometheus-port are both ${probePort} on the same address; the two servers need different ports`);
   }
   return problems;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 /**

@@ -4,24 +4,14 @@
  * problem at once. Nothing below `main` reads `process.env`.
  * @module
  */
+import { deepFreeze, type ConfigNotice, type ListenAddress } from '../lib/config-values.ts';
 import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
 import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
 import type { LogFormat, LogLevel } from '../lib/logger.ts';
 import { NMI_ENVIRONMENT, NMI_FLAG_GROUPS, NMI_FLAGS } from './flags.ts';
 
 export { ConfigError } from '../lib/go-flags.ts';
-
-export interface ListenAddress {
-  /** Empty: every interface. */
-  readonly host: string;
-  /** 0 picks a free port. */
-  readonly port: number;
-}
-
-export interface ConfigNotice {
-  readonly setting: string;
-  readonly message: string;
-}
+export type { ConfigNotice, ListenAddress } from '../lib/config-values.ts';
 
 export type OperationMode = 'standard' | 'managed';
 
@@ -93,14 +83,6 @@ export function nmiHelp(program = 'nmi'): string {
     `Environment:\n${environment}`,
     '',
   ].join('\n');
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
-    Object.freeze(value);
-  }
-  return value;
 }
 
 type Values = FlagValues<typeof NMI_FLAGS>;
