@@ -28,6 +28,15 @@ export interface NodeViewListeners {
 
 const refOf = (identity: AzureIdentity): IdentityRef => ({ namespace: identity.metadata.namespace ?? '', name: identity.metadata.name ?? '', clientId: identity.spec.clientID });
 
+/** Whether an AAI's embedded identity now names another Azure identity (or another kind of one). */
+function identityChanged(before: AzureIdentity, after: AzureIdentity | undefined): boolean {
+  if (after === undefined) return true;
+  const a = before.spec;
+  const b = after.spec;
+  const same = (x: string | undefined, y: string | undefined): boolean => (x ?? '').toLowerCase() === (y ?? '').toLowerCase();
+  return a.type !== b.type || !same(a.clientID, b.clientID) || !same(a.resourceID, b.resourceID) || !same(a.tenantID, b.tenantID);
+}
+
 /** Groups objects by a key, kept up to date from informer events. */
 class GroupIndex<T> {
   private readonly groups = new Map<string, Map<string, T>>();
@@ -80,10 +89,13 @@ export class NodeView {
     informers.assigned?.onChange((event, aai, old) => {
       this.assignedByPod.apply(event, aai, old);
       listeners.onAssignmentChange?.(aai.spec.podNamespace, aai.spec.pod);
-      if (event !== 'add') {
-        const before = (old ?? aai).spec.azureIdentityRef;
-        if (before !== undefined) listeners.onIdentityChange?.(refOf(before));
-      }
+      // Status changes (Created → Assigned) leave tokens valid; a changed identity or the last
+      // assignment of an identity on this node going away drops them.
+      const before = (old ?? aai).spec.azureIdentityRef;
+      if (before === undefined || event === 'add') return;
+      const changed = event === 'update' && identityChanged(before, aai.spec.azureIdentityRef);
+      const gone = event === 'delete' && !this.stillAssigned(before);
+      if (changed || gone) listeners.onIdentityChange?.(refOf(before));
     });
     informers.exceptions.onChange((event, exception, old) => {
       this.exceptionsByNamespace.apply(event, exception, old);
@@ -102,6 +114,13 @@ export class NodeView {
       this.identitiesByNamespace.apply(event, identity, old);
       if (event !== 'add') listeners.onIdentityChange?.(refOf(old ?? identity));
     });
+  }
+
+  /** Whether any AAI of this node still refers to `identity` (by namespace and name). */
+  private stillAssigned(identity: AzureIdentity): boolean {
+    return (this.informers.assigned?.list() ?? []).some(
+      (aai) => aai.spec.azureIdentityRef?.metadata.namespace === identity.metadata.namespace && aai.spec.azureIdentityRef?.metadata.name === identity.metadata.name,
+    );
   }
 
   get synced(): boolean {
