@@ -413,7 +413,8 @@ async function firstToken(world: MicWorld, nmi: NmiProcess, context: SuiteContex
       const entry = record['audit'] as Record<string, unknown> | undefined;
       return entry?.['pod'] === name && entry['decision'] === 'issued';
     });
-    const auditAt = typeof audit?.['time'] === 'number' ? audit['time'] : Number.NaN;
+    const loggedTime = audit?.['time'];
+    const auditAt = typeof loggedTime === 'number' ? loggedTime : typeof loggedTime === 'string' ? Date.parse(loggedTime) : Number.NaN;
     if (sdkStyle) waiting.push(firstOkAt - patchedAt);
     else {
       retrying.push(firstOkAt - patchedAt);
