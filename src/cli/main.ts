@@ -8,10 +8,12 @@
 import { inspect } from 'node:util';
 import { azureSimCommand } from './azure-sim.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from './command.ts';
+import { doctorCommand } from './doctor/command.ts';
 import { nmiCommand } from './nmi.ts';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'azure-sim': azureSimCommand,
+  doctor: doctorCommand,
   nmi: nmiCommand,
 };
 
