@@ -250,3 +250,23 @@ export function rbacTable(component: string, comparison: RbacComparison): string
   }
   return lines.join('\n');
 }
+
+/**
+ * Which Secrets a user's requests reached, as `namespace/name` from the objectRef or the
+ * `metadata.name=` field selector; `namespace/*` for a request that could return any Secret there.
+ */
+export function secretsReached(events: readonly AuditEvent[]): string[] {
+  const reached = new Set<string>();
+  for (const event of events) {
+    if (event.objectRef?.resource !== 'secrets') continue;
+    const namespace = event.objectRef.namespace ?? '*';
+    if (event.objectRef.name !== undefined) {
+      reached.add(`${namespace}/${event.objectRef.name}`);
+      continue;
+    }
+    const selector = new URL(event.requestURI, 'https://audit.invalid').searchParams.get('fieldSelector') ?? '';
+    const match = /^metadata\.name=([^,]+)$/.exec(selector);
+    reached.add(`${namespace}/${match?.[1] ?? '*'}`);
+  }
+  return [...reached].sort();
+}

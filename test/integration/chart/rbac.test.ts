@@ -14,7 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { KubeConfig } from '@kubernetes/client-node';
+import { pino } from 'pino';
 import { rawRequest } from '../../../src/kube/raw-client.ts';
+import { uninstallWatch } from '../../../src/nmi/uninstall-watch.ts';
 import {
   chartNames,
   chartServiceAccountKubeconfig,
@@ -26,6 +29,7 @@ import {
   kubectlJson,
   manifestRbacObjects,
   rbacTable,
+  secretsReached,
   usedBy,
   type DocumentedException,
   type Grant,
@@ -65,21 +69,9 @@ const MIC_EXCEPTIONS: readonly DocumentedException[] = [
       'only after a create answered 409 (an AAI of that name exists that MIC’s cache has not seen yet): MIC reads it and overwrites it (src/mic/assigned-writer.ts); a race that cannot be staged reliably',
   },
 ];
-const NMI_EXCEPTIONS: readonly DocumentedException[] = [
-  {
-    apiGroup: 'apps',
-    resource: 'daemonsets',
-    verb: 'list',
-    reason:
-      'the uninstall watch of NMI’s own DaemonSet (src/nmi/uninstall-watch.ts) runs only when NMI manages iptables (root, node network namespace); rootless NMI here runs with --manage-iptables=false. The watch itself is exercised (as admin, root) by test/e2e/nmi-uninstall.test.ts',
-  },
-  {
-    apiGroup: 'apps',
-    resource: 'daemonsets',
-    verb: 'watch',
-    reason: 'as list: the uninstall watch runs only when NMI manages iptables',
-  },
-];
+// NMI's uninstall watch of its own DaemonSet (apps/daemonsets list/watch) runs in the NMI process only
+// when it manages iptables (root, e2e); here the same module runs in-process with NMI's token instead.
+const NMI_EXCEPTIONS: readonly DocumentedException[] = [];
 
 let world: MicWorld | undefined;
 const mics: MicProcess[] = [];
@@ -116,6 +108,28 @@ async function startChartNmi(release: { namespace: string; nmi: string }, onNode
   ]);
   nmis.push(started);
   return started;
+}
+
+/**
+ * NMI's uninstall watch (src/nmi/uninstall-watch.ts, started by NMI only when it manages iptables) run
+ * in-process with the chart's NMI token: it must see the release's DaemonSet and nothing be refused.
+ */
+async function uninstallWatchSeesDaemonSet(release: { namespace: string; nmi: string }): Promise<void> {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(await chartServiceAccountKubeconfig(w().plane, release.namespace, release.nmi));
+  const informer = uninstallWatch({ kubeConfig, namespace: release.namespace, daemonSet: release.nmi, logger: pino({ level: 'silent' }), onUninstall: () => undefined });
+  const stop = new AbortController();
+  const running = informer.run(stop.signal);
+  try {
+    await informer.waitForSync(AbortSignal.timeout(10_000));
+    expect(informer.hasSynced).toBe(true);
+    expect(informer.get(release.nmi)).toBeDefined();
+    // Past the list, into the watch.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  } finally {
+    stop.abort();
+    await running;
+  }
 }
 
 async function healthOf(list: readonly MicProcess[]): Promise<Record<string, string>> {
@@ -231,8 +245,9 @@ describe('helm install with rbac.enabled=true, MIC and NMI with the chart’s Se
     expect(configMap.data?.[TYPE_UPGRADE_KEY]).toBeDefined();
   }, 90_000);
 
-  it('NMI with the NMI ServiceAccount token syncs its caches and serves', async () => {
+  it('NMI with the NMI ServiceAccount token syncs its caches and serves; its uninstall watch sees its DaemonSet', async () => {
     nmi = await startChartNmi({ namespace: NS, nmi: NAMES.nmi }, node);
+    await uninstallWatchSeesDaemonSet({ namespace: NS, nmi: NAMES.nmi });
   }, 60_000);
 
   it('assign: AAI Assigned, the identity on the scale set, the readiness gate True, a token from NMI naming it', async () => {
@@ -396,6 +411,7 @@ describe('rbac.secretNamespaces: NMI’s Secret access scoped to listed namespac
     expect(secrets.map((grant) => `${grant.verb} ${grant.namespace}`).sort()).toEqual([`list ${SECRETS_ALLOWED}`, `watch ${SECRETS_ALLOWED}`]);
     scopedNode = w().scaleSetNodes[1] ?? '';
     scoped = await startChartNmi({ namespace: SCOPED_NS, nmi: SCOPED_NAMES.nmi }, scopedNode);
+    await uninstallWatchSeesDaemonSet({ namespace: SCOPED_NS, nmi: SCOPED_NAMES.nmi });
   }, 60_000);
 
   it('serves an identity whose Secret is in a listed namespace; refuses one whose Secret is elsewhere', async () => {
@@ -439,12 +455,15 @@ describe('least privilege: what the ServiceAccounts used (audit log) against wha
     await check('MIC', MIC_USER, NS, NAMES.mic, MIC_EXCEPTIONS);
   });
 
-  it('NMI: every granted rule used (or documented), nothing refused', async () => {
+  it('NMI: every granted rule used (or documented), nothing refused; only the referenced Secret read', async () => {
     await check('NMI', NMI_USER, NS, NAMES.nmi, NMI_EXCEPTIONS);
+    // Cluster-wide list/watch is granted, but each request names the one Secret an SP identity references.
+    expect(secretsReached((await usedBy(w().plane.auditLogPath, NMI_USER)).events)).toEqual(['sp-secrets/sp-secret']);
   });
 
   it('NMI with rbac.secretNamespaces: the Role in the listed namespace used; refused only for the Secret outside it', async () => {
-    const { uses } = await usedBy(w().plane.auditLogPath, SCOPED_NMI_USER);
+    const { uses, events } = await usedBy(w().plane.auditLogPath, SCOPED_NMI_USER);
+    expect(secretsReached(events)).toEqual([`${SECRETS_ALLOWED}/allowed-secret`, `${SECRETS_DENIED}/denied-secret`]);
     expect(uses.filter((use) => use.codes.has(403)).map((use) => `${use.verb} ${use.resource} ${use.namespace}`).sort()).toEqual([`list secrets ${SECRETS_DENIED}`]);
     await check('NMI (secretNamespaces)', SCOPED_NMI_USER, SCOPED_NS, SCOPED_NAMES.nmi, NMI_EXCEPTIONS, (use) => use.resource === 'secrets' && use.namespace === SECRETS_DENIED);
   });
