@@ -9,12 +9,16 @@ import { inspect } from 'node:util';
 import { azureSimCommand } from './azure-sim.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from './command.ts';
 import { doctorCommand } from './doctor/command.ts';
+import { identityCommand } from './identity/command.ts';
 import { nmiCommand } from './nmi.ts';
+import { nodeIdentityCommand } from './node-identity/command.ts';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'azure-sim': azureSimCommand,
   doctor: doctorCommand,
+  identity: identityCommand,
   nmi: nmiCommand,
+  'node-identity': nodeIdentityCommand,
 };
 
 function usage(): string {

@@ -1,0 +1,102 @@
+/**
+ * `identity create` flags and their checked meaning ({@link CreateOptions}); every problem is
+ * reported at once as a {@link UsageError}.
+ * @module
+ */
+import { boolFlag, enumFlag, optionalStringFlag, parseFlags, stringFlag, type FlagTable } from '../../lib/go-flags.ts';
+import { UsageError } from '../command.ts';
+import { AZURE_FLAGS, helpText, KUBE_FLAGS } from './common-flags.ts';
+import type { ManifestFormat } from './manifests.ts';
+import { checkGuid, checkIdentityName, checkKubeName, checkLabelValue, checkResourceGroup, checkScope, kubeNameFor } from './resource-ids.ts';
+
+export const CREATE_FLAGS = {
+  name: optionalStringFlag({ group: 'what', placeholder: 'NAME', usage: 'name of the user-assigned identity', defaultText: 'none; required', check: checkIdentityName }),
+  'resource-group': optionalStringFlag({ group: 'what', placeholder: 'GROUP', usage: 'resource group of the identity', defaultText: 'none; required', check: checkResourceGroup }),
+  location: optionalStringFlag({ group: 'what', placeholder: 'REGION', usage: 'region of a new identity', defaultText: "the cloud config's location (required otherwise when the identity is new)" }),
+  role: optionalStringFlag({ group: 'what', placeholder: 'ROLE', usage: "role to give the identity: a role name (\"Storage Blob Data Reader\"), GUID or role definition ID; needs --scope", defaultText: 'none' }),
+  scope: optionalStringFlag({ group: 'what', placeholder: 'SCOPE', usage: 'ARM scope of --role (subscription, resource group or resource ID)', defaultText: 'none', check: checkScope }),
+  namespace: stringFlag({ group: 'what', placeholder: 'NAMESPACE', default: 'default', usage: 'namespace of the AzureIdentity and AzureIdentityBinding', check: checkKubeName }),
+  selector: optionalStringFlag({ group: 'what', placeholder: 'LABEL', usage: 'the binding selector: pods labelled aadpodidbinding=<LABEL> get the identity', defaultText: 'the Kubernetes name', check: checkLabelValue }),
+  'k8s-name': optionalStringFlag({ group: 'what', placeholder: 'NAME', usage: 'name of the AzureIdentity (the binding is <NAME>-binding)', defaultText: '--name lower-cased, _ as -', check: checkKubeName }),
+  'cluster-principal-id': optionalStringFlag({ group: 'what', placeholder: 'GUID', usage: 'object ID of the cluster identity to grant Managed Identity Operator on the identity', defaultText: 'from --cloudconfig', check: checkGuid }),
+  'skip-operator-grant': boolFlag({ group: 'what', usage: 'do not grant the cluster identity Managed Identity Operator on the identity (you manage that yourself)' }),
+  apply: boolFlag({ group: 'what', usage: 'server-side apply the AzureIdentity and AzureIdentityBinding instead of printing them' }),
+  ...AZURE_FLAGS,
+  ...KUBE_FLAGS,
+  output: enumFlag({ group: 'output', default: 'yaml', values: ['yaml', 'json'], usage: 'format of the printed objects' }),
+} as const satisfies FlagTable;
+
+export const CREATE_HELP = helpText(
+  'pod-identity identity create --name NAME --resource-group GROUP [--role ROLE --scope SCOPE] [--namespace NS] [--selector LABEL] [--apply] [options]',
+  [
+    'Creates a user-assigned managed identity (or reuses it), assigns it --role at --scope, grants the',
+    'cluster identity "Managed Identity Operator" on it so MIC can assign it to nodes, and prints the',
+    'AzureIdentity and AzureIdentityBinding (or applies them with --apply). Running it again changes',
+    'nothing that is already in place. Progress goes to stderr; stdout holds only the objects.',
+  ].join('\n'),
+  CREATE_FLAGS,
+  [
+    'pod-identity identity create --name app-id --resource-group identities --cloudconfig /etc/kubernetes/azure.json \\',
+    '    --role "Storage Blob Data Reader" --scope /subscriptions/<sub>/resourceGroups/data --namespace app --selector app | kubectl apply -f -',
+    'pod-identity identity create --name app-id --resource-group identities --location westeurope --subscription <sub> --cluster-principal-id <oid> --apply',
+  ],
+);
+
+export interface CreateOptions {
+  readonly name: string;
+  readonly resourceGroup: string;
+  readonly location: string | undefined;
+  readonly role: { readonly text: string; readonly scope: string } | undefined;
+  readonly namespace: string;
+  readonly selector: string;
+  readonly kubeName: string;
+  readonly clusterPrincipalId: string | undefined;
+  readonly skipOperatorGrant: boolean;
+  readonly apply: boolean;
+  readonly cloudconfig: string | undefined;
+  readonly subscription: string | undefined;
+  readonly useCloudconfigCredential: boolean;
+  readonly waitTimeoutMs: number;
+  readonly kubeconfig: string | undefined;
+  readonly context: string | undefined;
+  readonly output: ManifestFormat;
+}
+
+/** `undefined` when help was asked for. */
+export function parseCreateArgs(argv: readonly string[]): CreateOptions | undefined {
+  const parsed = parseFlags(CREATE_FLAGS, argv);
+  if (parsed.helpRequested) return undefined;
+  const { values } = parsed;
+  const problems = [...parsed.problems];
+  if (parsed.positionals.length > 0) problems.push(`unexpected arguments: ${parsed.positionals.join(' ')}`);
+  if (values.name === undefined && !parsed.given.has('name')) problems.push('--name is required');
+  if (values['resource-group'] === undefined && !parsed.given.has('resource-group')) problems.push('--resource-group is required');
+  if (values.role !== undefined && values.scope === undefined && !parsed.given.has('scope')) problems.push('--role needs --scope (where the identity gets the role)');
+  if (values.scope !== undefined && values.role === undefined) problems.push('--scope needs --role');
+  if (values['skip-operator-grant'] && values['cluster-principal-id'] !== undefined) problems.push('--skip-operator-grant and --cluster-principal-id contradict each other');
+  const name = values.name ?? '';
+  const derived = values['k8s-name'] ?? kubeNameFor(name);
+  if (values['k8s-name'] === undefined && name !== '' && checkKubeName(derived) !== undefined) {
+    problems.push(`--name ${JSON.stringify(name)} does not make a Kubernetes name (${JSON.stringify(derived)}): give --k8s-name`);
+  }
+  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+  return {
+    name,
+    resourceGroup: values['resource-group'] ?? '',
+    location: values.location,
+    role: values.role === undefined || values.scope === undefined ? undefined : { text: values.role, scope: values.scope.replace(/\/+$/, '') || '/' },
+    namespace: values.namespace,
+    selector: values.selector ?? derived,
+    kubeName: derived,
+    clusterPrincipalId: values['cluster-principal-id'],
+    skipOperatorGrant: values['skip-operator-grant'],
+    apply: values.apply,
+    cloudconfig: values.cloudconfig,
+    subscription: values.subscription,
+    useCloudconfigCredential: values['use-cloudconfig-credential'],
+    waitTimeoutMs: values['wait-timeout'],
+    kubeconfig: values.kubeconfig,
+    context: values.context,
+    output: values.output,
+  };
+}
