@@ -309,7 +309,12 @@ function identitySteps(
     const aai = snapshot.assigned.find((entry) => entry.metadata.namespace === assignment.namespace && entry.metadata.name === assignment.name);
     const key = `${assignment.namespace}/${assignment.name}`;
     if (aai === undefined) {
-      aaiLines.push(`AzureAssignedIdentity ${key} does not exist: MIC has not acted on this pod (is MIC running and leading?)`);
+      const elsewhere = snapshot.assigned.find((entry) => entry.metadata.name === assignment.name);
+      aaiLines.push(
+        elsewhere === undefined
+          ? `AzureAssignedIdentity ${key} does not exist: MIC has not acted on this pod (is MIC running and leading?)`
+          : `AzureAssignedIdentity ${key} does not exist, but ${nameOf(elsewhere)} does: MIC runs with namespaced mode ${snapshot.mode.forceNamespaced ? 'off' : 'on'}, unlike what doctor assumed (${snapshot.mode.detail}); rerun with --namespaced=${String(!snapshot.mode.forceNamespaced)}`,
+      );
       notAssigned.push(key);
       continue;
     }

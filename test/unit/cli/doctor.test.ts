@@ -236,3 +236,13 @@ describe('arguments', () => {
     expect(() => parseDoctorArgs(['web', '--bogus'])).toThrow(/unknown flag --bogus/);
   });
 });
+
+describe('mode disagreement', () => {
+  it('an AAI in the other mode\'s namespace is named, with the flag to rerun', () => {
+    const snapshot: DoctorSnapshot = { ...healthy(), mode: { forceNamespaced: true, source: 'flag', detail: '--namespaced=true given' } };
+    const step = diagnose(snapshot).steps.find((entry) => entry.id === 'assigned')!;
+    expect(step.status).toBe('fail');
+    expect(step.detail).toContain('but default/web-apps-app does');
+    expect(step.detail).toContain('--namespaced=false');
+  });
+});
