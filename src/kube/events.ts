@@ -7,7 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from './access.ts';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError } from '../lib/errors.ts';
@@ -26,7 +26,7 @@ export interface EventTarget {
 export type EventType = 'Normal' | 'Warning';
 
 export interface EventRecorderOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   /** `source.component`, e.g. `aadpodidentity.k8s.io` (upstream's). */
   readonly component: string;
   /** `source.host` and `reportingInstance`. */

@@ -9,11 +9,12 @@
  * which is why this exists; its `Watch` class is still used for the streaming part.
  * @module
  */
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError } from '../lib/errors.ts';
+import type { KubeTarget } from './access.ts';
+import { watchStream, WatchHttpError } from './watch.ts';
 
 /** One page of a list call, as raw JSON objects. */
 export interface ListPage {
@@ -38,7 +39,7 @@ export type InformerHandler<T> = (event: InformerEvent, object: T, old: T | unde
 export interface InformerOptions<T> {
   /** For logs and metrics, e.g. `pods`. */
   readonly name: string;
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   readonly source: ResourceSource;
   /** Raw object → the shape kept in the cache; undefined drops it (e.g. an invalid custom resource). */
   readonly project: (raw: unknown) => T | undefined;
@@ -72,6 +73,7 @@ export class Informer<T> {
   private readonly objects = new Map<string, T>();
   private readonly handlers: InformerHandler<T>[] = [];
   private readonly syncWaiters: (() => void)[] = [];
+  private lastFailure: unknown;
   private synced = false;
   private resourceVersion = '';
   private failures = 0;
@@ -88,6 +90,11 @@ export class Informer<T> {
   /** Registers a handler for cache changes (call before `run`). */
   onChange(handler: InformerHandler<T>): void {
     this.handlers.push(handler);
+  }
+
+  /** The error of the last failed list or watch (cleared by a successful list), for callers' messages. */
+  get lastError(): unknown {
+    return this.lastFailure;
   }
 
   /** Whether the first full list has completed. */
@@ -135,6 +142,7 @@ export class Informer<T> {
           continue;
         }
         this.failures++;
+        this.lastFailure = error;
         const delay = backoffDelay(this.options.backoff ?? DEFAULT_RECONNECT, this.failures);
         logger.warn({ err: describeError(error), retryInMs: delay, failures: this.failures }, 'list/watch failed; retrying');
         await this.clock.sleep(delay, signal).catch(() => undefined);
@@ -173,58 +181,36 @@ export class Informer<T> {
     this.resourceVersion = resourceVersion;
     this.relists++;
     this.failures = 0;
+    this.lastFailure = undefined;
     if (!this.synced) {
       this.synced = true;
       for (const resolve of this.syncWaiters.splice(0)) resolve();
     }
   }
 
-  private watchOnce(signal: AbortSignal): Promise<void> {
+  private async watchOnce(signal: AbortSignal): Promise<void> {
     const { source } = this.options;
-    // Checked here because an abort listener added to an already-aborted signal never fires.
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let controller: AbortController | undefined;
-      const finish = (error?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        controller?.abort();
-        if (error === undefined || error === null) resolve();
-        else reject(error instanceof Error ? error : new Error(describeError(error)));
-      };
-      const onAbort = (): void => {
-        finish();
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      const query: Record<string, string | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
-      if (source.labelSelector !== undefined) query['labelSelector'] = source.labelSelector;
-      if (source.fieldSelector !== undefined) query['fieldSelector'] = source.fieldSelector;
-      new Watch(this.options.kubeConfig)
-        .watch(
-          source.path,
-          query,
-          (type: string, object: unknown) => {
-            try {
-              this.handleWatchEvent(type, object);
-            } catch (error) {
-              finish(error);
-            }
-          },
-          (error: unknown) => {
-            const status = (error as { statusCode?: number } | null)?.statusCode;
-            if (status === 410) finish(new RelistNeeded('410 Gone'));
-            else if ((error as { name?: string } | null)?.name === 'TimeoutError') finish();
-            else finish(error);
-          },
-        )
-        .then((abort) => {
-          controller = abort;
-          if (settled) abort.abort();
-        })
-        .catch(finish);
-    });
+    if (signal.aborted) return;
+    const query: Record<string, string | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true };
+    if (source.labelSelector !== undefined) query['labelSelector'] = source.labelSelector;
+    if (source.fieldSelector !== undefined) query['fieldSelector'] = source.fieldSelector;
+    // One controller per watch: a RelistNeeded thrown by the handler ends this stream at once.
+    const stream = new AbortController();
+    const onAbort = (): void => {
+      stream.abort();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await watchStream(this.options.kubeConfig, source.path, query, (type, object) => {
+        this.handleWatchEvent(type, object);
+      }, stream.signal);
+    } catch (error) {
+      if (error instanceof WatchHttpError && error.statusCode === 410) throw new RelistNeeded('410 Gone');
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      stream.abort();
+    }
   }
 
   private handleWatchEvent(type: string, raw: unknown): void {

@@ -10,7 +10,7 @@
  * from client-go); see docs for the migration note.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from './access.ts';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError } from '../lib/errors.ts';
@@ -18,7 +18,7 @@ import type { LeadershipGate } from '../lib/lifecycle.ts';
 import { isStatus, rawRequest } from './raw-client.ts';
 
 export interface LeaderElectionOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   readonly namespace: string;
   readonly name: string;
   /** This candidate's identity (pod name by default). */

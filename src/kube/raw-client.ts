@@ -5,8 +5,8 @@
  * content type.
  * @module
  */
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { fetch, type Dispatcher } from 'undici';
+import { fetch } from 'undici';
+import { resolveAccess, type KubeTarget } from './access.ts';
 import type { ListPage } from './informer.ts';
 
 /** An API server answer other than 2xx, with the Status object's reason and message. */
@@ -29,25 +29,6 @@ export function isStatus(error: unknown, statusCode: number): boolean {
   return code.code === statusCode || code.statusCode === statusCode;
 }
 
-/**
- * client-node builds a new undici Agent (so a new TLS connection) for every request it authenticates;
- * with thousands of writes that costs a handshake per request and hundreds of MB of idle sockets. We
- * keep the first dispatcher per kubeconfig and reuse its connection pool, renewing it now and then so
- * rotated client certificates are picked up. Headers (bearer tokens) are still applied per request.
- */
-const DISPATCHER_TTL_MS = 10 * 60_000;
-const dispatchers = new WeakMap<KubeConfig, { dispatcher: Dispatcher | undefined; at: number }>();
-
-function pooledDispatcher(kubeConfig: KubeConfig, fresh: Dispatcher | undefined): Dispatcher | undefined {
-  const now = Date.now();
-  const cached = dispatchers.get(kubeConfig);
-  if (cached !== undefined && now - cached.at < DISPATCHER_TTL_MS) return cached.dispatcher;
-  // The previous pool closes once its in-flight requests finish.
-  void cached?.dispatcher?.close().catch(() => undefined);
-  dispatchers.set(kubeConfig, { dispatcher: fresh, at: now });
-  return fresh;
-}
-
 export interface RawRequest {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly path: string;
@@ -58,21 +39,19 @@ export interface RawRequest {
   readonly signal?: AbortSignal;
 }
 
-export async function rawRequest(kubeConfig: KubeConfig, request: RawRequest): Promise<unknown> {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + request.path);
+export async function rawRequest(target: KubeTarget, request: RawRequest): Promise<unknown> {
+  const access = await resolveAccess(target);
+  const url = new URL(access.server + request.path);
   for (const [key, value] of Object.entries(request.query ?? {})) {
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
-  const context = new RequestContext(url.toString(), HttpMethod[request.method]);
-  await kubeConfig.applySecurityAuthentication(context);
-  const headers: Record<string, string> = { ...context.getHeaders(), Accept: 'application/json' };
+  const prepared = await access.prepare();
+  const headers: Record<string, string> = { ...prepared.headers, Accept: 'application/json' };
   if (request.body !== undefined) headers['Content-Type'] = request.contentType ?? 'application/json';
   const response = await fetch(url, {
     method: request.method,
     headers,
-    dispatcher: pooledDispatcher(kubeConfig, context.getDispatcher()),
+    ...(prepared.dispatcher === undefined ? {} : { dispatcher: prepared.dispatcher }),
     ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
     ...(request.signal === undefined ? {} : { signal: request.signal }),
   });
@@ -86,7 +65,7 @@ export async function rawRequest(kubeConfig: KubeConfig, request: RawRequest): P
 }
 
 /** A `list` function for {@link ../kube/informer.ts Informer} sources: one page of raw objects. */
-export function rawLister(kubeConfig: KubeConfig, path: string) {
+export function rawLister(kubeConfig: KubeTarget, path: string) {
   return async (options: { limit: number; continueToken?: string; labelSelector?: string; fieldSelector?: string }): Promise<ListPage> => {
     const list = (await rawRequest(kubeConfig, {
       method: 'GET',

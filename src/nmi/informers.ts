@@ -5,8 +5,8 @@
  * normalising readers of src/api (legacy PascalCase included).
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeTarget } from '../kube/access.ts';
 import {
   AZURE_ASSIGNED_IDENTITY,
   AZURE_IDENTITY,
@@ -48,7 +48,7 @@ export interface NmiInformerOptions {
 const crKey = (object: { metadata: { namespace?: string; name?: string } }): string => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
 const crVersion = (object: { metadata: { resourceVersion?: string } }): string => object.metadata.resourceVersion ?? '';
 
-export function createNmiInformers(kubeConfig: KubeConfig, logger: Logger, options: NmiInformerOptions): NmiInformers {
+export function createNmiInformers(kubeConfig: KubeTarget, logger: Logger, options: NmiInformerOptions): NmiInformers {
   const common = { kubeConfig, logger, ...(options.clock === undefined ? {} : { clock: options.clock }) };
   const source = (path: string, selectors: { labelSelector?: string; fieldSelector?: string } = {}): ResourceSource => ({ path, list: rawLister(kubeConfig, path), ...selectors });
   const crPath = (plural: string): string => `/apis/${GROUP}/${VERSION}/${plural}`;

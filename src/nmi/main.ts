@@ -6,7 +6,6 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { resolveCloud } from '../azure/clouds.ts';
 import { ImdsTokenClient } from '../azure/imds-token-client.ts';
@@ -17,6 +16,7 @@ import { buildHealthApp } from '../lib/health-app.ts';
 import { HttpServer } from '../lib/http-server.ts';
 import { runAll, runnable, type Runnable } from '../lib/lifecycle.ts';
 import { createLogger } from '../lib/logger.ts';
+import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
 import { buildMetricsApp } from '../lib/metrics-app.ts';
 import { buildNmiApp } from './app.ts';
 import { AssignmentWaiter } from './assignment-waiter.ts';
@@ -59,13 +59,6 @@ export function iptablesConfigOf(config: NmiConfig): IptablesConfig {
   return { chain: AAD_METADATA_CHAIN, metadataIp: config.metadata.ip, metadataPort: config.metadata.port, targetIp: config.iptables.dnatIp, targetPort: config.iptables.dnatPort };
 }
 
-function loadKubeConfig(config: NmiConfig): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig === undefined) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromFile(config.kubeconfig);
-  return kubeConfig;
-}
-
 /** Runs an HTTP server only after `ready` resolves (the informer caches synced). */
 function afterSync(server: HttpServer, ready: (signal: AbortSignal) => Promise<void>): Runnable {
   return runnable(server.name, async (signal) => {
@@ -77,7 +70,8 @@ function afterSync(server: HttpServer, ready: (signal: AbortSignal) => Promise<v
 export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: AbortSignal, logger: Logger, clock: Clock = systemClock): Promise<void> {
   for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
   await checkKubenet(config, logger);
-  const kubeConfig = loadKubeConfig(config);
+  // Not client-node's KubeConfig: loading client-node costs NMI ~90 MB (docs/nmi.md, Memory).
+  const kubeConfig = loadKubeAccess({ kubeconfigPath: config.kubeconfig, env });
   const userAgent = `aad-pod-identity/NMI/${NMI_VERSION}${config.customUserAgent === undefined ? '' : ` ${config.customUserAgent}`}`;
   const cloud = await resolveCloud({ cloud: config.tokens.cloud, activeDirectoryEndpoint: config.tokens.authorityHost }, { env });
 

@@ -5,13 +5,13 @@
  * identity's tokens. NMI never lists Secrets it does not need: nothing else is held in memory.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeTarget } from '../kube/access.ts';
 import type { SecretData } from '../azure/service-principal.ts';
 import type { Clock } from '../lib/clock.ts';
-import { PodIdentityError } from '../lib/errors.ts';
+import { describeError, PodIdentityError } from '../lib/errors.ts';
 import { Informer } from '../kube/informer.ts';
-import { rawLister } from '../kube/raw-client.ts';
+import { isStatus, rawLister } from '../kube/raw-client.ts';
 
 interface WatchedSecret {
   readonly name: string;
@@ -27,7 +27,7 @@ interface Watch {
 export class SecretReadError extends PodIdentityError {}
 
 export interface SecretWatchOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   readonly logger: Logger;
   readonly clock?: Clock;
   /** Called when a watched Secret changed or was deleted (not on its first sight). */
@@ -58,10 +58,13 @@ export class SecretWatch {
       this.watches.set(key, watch);
     }
     const timeout = AbortSignal.timeout(this.options.syncTimeoutMs ?? 10_000);
-    try {
-      await watch.informer.waitForSync(signal === undefined ? timeout : AbortSignal.any([signal, timeout]));
-    } catch (error) {
-      throw new SecretReadError('PI_SECRET', `cannot read secret ${namespace}/${name}: no answer from the API server`, { cause: error });
+    // A watch that already failed (e.g. forbidden) answers at once instead of waiting the timeout again.
+    if (watch.informer.lastError === undefined) await watch.informer.waitForSync(signal === undefined ? timeout : AbortSignal.any([signal, timeout]));
+    if (!watch.informer.hasSynced) {
+      // Forbidden (Secret access scoped to other namespaces), or the API server is unreachable.
+      const failure = watch.informer.lastError;
+      const reason = failure === undefined ? 'no answer from the API server' : isStatus(failure, 403) ? `forbidden: NMI may not read Secrets in namespace ${namespace} (chart value rbac.secretNamespaces)` : describeError(failure);
+      throw new SecretReadError('PI_SECRET', `cannot read secret ${namespace}/${name}: ${reason}`, failure === undefined ? undefined : { cause: failure });
     }
     const secret = watch.informer.get(name);
     if (secret === undefined) throw new SecretReadError('PI_SECRET', `secret ${namespace}/${name} not found`);

@@ -5,14 +5,14 @@
  * covers `helm uninstall` and `kubectl delete -f` alike, without a hook that must reach every node.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import type { KubeTarget } from '../kube/access.ts';
 import type { Clock } from '../lib/clock.ts';
 import { Informer } from '../kube/informer.ts';
 import { rawLister } from '../kube/raw-client.ts';
 
 export interface UninstallWatchOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   readonly namespace: string;
   readonly daemonSet: string;
   readonly logger: Logger;

@@ -1,0 +1,44 @@
+/**
+ * How requests reach the API server: the server URL, plus per request the headers (bearer token) and
+ * the connection pool (TLS: CA, client certificate). Two sources provide it: a client-node
+ * `KubeConfig` (MIC, the CLI: every auth method client-node supports) and {@link ./lite-kubeconfig.ts}
+ * (NMI: in-cluster or a kubeconfig with a token or client certificate, without loading client-node,
+ * whose generated API costs ~90 MB of memory per process). Code that talks to the API server takes
+ * either ({@link KubeTarget}).
+ * @module
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Dispatcher } from 'undici';
+
+export interface PreparedRequest {
+  readonly headers: Readonly<Record<string, string>>;
+  /** Pooled connections with the TLS settings; undefined = undici's default (plain http). */
+  readonly dispatcher: Dispatcher | undefined;
+}
+
+export interface KubeAccess {
+  /** `https://host:port`, without a trailing slash. */
+  readonly server: string;
+  /** Headers and connection pool for the next request (tokens may rotate between calls). */
+  prepare(): Promise<PreparedRequest>;
+}
+
+export type KubeTarget = KubeConfig | KubeAccess;
+
+export function isKubeAccess(target: KubeTarget): target is KubeAccess {
+  return typeof (target as Partial<KubeAccess>).prepare === 'function';
+}
+
+const converted = new WeakMap<KubeConfig, KubeAccess>();
+
+/** The {@link KubeAccess} of a target; a KubeConfig is adapted once (client-node loaded only then). */
+export async function resolveAccess(target: KubeTarget): Promise<KubeAccess> {
+  if (isKubeAccess(target)) return target;
+  let access = converted.get(target);
+  if (access === undefined) {
+    const { accessFromKubeConfig } = await import('./client-node-access.ts');
+    access = accessFromKubeConfig(target);
+    converted.set(target, access);
+  }
+  return access;
+}

@@ -1,0 +1,125 @@
+/**
+ * A small kubeconfig loader for processes that must stay lean (NMI): in-cluster configuration (the
+ * ServiceAccount token, re-read as the kubelet rotates it, and CA), or a kubeconfig file whose current
+ * (or named) context uses a bearer token, a token file or a client certificate. Anything else (exec
+ * plugins, auth providers) is refused with a clear error; use a ServiceAccount token kubeconfig.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Agent } from 'undici';
+import { parse } from 'yaml';
+import type { KubeAccess, PreparedRequest } from './access.ts';
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** Bound ServiceAccount tokens rotate; the kubelet refreshes the file well before expiry. */
+const TOKEN_REREAD_MS = 60_000;
+
+export class KubeconfigError extends Error {}
+
+interface NamedEntry<T> {
+  name?: string;
+  cluster?: T;
+  user?: T;
+  context?: T;
+}
+
+interface RawKubeconfig {
+  'current-context'?: string;
+  clusters?: NamedEntry<{ server?: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string; 'insecure-skip-tls-verify'?: boolean; 'tls-server-name'?: string }>[];
+  users?: NamedEntry<{ token?: string; tokenFile?: string; 'client-certificate'?: string; 'client-certificate-data'?: string; 'client-key'?: string; 'client-key-data'?: string; exec?: unknown; 'auth-provider'?: unknown; username?: string }>[];
+  contexts?: NamedEntry<{ cluster?: string; user?: string }>[];
+}
+
+interface Settings {
+  readonly server: string;
+  readonly ca?: string | undefined;
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+  readonly insecure: boolean;
+  readonly serverName?: string | undefined;
+  readonly token?: () => string | undefined;
+}
+
+function fileOrData(data: string | undefined, file: string | undefined, base: string): string | undefined {
+  if (data !== undefined && data !== '') return Buffer.from(data, 'base64').toString('utf8');
+  if (file !== undefined && file !== '') return readFileSync(path.resolve(base, file), 'utf8');
+  return undefined;
+}
+
+/** A token read from a file, re-read at most every minute. */
+function tokenFromFile(file: string): () => string {
+  let cached = { value: '', at: -Infinity };
+  return () => {
+    const now = Date.now();
+    if (now - cached.at >= TOKEN_REREAD_MS) cached = { value: readFileSync(file, 'utf8').trim(), at: now };
+    return cached.value;
+  };
+}
+
+function fromKubeconfigFile(file: string, contextName: string | undefined): Settings {
+  let raw: RawKubeconfig;
+  try {
+    raw = parse(readFileSync(file, 'utf8')) as RawKubeconfig;
+  } catch (error) {
+    throw new KubeconfigError(`kubeconfig ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const base = path.dirname(file);
+  const name = contextName ?? raw['current-context'];
+  const context = raw.contexts?.find((entry) => entry.name === name)?.context;
+  if (context === undefined) throw new KubeconfigError(`kubeconfig ${file}: no context ${JSON.stringify(name ?? '')}`);
+  const cluster = raw.clusters?.find((entry) => entry.name === context.cluster)?.cluster;
+  if (cluster?.server === undefined) throw new KubeconfigError(`kubeconfig ${file}: context ${JSON.stringify(name)} names no cluster with a server`);
+  const user = raw.users?.find((entry) => entry.name === context.user)?.user ?? {};
+  if (user.exec !== undefined || user['auth-provider'] !== undefined) {
+    throw new KubeconfigError(`kubeconfig ${file}: user ${JSON.stringify(context.user)} authenticates with an exec plugin or auth provider, which NMI does not run; use a token or a client certificate`);
+  }
+  const tokenFile = user.tokenFile;
+  const token = user.token;
+  return {
+    server: cluster.server,
+    ca: fileOrData(cluster['certificate-authority-data'], cluster['certificate-authority'], base),
+    cert: fileOrData(user['client-certificate-data'], user['client-certificate'], base),
+    key: fileOrData(user['client-key-data'], user['client-key'], base),
+    insecure: cluster['insecure-skip-tls-verify'] === true,
+    serverName: cluster['tls-server-name'],
+    ...(token !== undefined && token !== '' ? { token: () => token } : tokenFile !== undefined && tokenFile !== '' ? { token: tokenFromFile(path.resolve(base, tokenFile)) } : {}),
+  };
+}
+
+function inCluster(env: NodeJS.ProcessEnv): Settings {
+  const host = env.KUBERNETES_SERVICE_HOST ?? '';
+  const port = env.KUBERNETES_SERVICE_PORT ?? '443';
+  if (host === '') throw new KubeconfigError('no kubeconfig given and not running in a cluster (KUBERNETES_SERVICE_HOST is not set)');
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  return {
+    server: `https://${hostPart}:${port}`,
+    ca: readFileSync(path.join(SERVICE_ACCOUNT_DIR, 'ca.crt'), 'utf8'),
+    insecure: false,
+    token: tokenFromFile(path.join(SERVICE_ACCOUNT_DIR, 'token')),
+  };
+}
+
+/** Loads access from `kubeconfigPath` (current or named context), else in-cluster configuration. */
+export function loadKubeAccess(options: { readonly kubeconfigPath?: string | undefined; readonly context?: string; readonly env?: NodeJS.ProcessEnv } = {}): KubeAccess {
+  const settings = options.kubeconfigPath === undefined ? inCluster(options.env ?? process.env) : fromKubeconfigFile(options.kubeconfigPath, options.context);
+  const dispatcher = new Agent({
+    connect: {
+      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+      ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+      ...(settings.key === undefined ? {} : { key: settings.key }),
+      ...(settings.serverName === undefined ? {} : { servername: settings.serverName }),
+      rejectUnauthorized: !settings.insecure,
+    },
+    keepAliveTimeout: 30_000,
+  });
+  const token = settings.token;
+  return {
+    server: settings.server.replace(/\/+$/, ''),
+    prepare(): Promise<PreparedRequest> {
+      const value = token?.();
+      const headers: Record<string, string> = value === undefined || value === '' ? {} : { Authorization: `Bearer ${value}` };
+      return Promise.resolve({ headers, dispatcher });
+    },
+  };
+}
