@@ -9,7 +9,6 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { resolveCloud } from '../azure/clouds.ts';
 import { ImdsTokenClient } from '../azure/imds-token-client.ts';
-import { ServicePrincipalTokenClient } from '../azure/service-principal-token-client.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError, TerminalError } from '../lib/errors.ts';
 import { buildHealthApp } from '../lib/health-app.ts';
@@ -112,8 +111,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
       for (const identity of late.servicePrincipals?.takeUsersOf(namespace, name) ?? []) late.tokens?.invalidate(identity);
     },
   });
-  const spClient = new ServicePrincipalTokenClient({ cloud });
-  const spSource = new ServicePrincipalSource(spClient, secrets, () => late.metrics?.kubernetesError('get_secret'));
+  const spSource = new ServicePrincipalSource(cloud, secrets, () => late.metrics?.kubernetesError('get_secret'));
   late.servicePrincipals = spSource;
   const tokenService = new TokenService({
     imds,

@@ -2,10 +2,12 @@
  * Tokens for service-principal identities (types 1 and 2): the credential comes from the Secret the
  * AzureIdentity references (`clientPassword`), read through {@link SecretWatch}; the call goes to Entra
  * ID through src/azure's client, at the identity's `adEndpoint` or the configured cloud's authority.
+ * `@azure/identity` and node-forge (PKCS#12) are loaded on the first service-principal token only: a
+ * node whose pods use managed identities never pays their ~45 MB.
  * @module
  */
 import type { AzureIdentity } from '../api/index.ts';
-import { readClientCertificate, readClientSecret } from '../azure/service-principal.ts';
+import type { ResolvedCloud } from '../azure/clouds.ts';
 import type { ServicePrincipalCredential, ServicePrincipalTokenClient } from '../azure/service-principal-token-client.ts';
 import type { AccessToken } from '../azure/token-source.ts';
 import type { IdentityRef } from './node-view.ts';
@@ -14,14 +16,15 @@ import type { SecretWatch } from './secret-watch.ts';
 import { SecretReadError } from './secret-watch.ts';
 
 export class ServicePrincipalSource implements ServicePrincipalTokens {
-  private readonly client: ServicePrincipalTokenClient;
+  private readonly cloud: Pick<ResolvedCloud, 'authorityHost' | 'knownAuthorityHost'>;
+  private client: Promise<ServicePrincipalTokenClient> | undefined;
   private readonly secrets: SecretWatch;
   private readonly onSecretError: () => void;
   /** Identities by the Secret they read, to drop their tokens when it changes. */
   private readonly users = new Map<string, Map<string, IdentityRef>>();
 
-  constructor(client: ServicePrincipalTokenClient, secrets: SecretWatch, onSecretError: () => void = () => undefined) {
-    this.client = client;
+  constructor(cloud: Pick<ResolvedCloud, 'authorityHost' | 'knownAuthorityHost'>, secrets: SecretWatch, onSecretError: () => void = () => undefined) {
+    this.cloud = cloud;
     this.secrets = secrets;
     this.onSecretError = onSecretError;
   }
@@ -42,9 +45,11 @@ export class ServicePrincipalSource implements ServicePrincipalTokens {
       throw error;
     }
     const source = { namespace, name };
+    const { readClientCertificate, readClientSecret } = await import('../azure/service-principal.ts');
     const credential: ServicePrincipalCredential =
       identity.spec.type === 2 ? { kind: 'certificate', certificate: readClientCertificate(data, source) } : { kind: 'secret', clientSecret: readClientSecret(data, source) };
-    return this.client.getToken(
+    const client = await this.loadClient();
+    return client.getToken(
       {
         tenantId,
         clientId: identity.spec.clientID ?? '',
@@ -54,6 +59,11 @@ export class ServicePrincipalSource implements ServicePrincipalTokens {
       },
       signal,
     );
+  }
+
+  private loadClient(): Promise<ServicePrincipalTokenClient> {
+    this.client ??= import('../azure/service-principal-token-client.ts').then(({ ServicePrincipalTokenClient: Client }) => new Client({ cloud: this.cloud }));
+    return this.client;
   }
 
   /** The identities that read Secret `namespace/name` (forgotten: they re-register on their next token). */
