@@ -56,7 +56,7 @@ async function listCompute(session: AzureSession, group: string): Promise<Comput
 async function enableOne(session: AzureSession, step: NodeStep, pollIntervalMs: number, signal: AbortSignal): Promise<string> {
   if (step.action === 'keep') return step.principalId;
   const { resource } = step;
-  const call = { action: `enable the system-assigned identity of ${resource.kind === 'vm' ? 'VM' : 'scale set'} ${resource.id}`, neededRoles: COMPUTE_WRITERS, scope: resource.id };
+  const call = { action: `enable the system-assigned identity of ${resource.kind === 'vm' ? 'VM' : 'scale set'} ${resource.id}`, neededRoles: COMPUTE_WRITERS, scope: resourceGroupScope(session.subscriptionId, resource.resourceGroup) };
   const updated = await describedCall(call, async () => {
     const options = { updateIntervalInMs: pollIntervalMs, abortSignal: signal };
     return resource.kind === 'vm'

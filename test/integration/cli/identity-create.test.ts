@@ -122,6 +122,7 @@ describe('identity create', () => {
     // Without --apply: the same objects on stdout, nothing else there.
     const printed = await cli(createArgs('app-id'), operatorEnv);
     expect(printed.code, printed.stderr).toBe(0);
+    if (process.env['CLI_TEST_LOGS'] === '1') console.log([first.stderr, first.stdout, second.stderr, second.stdout, printed.stdout].join('\n=====\n'));
     const documents = YAML.parseAllDocuments(printed.stdout).map((document) => document.toJS() as Record<string, unknown>);
     expect(documents).toEqual([
       { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name: 'app-id', namespace: 'cli-app' }, spec: { type: 0, resourceID: identityId, clientID: identity?.clientId } },

@@ -103,6 +103,7 @@ describe('node-identity enable', () => {
     const since = (await world.admin.requests({ limit: 1 })).lastSeq;
     const second = await cli(['--role', 'Reader', `--cloudconfig=${world.azureJsonPath}`, '--poll-interval=100ms'], operatorEnv);
     expect(second.code, second.stderr).toBe(0);
+    if (process.env['CLI_TEST_LOGS'] === '1') console.log([first.stderr, first.stdout, second.stderr, second.stdout].join('\n=====\n'));
     const lines = second.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^KIND\s+NAME\s+RESOURCE GROUP\s+SYSTEM IDENTITY\s+PRINCIPAL ID\s+ROLE ASSIGNMENT$/);
     expect(lines.slice(1)).toHaveLength(4);
@@ -128,6 +129,7 @@ describe('node-identity enable', () => {
     await world.admin.seedVm({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: 'aks-new-0' });
     const result = await cli(['--role', 'Reader', `--cloudconfig=${world.azureJsonPath}`, '--poll-interval=100ms'], weakEnv);
     expect(result.code).toBe(1);
+    if (process.env['CLI_TEST_LOGS'] === '1') console.log(`${result.stderr}\n=====\n${result.stdout}`);
     expect(result.stdout).toMatch(/VM\s+aks-new-0\s+\S+\s+failed\s+-\s+skipped/);
     expect(result.stdout).toContain('needs the role "Virtual Machine Contributor" or "Contributor"');
     // The others already have everything: the weak principal can see that much.

@@ -14,7 +14,7 @@ describe('node-identity planning', () => {
     expect(withSystemAssigned('SystemAssigned')).toBeUndefined();
   });
 
-  it('enables where missing, keeps the rest, scale sets first then by name', () => {
+  it('enables where missing, keeps the rest, VMs then scale sets, each by name', () => {
     const steps = planNodeIdentities([resource('vm-b', 'vm', 'UserAssigned'), resource('vm-a', 'vm', 'SystemAssigned', 'p-a'), resource('pool', 'vmss', undefined)]);
     expect(steps.map((step) => [step.resource.name, step.action, step.action === 'enable' ? step.type : step.principalId])).toEqual([
       ['vm-a', 'keep', 'p-a'],
