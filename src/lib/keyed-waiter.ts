@@ -1,13 +1,13 @@
 /**
- * Lets a token request that waits for its pod's AzureAssignedIdentity (standard mode) wake up as soon
- * as that AAI changes, instead of sleeping the whole retry interval as upstream did: the first token
- * for a new pod is served milliseconds after MIC marks it Assigned. The interval stays the upper bound,
- * so attempts are never more frequent than upstream's and never fewer.
+ * Waiting for "something about this key changed", bounded by a timeout: a waiter sleeps at most `ms`
+ * and wakes early when {@link KeyedWaiter.notify} names its key. NMI uses it so that a request waiting
+ * for its pod's assignment (or for its pod's address to reach the cache) is answered milliseconds after
+ * the change, while the timeout keeps polling no more frequent than before.
  * @module
  */
-import type { Clock } from '../lib/clock.ts';
+import type { Clock } from './clock.ts';
 
-export class AssignmentWaiter {
+export class KeyedWaiter {
   private readonly clock: Clock;
   private readonly waiters = new Map<string, Set<() => void>>();
 
@@ -15,22 +15,17 @@ export class AssignmentWaiter {
     this.clock = clock;
   }
 
-  /** Something about the AAIs of pod `namespace/name` changed. */
-  notify(namespace: string, name: string): void {
-    const key = `${namespace}/${name}`;
+  /** Something about `key` changed: wake its waiters. */
+  notify(key: string): void {
     const wake = this.waiters.get(key);
     if (wake === undefined) return;
     this.waiters.delete(key);
     for (const resolve of wake) resolve();
   }
 
-  /**
-   * Resolves after `ms`, on a change for the pod, or when `signal` aborts (never rejects: the caller
-   * checks the signal).
-   */
-  wait(namespace: string, name: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  /** Resolves after `ms`, on a change of `key`, or when `signal` aborts (never rejects: the caller checks the signal). */
+  wait(key: string, ms: number, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted === true) return Promise.resolve();
-    const key = `${namespace}/${name}`;
     return new Promise<void>((resolve) => {
       let set = this.waiters.get(key);
       if (set === undefined) {

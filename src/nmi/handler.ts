@@ -13,6 +13,7 @@ import type { AzureIdentity } from '../api/index.ts';
 import type { ImdsIdentitySelector } from '../azure/imds-token-client.ts';
 import { TokenRequestError, nmiStatusFor } from '../azure/token-errors.ts';
 import type { Clock } from '../lib/clock.ts';
+import type { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import { describeError, findInChain, RetryAfterError } from '../lib/errors.ts';
 import type { IdentityFinder } from './identity-finder.ts';
 import {
@@ -61,6 +62,8 @@ export interface HandlerOptions {
 
 export interface HandlerDeps {
   readonly view: NodeView;
+  /** Woken (key: pod address) when a pod's address reaches the cache. */
+  readonly addresses: KeyedWaiter;
   readonly finder: IdentityFinder;
   readonly tokens: TokenService;
   readonly perPod: KeyedRateLimiter;
@@ -203,7 +206,10 @@ export class NmiHandler {
     return { outcome: answer(200, body), namespace: pod.namespace, resource };
   }
 
-  /** The one pod at `address`, retrying briefly while it is unknown (the informer may lag a new pod). */
+  /**
+   * The one pod at `address`; while it is unknown (the informer may lag a new pod), waits for the
+   * address to reach the cache, up to `attempts` × `intervalMs`.
+   */
   private async podAt(address: string, signal: AbortSignal | undefined): Promise<NodePod> {
     const { attempts, intervalMs } = this.deps.options.podLookup;
     for (let attempt = 1; ; attempt++) {
@@ -216,7 +222,7 @@ export class NmiHandler {
       if (attempt >= attempts || signal?.aborted === true) {
         throw new Refusal(internalError(`no pod of node ${this.deps.options.nodeName} has address ${address}`));
       }
-      await this.deps.clock.sleep(intervalMs, signal).catch(() => undefined);
+      await this.deps.addresses.wait(address, intervalMs, signal);
     }
   }
 

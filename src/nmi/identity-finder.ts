@@ -6,7 +6,7 @@
  */
 import type { IdentitySelector } from './token-request.ts';
 import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type Selection } from './select-identity.ts';
-import type { AssignmentWaiter } from './assignment-waiter.ts';
+import type { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import type { NodeView } from './node-view.ts';
 import type { NodePod } from './pods.ts';
 
@@ -24,10 +24,10 @@ export interface IdentityFinderOptions {
 
 export class IdentityFinder {
   private readonly view: NodeView;
-  private readonly waiter: AssignmentWaiter;
+  private readonly waiter: KeyedWaiter;
   private readonly options: IdentityFinderOptions;
 
-  constructor(view: NodeView, waiter: AssignmentWaiter, options: IdentityFinderOptions) {
+  constructor(view: NodeView, waiter: KeyedWaiter, options: IdentityFinderOptions) {
     this.view = view;
     this.waiter = waiter;
     this.options = options;
@@ -50,7 +50,7 @@ export class IdentityFinder {
     for (let attempt = 0; ; attempt++) {
       const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, attempt, options);
       if (selection.kind !== 'wait') return selection;
-      await this.waiter.wait(pod.namespace, pod.name, this.options.retryIntervalMs, signal);
+      await this.waiter.wait(`${pod.namespace}/${pod.name}`, this.options.retryIntervalMs, signal);
       if (signal?.aborted === true) {
         return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `request cancelled while waiting: ${selection.reason}` };
       }

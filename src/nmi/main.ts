@@ -14,11 +14,11 @@ import { describeError, TerminalError } from '../lib/errors.ts';
 import { buildHealthApp } from '../lib/health-app.ts';
 import { HttpServer } from '../lib/http-server.ts';
 import { runAll, runnable, type Runnable } from '../lib/lifecycle.ts';
+import { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
 import { buildMetricsApp } from '../lib/metrics-app.ts';
 import { buildNmiApp } from './app.ts';
-import { AssignmentWaiter } from './assignment-waiter.ts';
 import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
 import { NmiHandler } from './handler.ts';
 import { IdentityFinder } from './identity-finder.ts';
@@ -74,13 +74,17 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const userAgent = `aad-pod-identity/NMI/${NMI_VERSION}${config.customUserAgent === undefined ? '' : ` ${config.customUserAgent}`}`;
   const cloud = await resolveCloud({ cloud: config.tokens.cloud, activeDirectoryEndpoint: config.tokens.authorityHost }, { env });
 
-  const waiter = new AssignmentWaiter(clock);
+  const waiter = new KeyedWaiter(clock);
+  const addresses = new KeyedWaiter(clock);
   const informers = createNmiInformers(kubeConfig, logger, { nodeName: config.nodeName, mode: config.mode, watchNodeAssignmentsOnly: config.watchNodeAssignmentsOnly, clock });
   // The view's and the secret watch's listeners need the token service, which is built after them.
   const late: { tokens?: TokenService; servicePrincipals?: ServicePrincipalSource; metrics?: NmiMetrics } = {};
   const view = new NodeView(informers, {
     onAssignmentChange: (namespace, name) => {
-      waiter.notify(namespace, name);
+      waiter.notify(`${namespace}/${name}`);
+    },
+    onPodAddress: (ip) => {
+      addresses.notify(ip);
     },
     onIdentityChange: (identity) => late.tokens?.invalidate(identity),
     onPodGone: (pod) => {
@@ -142,6 +146,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   });
   const handler = new NmiHandler({
     view,
+    addresses,
     finder,
     tokens: tokenService,
     perPod,

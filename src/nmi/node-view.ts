@@ -24,6 +24,8 @@ export interface NodeViewListeners {
   readonly onIdentityChange?: (identity: IdentityRef) => void;
   /** A pod left the node or changed address. */
   readonly onPodGone?: (pod: NodePod) => void;
+  /** A pod now has address `ip` (requests from it may be waiting for the cache). */
+  readonly onPodAddress?: (ip: string) => void;
 }
 
 const refOf = (identity: AzureIdentity): IdentityRef => ({ namespace: identity.metadata.namespace ?? '', name: identity.metadata.name ?? '', clientId: identity.spec.clientID });
@@ -85,6 +87,7 @@ export class NodeView {
     informers.pods.onChange((event, pod, old) => {
       this.podsByAddress.apply(event, pod, old);
       if (event === 'delete' || (old !== undefined && old.ips.join() !== pod.ips.join())) listeners.onPodGone?.(old ?? pod);
+      if (event !== 'delete') for (const ip of pod.ips) listeners.onPodAddress?.(ip);
     });
     informers.assigned?.onChange((event, aai, old) => {
       this.assignedByPod.apply(event, aai, old);

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/lib/clock.ts';
 import { buildNmiApp } from '../../../src/nmi/app.ts';
-import { AssignmentWaiter } from '../../../src/nmi/assignment-waiter.ts';
+import { KeyedWaiter } from '../../../src/lib/keyed-waiter.ts';
 import { NmiHandler } from '../../../src/nmi/handler.ts';
 import { IdentityFinder } from '../../../src/nmi/identity-finder.ts';
 import { createNmiInformers } from '../../../src/nmi/informers.ts';
@@ -24,7 +24,8 @@ function app(options: { block?: boolean } = {}) {
   const fail = (): Promise<never> => Promise.reject(new Error('no upstream in this test'));
   const handler = new NmiHandler({
     view,
-    finder: new IdentityFinder(view, new AssignmentWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
+    addresses: new KeyedWaiter(systemClock),
+    finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
     tokens: new TokenService({ imds: { getToken: fail }, servicePrincipals: { getToken: fail }, imdsLimiter: new UpstreamLimiter() }),
     perPod: new KeyedRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }),
     metrics: new NmiMetrics({ processMetrics: false }),
