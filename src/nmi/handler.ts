@@ -113,8 +113,14 @@ class Refusal extends Error {
   }
 }
 
+/** Refusals held back per address at most, and for how long each (see rateLimited). */
+const TARPIT_LIMIT = 64;
+const TARPIT_MAX_MS = 1_000;
+
 export class NmiHandler {
   private readonly deps: HandlerDeps;
+  /** Refusals being held back, by address. */
+  private readonly tarpitted = new Map<string, number>();
 
   constructor(deps: HandlerDeps) {
     this.deps = deps;
@@ -162,16 +168,13 @@ export class NmiHandler {
   }
 
   private async token(request: IncomingRequest): Promise<{ outcome: Outcome; namespace: string; resource: string }> {
+    const address = canonicalIp(request.remoteAddress);
+    // The per-pod limit comes first: a flooding pod's requests cost as little as possible.
+    const limited = await this.rateLimited(address, request.signal);
+    if (limited !== undefined) return { outcome: limited, namespace: '', resource: '' };
     const parsed = parseTokenRequest(new URLSearchParams(queryOf(request.rawUrl)), request.headers, { metadataHeaderRequired: this.deps.options.metadataHeaderRequired });
     if (!parsed.ok) return { outcome: errorOutcome(parsed.error), namespace: '', resource: '' };
     const { resource, selector } = parsed.request;
-    const address = canonicalIp(request.remoteAddress);
-    try {
-      this.deps.perPod.take(address);
-    } catch (error) {
-      const wait = findInChain(error, RetryAfterError)?.retryAfterMs ?? 1_000;
-      return { outcome: errorOutcome({ status: 429, error: 'too_many_requests', description: describeError(error), retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) }), namespace: '', resource };
-    }
     let pod: NodePod;
     try {
       pod = await this.podAt(address, request.signal);
@@ -204,6 +207,33 @@ export class NmiHandler {
     // Upstream's /host/token shape: the first token and the identity's client ID.
     const body = { token: imdsTokenBody(served.first, resource, this.deps.clock.now(), served.clientId), clientid: served.clientId ?? served.first.clientId ?? '' };
     return { outcome: answer(200, body), namespace: pod.namespace, resource };
+  }
+
+  /**
+   * 429 + Retry-After when `address` is over its rate, else undefined. The answer is held back for up
+   * to a second (at most {@link TARPIT_LIMIT} held per address): a client that floods in a closed loop
+   * is slowed to its connection count per second instead of costing NMI thousands of refusals per
+   * second, which keeps other pods' latency flat.
+   */
+  private async rateLimited(address: string, signal: AbortSignal | undefined): Promise<Outcome | undefined> {
+    try {
+      this.deps.perPod.take(address);
+      return undefined;
+    } catch (error) {
+      const wait = findInChain(error, RetryAfterError)?.retryAfterMs ?? 1_000;
+      const held = this.tarpitted.get(address) ?? 0;
+      if (held < TARPIT_LIMIT) {
+        this.tarpitted.set(address, held + 1);
+        try {
+          await this.deps.clock.sleep(Math.min(wait, TARPIT_MAX_MS), signal).catch(() => undefined);
+        } finally {
+          const now = (this.tarpitted.get(address) ?? 1) - 1;
+          if (now <= 0) this.tarpitted.delete(address);
+          else this.tarpitted.set(address, now);
+        }
+      }
+      return errorOutcome({ status: 429, error: 'too_many_requests', description: describeError(error), retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)) });
+    }
   }
 
   /**

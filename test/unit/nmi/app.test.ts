@@ -17,7 +17,7 @@ import { NodeView } from '../../../src/nmi/node-view.ts';
 import { ImdsProxy } from '../../../src/nmi/proxy.ts';
 import { TokenService } from '../../../src/nmi/token-service.ts';
 
-function app(options: { block?: boolean } = {}) {
+function app(options: { block?: boolean; perPod?: { ratePerSec: number; burst: number } } = {}) {
   const logger = pino({ level: 'silent' });
   const informers = createNmiInformers(new KubeConfig(), logger, { nodeName: 'n', mode: 'standard', watchNodeAssignmentsOnly: true });
   const view = new NodeView(informers);
@@ -27,7 +27,7 @@ function app(options: { block?: boolean } = {}) {
     addresses: new KeyedWaiter(systemClock),
     finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
     tokens: new TokenService({ imds: { getToken: fail }, servicePrincipals: { getToken: fail }, imdsLimiter: new UpstreamLimiter() }),
-    perPod: new KeyedRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }),
+    perPod: new KeyedRateLimiter(options.perPod ?? { ratePerSec: 1_000_000, burst: 1_000_000 }),
     metrics: new NmiMetrics({ processMetrics: false }),
     logger,
     clock: systemClock,
@@ -68,6 +68,22 @@ describe('NMI app', () => {
       const response = await instance.inject({ method: 'GET', url, headers: metadata });
       expect(response.statusCode, url).toBe(403);
     }
+  });
+
+  it('holds a flooding pod’s refusals back (up to a second) and answers 429 with Retry-After', async () => {
+    const instance = app({ perPod: { ratePerSec: 2, burst: 1 } });
+    const url = '/metadata/identity/oauth2/token?resource=https://x';
+    const first = await instance.inject({ method: 'GET', url, headers: metadata, remoteAddress: '10.1.1.1' });
+    expect(first.statusCode).toBe(500); // admitted: no pod has this address
+    const started = performance.now();
+    const limited = await instance.inject({ method: 'GET', url, headers: metadata, remoteAddress: '10.1.1.1' });
+    const heldMs = performance.now() - started;
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toBe('1');
+    expect(limited.json()).toMatchObject({ error: 'too_many_requests' });
+    expect(heldMs).toBeGreaterThanOrEqual(300);
+    // Another address is not affected.
+    expect((await instance.inject({ method: 'GET', url, headers: metadata, remoteAddress: '10.1.1.2' })).statusCode).toBe(500);
   });
 
   it('never answers a path variant with a token or an undocumented 5xx (200 generated paths)', async () => {
