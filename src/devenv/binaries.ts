@@ -23,7 +23,8 @@ const SPEC: Record<Key, { file: string; env: string }> = {
 };
 const KEYS = Object.keys(SPEC) as Key[];
 
-export const repoRoot = path.resolve(import.meta.dirname, '../..');
+// src/devenv when run from sources, dist/src/devenv when compiled.
+export const repoRoot = path.resolve(import.meta.dirname, import.meta.url.endsWith('.ts') ? '../..' : '../../..');
 const buildScript = path.join(repoRoot, 'scripts/build-test-binaries.sh');
 
 const HOW_TO_GET =

@@ -34,6 +34,11 @@ export interface StartControlPlaneOptions {
   readonly startTimeoutMs?: number;
   /** Extra kube-apiserver flags, e.g. `--etcd-compaction-interval=2s` to make old watches expire (410). */
   readonly extraApiServerArgs?: readonly string[];
+  /**
+   * Kill etcd and kube-apiserver on SIGINT/SIGTERM/SIGHUP of this process (default true). False when the
+   * caller handles the signals and calls stop() itself; the exit handler stays as the last resort.
+   */
+  readonly killOnSignal?: boolean;
 }
 
 const STOP_GRACE_MS = 10_000;
@@ -189,13 +194,16 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
 
   let etcd: ManagedProcess | undefined;
   let apiserver: ManagedProcess | undefined;
-  const untrack = track({
-    dirs: [dir, etcdData],
-    killSync: () => {
-      apiserver?.killSync();
-      etcd?.killSync();
+  const untrack = track(
+    {
+      dirs: [dir, etcdData],
+      killSync: () => {
+        apiserver?.killSync();
+        etcd?.killSync();
+      },
     },
-  });
+    { signals: opts.killOnSignal ?? true },
+  );
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {

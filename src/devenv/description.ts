@@ -17,9 +17,3 @@ export interface ControlPlaneInfo {
   /** etcd + kube-apiserver start until ready, in ms. */
   readonly startupMs: number;
 }
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    controlPlane: ControlPlaneInfo;
-  }
-}

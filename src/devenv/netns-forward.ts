@@ -34,7 +34,7 @@ server.on('error', (error) => {
   process.exit(1);
 });
 server.listen(Number(port), host, () => {
-  console.log(JSON.stringify({ event: 'listening', host, port: Number(port), unix: socketPath }));
+  process.stdout.write(`${JSON.stringify({ event: 'listening', host, port: Number(port), unix: socketPath })}\n`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

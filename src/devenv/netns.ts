@@ -1,5 +1,5 @@
 /**
- * Network-namespace topology for e2e tests (docs/testing.md, TEST-HARNESS.md): one node namespace and
+ * Network-namespace topology for e2e tests and `pod-identity sandbox` (docs/testing.md, docs/sandbox.md): one node namespace and
  * N pod namespaces, each pod joined to the node by a veth pair created directly between the two
  * namespaces, so the root namespace never gets a link, address, route or rule. `169.254.169.254/32`
  * is on the node namespace's `lo` only. Root-namespace loopback services are made reachable inside a
@@ -25,7 +25,8 @@ export const NETNS_PREFIX = 'pi-';
 const RUN_NAME = /^pi-([0-9a-f]{6})-/;
 const OWNERS_DIR = path.join(os.tmpdir(), 'pod-identity-netns');
 export const IMDS_IP = '169.254.169.254';
-const FORWARD_SCRIPT = fileURLToPath(new URL('./netns-forward.ts', import.meta.url));
+// Sources run as .ts (type stripping); the build (tsconfig.build.json) emits netns-forward.js next to us.
+const FORWARD_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './netns-forward.ts' : './netns-forward.js', import.meta.url));
 
 export interface PodNamespace {
   readonly name: string;

@@ -82,7 +82,8 @@ export interface Stoppable {
 
 const live = new Set<Stoppable>();
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-let installed = false;
+let installedExit = false;
+let installedSignals = false;
 
 function killAllSync(): void {
   for (const p of live) {
@@ -99,11 +100,18 @@ function onSignal(sig: NodeJS.Signals): void {
   if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
 }
 
-/** Tracks a plane so it is torn down when this process exits or is interrupted. */
-export function track(p: Stoppable): () => void {
-  if (!installed) {
-    installed = true;
+/**
+ * Tracks a plane so it is torn down when this process exits or is interrupted. With `signals: false`
+ * only the exit handler is installed: the caller handles SIGINT/SIGTERM itself and stops the plane in
+ * order (the sandbox stops MIC and NMI before the API server they talk to).
+ */
+export function track(p: Stoppable, options: { readonly signals?: boolean } = {}): () => void {
+  if (!installedExit) {
+    installedExit = true;
     process.on('exit', killAllSync);
+  }
+  if (options.signals !== false && !installedSignals) {
+    installedSignals = true;
     for (const s of SIGNALS) process.on(s, onSignal);
   }
   live.add(p);
