@@ -12,6 +12,7 @@ import { doctorCommand } from './doctor/command.ts';
 import { identityCommand } from './identity/command.ts';
 import { nmiCommand } from './nmi.ts';
 import { nodeIdentityCommand } from './node-identity/command.ts';
+import { sandboxCommand } from './sandbox/command.ts';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'azure-sim': azureSimCommand,
@@ -19,6 +20,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   identity: identityCommand,
   nmi: nmiCommand,
   'node-identity': nodeIdentityCommand,
+  sandbox: sandboxCommand,
 };
 
 function usage(): string {

@@ -30,6 +30,8 @@ export interface StartOptions {
   readonly args: readonly string[];
   /** Holds `<name>.log` and `<name>.pid` (the pidfile lets cleanupStale kill us after a crash). */
   readonly dir: string;
+  /** Environment of the child; default this process's. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 const attach = (): boolean => process.env['KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT'] === 'true';
@@ -43,7 +45,7 @@ export async function startProcess(opts: StartOptions): Promise<ManagedProcess> 
   const fd = streaming ? undefined : openSync(logPath, 'a');
   const child = spawn(opts.file, opts.args, {
     stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
-    env: process.env,
+    env: opts.env ?? process.env,
   });
   if (fd !== undefined) closeSync(fd);
   if (streaming) {
