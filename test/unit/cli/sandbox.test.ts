@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { main } from '../../../src/cli/main.ts';
+import { ALLOWED_POD, readExamples, SCALE_SET } from '../../../src/cli/sandbox/examples.ts';
+import { decodeClaims } from '../../../src/cli/sandbox/run.ts';
+
+function io(): { out: () => string; err: () => string; io: Parameters<typeof main>[1] } {
+  let out = '';
+  let err = '';
+  return {
+    out: () => out,
+    err: () => err,
+    io: {
+      stdout: { write: (text: string) => (out += text) },
+      stderr: { write: (text: string) => (err += text) },
+      shutdown: new AbortController().signal,
+    },
+  };
+}
+
+describe('pod-identity sandbox (no processes started)', () => {
+  it('is listed by --help and has its own help', async () => {
+    const top = io();
+    expect(await main(['--help'], top.io)).toBe(0);
+    expect(top.out()).toMatch(/^ {2}sandbox +run the whole system/m);
+    const own = io();
+    expect(await main(['sandbox', '--help'], own.io)).toBe(0);
+    expect(own.out()).toContain('--once');
+    expect(own.out()).toContain('--rootless');
+  });
+
+  it('rejects unknown options with exit 2 before starting anything', async () => {
+    const bad = io();
+    expect(await main(['sandbox', '--bogus'], bad.io)).toBe(2);
+    expect(bad.err()).toContain("Unknown option '--bogus'");
+  });
+
+  it('the examples name a user-assigned identity and pods on the simulated node', async () => {
+    const examples = await readExamples();
+    expect(examples.identity.name).toBe('demo-identity');
+    expect(examples.identity.clientId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(examples.identity.resourceGroup).toBe('sandbox-identities');
+    expect(examples.podNodes).toEqual([`${SCALE_SET}000000`, `${SCALE_SET}000000`]);
+    expect(examples.files.map((file) => file.split('/').at(-1))).toEqual(['namespace.yaml', 'identity.yaml', 'binding.yaml', 'pods.yaml']);
+    expect(ALLOWED_POD).toBe('demo-allowed');
+  });
+
+  it('decodes the claims of a JWT without the signature', () => {
+    const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    expect(decodeClaims(`${part({ alg: 'RS256' })}.${part({ appid: 'a', aud: 'b' })}.sig`)).toEqual({ appid: 'a', aud: 'b' });
+    expect(() => decodeClaims('nope')).toThrow(/not a JWT/);
+  });
+});
