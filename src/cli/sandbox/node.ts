@@ -121,9 +121,11 @@ function once(stop: () => Promise<void>): () => Promise<void> {
 
 /** The netns form; throws (with what is missing) when this machine cannot run it. */
 async function startNetnsNode(options: NodeOptions): Promise<SandboxNode> {
-  await assertNetnsPrerequisites();
+  await assertNetnsPrerequisites().catch((error: unknown) => {
+    throw new Error(`${(error as Error).message.replace(/^e2e tests need/, 'the sandbox with network namespaces needs')} Or run \`pod-identity sandbox --rootless\`.`);
+  });
   const curl = await run('curl', ['--version'], { timeoutMs: 10_000 }).catch(() => undefined);
-  if (curl?.code !== 0) throw new Error('the netns sandbox runs curl inside the pod namespaces: install curl');
+  if (curl?.code !== 0) throw new Error('the sandbox with network namespaces runs curl inside the pod namespaces: install curl, or run `pod-identity sandbox --rootless`');
 
   const undo: (() => Promise<void>)[] = [];
   try {
