@@ -27,6 +27,8 @@ import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
 const LOAD = fileURLToPath(new URL('../fixtures/load.ts', import.meta.url));
+/** What Dockerfile.nmi and the chart set for NMI (docs/images.md). */
+const NMI_RUNTIME = { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=1', MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '65536' } as const;
 const BASELINE = fileURLToPath(new URL('../fixtures/baseline-server.ts', import.meta.url));
 const ARM = 'https://management.azure.com/';
 const NMI_PORT = 2579;
@@ -137,8 +139,11 @@ class NetnsBench {
   async startNmi(extra: readonly string[], pods: readonly PodNamespace[]): Promise<{ body: string }> {
     const gateway = this.topo.pods[0]!.gateway;
     this.nmi = await this.topo.start(this.topo.node, 'nmi', 'env', [
-      // What the image gives it: nothing but the CA of the (simulated) cloud.
+      // What the image gives it: its runtime settings, and the CA of the (simulated) cloud.
       `NODE_EXTRA_CA_CERTS=${path.join(this.world.dir, 'sim-ca.pem')}`,
+      `NODE_OPTIONS=${NMI_RUNTIME.NODE_OPTIONS}`,
+      `MALLOC_ARENA_MAX=${NMI_RUNTIME.MALLOC_ARENA_MAX}`,
+      `MALLOC_TRIM_THRESHOLD_=${NMI_RUNTIME.MALLOC_TRIM_THRESHOLD_}`,
       process.execPath,
       path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'),
       `--kubeconfig=${this.world.plane.kubeconfigPath}`,
@@ -258,6 +263,7 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
   const topo = bench.topo;
   const baseline = await topo.start(topo.node, 'baseline', process.execPath, [BASELINE, '--listen', `0.0.0.0:${NMI_PORT}`, '--body-file', bodyFile]);
   let base: { rps: number[]; cpu: number[] };
+  const baselineLatencyRuns: LoadResult[] = [];
   try {
     const deadline = performance.now() + 15_000;
     while (!(await readFileOrEmpty(baseline.logPath)).includes('"event":"listening"')) {
@@ -265,6 +271,12 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
       await sleep(50);
     }
     base = await measure('baseline fastify', () => pidWithArgument(bodyFile));
+    // The same open-loop rate against the baseline: how much of the tail is this machine's.
+    for (let run = 0; run < runs; run++) {
+      const result = (await bench.load(pod, ['--mode', 'open', '--rate', String(halfRate), '--concurrency', '32', '--duration-ms', String(durationMs), '--warmup-ms', '500', '--max-requests', '2000000'])) as unknown as LoadResult;
+      baselineLatencyRuns.push(result);
+      bench.log(`baseline open loop ${halfRate}/s run ${run + 1}/${runs}: p50 ${fixed(result.ok.p50)} ms, p99 ${fixed(result.ok.p99)} ms`);
+    }
   } finally {
     await baseline.stop(5_000);
   }
@@ -278,6 +290,7 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
     { name: 'netns: same load, bare fastify baseline', unit: 'req/s', summary: summarize(base.rps), notes: `fixed ${body.length}-byte body (a real NMI answer) on the same DNAT target; CPU ${fixed(summarize(base.cpu).median, 0)} % of a core` },
     { name: 'netns: NMI / baseline tokens/s', unit: '%', summary: summarize([ratio * 100]), target: { kind: 'min', value: 70, source: 'TARGETS.md: ≥ 70 % of the baseline' }, notes: `ratio of medians; per run (NMI run i / baseline run i): ${perRunRatios.map((value) => fixed(value * 100, 1)).join(', ')} %` },
     { name: `netns: cached token p99 at half max rate (${halfRate}/s)`, unit: 'ms', summary: summarize(p99s), target: { kind: 'max', value: 2, statistic: 'median', source: 'TARGETS.md: p99 ≤ 2 ms at half the max rate' }, notes: `one p99 per ${durationMs} ms open-loop run (send → end of answer); p50 per run ${latencyRuns.map((result) => fixed(result.ok.p50)).join(', ')} ms; p99 from the scheduled start ${latencyRuns.map((result) => fixed(result.okFromSchedule.p99)).join(', ')} ms` },
+    { name: `netns: bare fastify baseline p99 at the same rate (${halfRate}/s)`, unit: 'ms', summary: summarize(baselineLatencyRuns.map((result) => result.ok.p99)), notes: `same open-loop load against the baseline server: the part of the tail that is the machine (load generator and server on 2 shared cores); p50 per run ${baselineLatencyRuns.map((result) => fixed(result.ok.p50)).join(', ')} ms` },
   );
 }
 
@@ -443,9 +456,6 @@ function pidWithArgument(argument: string): number {
   throw new Error(`no process with ${argument}`);
 }
 
-/** What Dockerfile.nmi and the chart set for NMI (docs/images.md). */
-const NMI_RUNTIME = { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=2', MALLOC_ARENA_MAX: '2' } as const;
-
 function idleNodeRss(): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['-e', 'setInterval(()=>{},1000)'], { stdio: 'ignore' });
@@ -492,6 +502,10 @@ async function memory(world: MicWorld, context: SuiteContext, figures: Figure[],
         await sleep(500);
       }
       nmiRss.push(Math.max(...samples));
+      // Where the memory is, from NMI's own process metrics.
+      const metrics = await (await fetch(`http://127.0.0.1:${String(nmi.metricsPort)}/metrics`)).text();
+      const gauge = (name: string): string => fixed(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN) / 1e6, 1);
+      context.log(`memory run ${run + 1}/${runs}: heap used ${gauge('nodejs_heap_size_used_bytes')} MB of ${gauge('nodejs_heap_size_total_bytes')} MB, external ${gauge('nodejs_external_memory_bytes')} MB`);
     } finally {
       await nmi.stop();
     }
