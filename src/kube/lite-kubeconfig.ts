@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from 'undici';
-import { parse } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import type { KubeAccess, PreparedRequest } from './access.ts';
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -60,6 +61,8 @@ function tokenFromFile(file: string): () => string {
 function fromKubeconfigFile(file: string, contextName: string | undefined): Settings {
   let raw: RawKubeconfig;
   try {
+    // Loaded here only: in-cluster NMI never parses YAML, and the parser costs a few MB.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof Yaml;
     raw = parse(readFileSync(file, 'utf8')) as RawKubeconfig;
   } catch (error) {
     throw new KubeconfigError(`kubeconfig ${file}: ${(error as Error).message}`, { cause: error });
