@@ -1,0 +1,46 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { KubeconfigError, loadKubeAccess } from '../../../src/kube/lite-kubeconfig.ts';
+
+function kubeconfig(user: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lite-kubeconfig-'));
+  const file = path.join(dir, 'config');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'c',
+      clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:6443/', 'certificate-authority-data': Buffer.from('CA').toString('base64') } }],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+describe('lite kubeconfig', () => {
+  it('reads a bearer token and the server of the current context', async () => {
+    const access = loadKubeAccess({ kubeconfigPath: kubeconfig({ token: 'abc' }) });
+    expect(access.server).toBe('https://127.0.0.1:6443');
+    expect((await access.prepare()).headers).toEqual({ Authorization: 'Bearer abc' });
+  });
+
+  it('reads a token file relative to the kubeconfig', async () => {
+    const file = kubeconfig({ tokenFile: 'token' });
+    writeFileSync(path.join(path.dirname(file), 'token'), 'from-file\n');
+    expect((await loadKubeAccess({ kubeconfigPath: file }).prepare()).headers).toEqual({ Authorization: 'Bearer from-file' });
+  });
+
+  it('refuses exec plugins and missing contexts with a clear error', () => {
+    expect(() => loadKubeAccess({ kubeconfigPath: kubeconfig({ exec: { command: 'kubelogin' } }) })).toThrow(/exec plugin/);
+    expect(() => loadKubeAccess({ kubeconfigPath: kubeconfig({ token: 'x' }), context: 'nope' })).toThrow(KubeconfigError);
+  });
+
+  it('needs KUBERNETES_SERVICE_HOST for in-cluster configuration', () => {
+    expect(() => loadKubeAccess({ env: {} })).toThrow(/not running in a cluster/);
+  });
+});
