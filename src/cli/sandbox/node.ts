@@ -77,7 +77,8 @@ const PATH = process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 const NMI_ENTRY = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../nmi/main.ts' : '../../nmi/main.js', import.meta.url));
 
 function tokenQuery(resource: string): string {
-  return new URLSearchParams({ 'api-version': '2018-02-01', resource }).toString();
+  // Unencoded, as people type it (the resource is a URL without & or spaces).
+  return `api-version=2018-02-01&resource=${resource}`;
 }
 
 /** Flags both forms share (upstream flags plus ours); quick retries so a refusal comes in seconds. */

@@ -323,16 +323,19 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
       async () => {
         const deadline = Date.now() + ASSIGN_TIMEOUT_MS;
         for (;;) {
-          const list = (await rawRequest(kc, { method: 'GET', path: `/apis/aadpodidentity.k8s.io/v1/namespaces/${DEMO_NAMESPACE}/azureassignedidentities` })) as { items: unknown[] };
-          const assigned = list.items.map(readAzureAssignedIdentity).find((aai) => aai.spec.pod === ALLOWED_POD && aai.status?.status === 'Assigned');
-          if (assigned !== undefined) return assigned.metadata.name ?? '';
+          // AzureAssignedIdentities live in MIC's namespace (default), not the pod's (as upstream).
+          const list = (await rawRequest(kc, { method: 'GET', path: '/apis/aadpodidentity.k8s.io/v1/azureassignedidentities' })) as { items: unknown[] };
+          const assigned = list.items
+            .map(readAzureAssignedIdentity)
+            .find((aai) => aai.spec.podNamespace === DEMO_NAMESPACE && aai.spec.pod === ALLOWED_POD && aai.status?.status === 'Assigned');
+          if (assigned !== undefined) return `${assigned.metadata.namespace ?? ''}/${assigned.metadata.name ?? ''}`;
           if (mic.exit() !== undefined) throw new Error(`MIC exited; last lines of ${mic.logPath}:\n${await mic.tail(20)}`);
           if (io.shutdown.aborted) throw new Error('interrupted');
           if (Date.now() > deadline) throw new Error(`MIC did not assign ${examples.identity.name} to ${DEMO_NAMESPACE}/${ALLOWED_POD} within ${ASSIGN_TIMEOUT_MS / 1000} s; last lines of ${mic.logPath}:\n${await mic.tail(20)}`);
           await sleep(200);
         }
       },
-      (name) => `MIC added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${DEMO_NAMESPACE}/${name}`,
+      (name) => `MIC added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${name} Assigned`,
     );
 
     // The demo.
