@@ -28,7 +28,7 @@ import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
 const LOAD = fileURLToPath(new URL('../fixtures/load.ts', import.meta.url));
 /** What Dockerfile.nmi and the chart set for NMI (docs/images.md). */
-const NMI_RUNTIME = { NODE_OPTIONS: '--max-old-space-size=96', MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '65536' } as const;
+const NMI_RUNTIME = { NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=4', MALLOC_ARENA_MAX: '2' } as const;
 const BASELINE = fileURLToPath(new URL('../fixtures/baseline-server.ts', import.meta.url));
 const ARM = 'https://management.azure.com/';
 const NMI_PORT = 2579;
@@ -143,7 +143,6 @@ class NetnsBench {
       `NODE_EXTRA_CA_CERTS=${path.join(this.world.dir, 'sim-ca.pem')}`,
       `NODE_OPTIONS=${NMI_RUNTIME.NODE_OPTIONS}`,
       `MALLOC_ARENA_MAX=${NMI_RUNTIME.MALLOC_ARENA_MAX}`,
-      `MALLOC_TRIM_THRESHOLD_=${NMI_RUNTIME.MALLOC_TRIM_THRESHOLD_}`,
       process.execPath,
       path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'),
       `--kubeconfig=${this.world.plane.kubeconfigPath}`,
