@@ -41,6 +41,11 @@ export class IdentityFinder {
       const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector);
       return selection.kind === 'wait' ? { kind: 'refuse', status: 404, error: 'identity_not_found', description: selection.reason } : selection;
     }
+    const label = pod.labels['aadpodidbinding'];
+    if ((label === undefined || label === '') && this.view.assignedTo(pod.namespace, pod.name).length === 0) {
+      // No label, no assignment: nothing can become assigned while this request waits.
+      return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };
+    }
     const options = {
       forceNamespaced: this.options.namespaced,
       retryAttemptsForCreated: this.options.retryAttemptsForCreated,
