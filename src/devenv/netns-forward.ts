@@ -8,6 +8,7 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { spliceSockets } from '../lib/socket-splice.ts';
 
 const { values } = parseArgs({ options: { listen: { type: 'string' }, unix: { type: 'string' } } });
 const listen = /^(.+):(\d+)$/.exec(values.listen ?? '');
@@ -21,13 +22,7 @@ const socketPath = values.unix;
 const sockets = new Set<Socket>();
 const server = createServer((client) => {
   const upstream = connect(socketPath);
-  for (const socket of [client, upstream]) {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  }
-  client.on('error', () => upstream.destroy());
-  upstream.on('error', () => client.destroy());
-  client.pipe(upstream).pipe(client);
+  spliceSockets(client, upstream, sockets);
 });
 server.on('error', (error) => {
   console.error(`netns-forward: ${error.message}`);

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, runOk, type RunOptions, type RunResult } from './exec.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
+import { spliceSockets } from '../lib/socket-splice.ts';
 
 export const NETNS_PREFIX = 'pi-';
 const RUN_NAME = /^pi-([0-9a-f]{6})-/;
@@ -78,6 +79,23 @@ export interface TopologyOptions {
 }
 
 /** Fails with what is missing when the machine cannot run e2e tests (never skips). */
+/** What a run may touch in the root namespace only through reads: its nat table and its links. */
+export interface RootNamespaceSnapshot {
+  readonly nat: string;
+  readonly links: readonly string[];
+}
+
+/** Read-only view of the root namespace, to prove a run changed nothing there (compare before/after). */
+export async function rootNamespaceSnapshot(): Promise<RootNamespaceSnapshot> {
+  const nat = await runOk('iptables', ['-w', '5', '-t', 'nat', '-S']);
+  const links = (await runOk('ip', ['-o', 'link', 'show']))
+    .split('\n')
+    .map((line) => /^\d+: ([^:@]+)[:@]/.exec(line)?.[1])
+    .filter((name): name is string => name !== undefined)
+    .sort();
+  return { nat, links };
+}
+
 export async function assertNetnsPrerequisites(): Promise<void> {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push(`root (running as uid ${process.getuid?.() ?? '?'})`);
@@ -246,13 +264,7 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
     const sockets = new Set<Socket>();
     const server = createServer((client) => {
       const upstream = connect(opts.target.port, opts.target.host);
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
-      }
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-      client.pipe(upstream).pipe(client);
+      spliceSockets(client, upstream, sockets);
     });
     servers.add(server);
     await new Promise<void>((resolve, reject) => {

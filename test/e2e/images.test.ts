@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { run, runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceSnapshot } from '../harness/netns.ts';
 import { freePorts } from '../harness/ports.ts';
 import { startProcess, type ManagedProcess } from '../harness/process.ts';
 import { MicWorld } from '../support/mic-world.ts';
@@ -90,17 +90,6 @@ async function imageNames(): Promise<{ mic: string; nmi: string }> {
   return { mic, nmi };
 }
 
-/** Read-only view of the root namespace, to prove the test changed nothing there. */
-async function rootSnapshot(): Promise<{ nat: string; links: string[] }> {
-  const nat = await runOk('iptables', ['-w', '5', '-t', 'nat', '-S']);
-  const links = (await runOk('ip', ['-o', 'link', 'show']))
-    .split('\n')
-    .map((line) => /^\d+: ([^:@]+)[:@]/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined)
-    .sort();
-  return { nat, links };
-}
-
 /** Uid and environment of a running process, from /proc. */
 async function processFacts(pid: number): Promise<{ uid: number; rssMb: number; env: string[]; exe: string; root: string }> {
   const status = await readFile(`/proc/${String(pid)}/status`, 'utf8');
@@ -116,7 +105,7 @@ describe('the MIC and NMI images, entrypoints run from the mounted images', () =
   let world: MicWorld | undefined;
   let topo: NetnsTopology | undefined;
   let dir: string | undefined;
-  let before: Awaited<ReturnType<typeof rootSnapshot>> | undefined;
+  let before: Awaited<ReturnType<typeof rootNamespaceSnapshot>> | undefined;
   const mounted: MountedImage[] = [];
   const processes: ManagedProcess[] = [];
   let micImage: MountedImage;
@@ -148,7 +137,7 @@ describe('the MIC and NMI images, entrypoints run from the mounted images', () =
   beforeAll(async () => {
     await assertNetnsPrerequisites();
     const names = await imageNames();
-    before = await rootSnapshot();
+    before = await rootNamespaceSnapshot();
     micImage = await mount(names.mic);
     nmiImage = await mount(names.nmi);
 
@@ -174,7 +163,7 @@ describe('the MIC and NMI images, entrypoints run from the mounted images', () =
     await world?.stop().catch((error: unknown) => errors.push(error));
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     if (before !== undefined) {
-      const after = await rootSnapshot();
+      const after = await rootNamespaceSnapshot();
       if (JSON.stringify(after) !== JSON.stringify(before)) errors.push(new Error(`the root namespace changed:\n${JSON.stringify(before)}\n${JSON.stringify(after)}`));
     }
     if (errors.length > 0) throw new AggregateError(errors, 'images test cleanup failed');

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, jumpPositions, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 import { runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -24,17 +24,6 @@ interface ProbeResult {
   readonly code?: string;
 }
 
-/** Read-only view of the root namespace, to prove the test changed nothing there. */
-async function rootSnapshot(): Promise<{ nat: string; links: string[] }> {
-  const nat = await runOk('iptables', ['-w', '5', '-t', 'nat', '-S']);
-  const links = (await runOk('ip', ['-o', 'link', 'show']))
-    .split('\n')
-    .map((line) => /^\d+: ([^:]+):/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined)
-    .sort();
-  return { nat, links };
-}
-
 /** Polls `check` every 50 ms until it holds; returns the elapsed milliseconds (bounded). */
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<number> {
   const started = performance.now();
@@ -48,7 +37,7 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
 
 describe('NMI iptables interception in network namespaces', () => {
   let topo: NetnsTopology | undefined;
-  let before: Awaited<ReturnType<typeof rootSnapshot>>;
+  let before: Awaited<ReturnType<typeof rootNamespaceSnapshot>>;
   let config: IptablesConfig;
   let nmi: ManagedProcess;
   let imds: ManagedProcess;
@@ -93,7 +82,7 @@ describe('NMI iptables interception in network namespaces', () => {
 
   beforeAll(async () => {
     await assertNetnsPrerequisites();
-    before = await rootSnapshot();
+    before = await rootNamespaceSnapshot();
     topo = await createTopology({ pods: 2 });
     // DNAT target: the node side of pod0's veth, not 127.0.0.1 (which would need route_localnet).
     config = { chain: 'aad-metadata', metadataIp: IMDS_IP, metadataPort: 80, targetIp: pod(0).gateway, targetPort: NMI_PORT };
@@ -199,6 +188,6 @@ describe('NMI iptables interception in network namespaces', () => {
     const runId = t().runId;
     await t().cleanup();
     expect(await runOk('ip', ['netns', 'list'])).not.toContain(runId);
-    expect(await rootSnapshot()).toEqual(before);
+    expect(await rootNamespaceSnapshot()).toEqual(before);
   });
 });

@@ -17,7 +17,7 @@ import { expectedChainRules, type IptablesConfig } from '../../src/nmi/iptables/
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { run, runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
 import { MicWorld, NODE_GROUP, SUBSCRIPTION } from '../support/mic-world.ts';
 import {
@@ -49,17 +49,6 @@ interface Identity {
   readonly principalId: string;
 }
 
-/** Read-only view of the root namespace, to prove the test changed nothing there. */
-async function rootSnapshot(): Promise<{ nat: string; links: string[] }> {
-  const nat = await runOk('iptables', ['-w', '5', '-t', 'nat', '-S']);
-  const links = (await runOk('ip', ['-o', 'link', 'show']))
-    .split('\n')
-    .map((line) => /^\d+: ([^:@]+)[:@]/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined)
-    .sort();
-  return { nat, links };
-}
-
 const json = (result: CurlResult): Record<string, unknown> => {
   try {
     return JSON.parse(result.body) as Record<string, unknown>;
@@ -71,7 +60,7 @@ const json = (result: CurlResult): Record<string, unknown> => {
 describe('NMI in a node network namespace with real iptables, clients in pod namespaces', () => {
   let world: MicWorld | undefined;
   let topo: NetnsTopology | undefined;
-  let before: Awaited<ReturnType<typeof rootSnapshot>> | undefined;
+  let before: Awaited<ReturnType<typeof rootNamespaceSnapshot>> | undefined;
   let node: string;
   let caFile: string;
   let python: string;
@@ -117,7 +106,7 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
     const setup = await run('bash', [path.join(repoRoot, 'scripts/setup-python-clients.sh')], { timeoutMs: 300_000 });
     if (setup.code !== 0) throw new Error(`scripts/setup-python-clients.sh failed (${String(setup.code)}):\n${setup.stderr}${setup.stdout}`);
     python = setup.stdout.trim().split('\n').at(-1) ?? '';
-    before = await rootSnapshot();
+    before = await rootNamespaceSnapshot();
 
     world = await MicWorld.start({ scaleSetNodes: 1, vmNodes: 0, lroDurationMs: { vm: 100, vmss: 200 } });
     node = world.scaleSetNodes[0] ?? '';
@@ -355,6 +344,6 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
     const runId = t().runId;
     await t().cleanup();
     expect(await runOk('ip', ['netns', 'list'])).not.toContain(runId);
-    expect(await rootSnapshot()).toEqual(before);
+    expect(await rootNamespaceSnapshot()).toEqual(before);
   });
 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../harness/binaries.ts';
 import { runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, rootNamespaceSnapshot, type RootNamespaceSnapshot } from '../harness/netns.ts';
 import type { SandboxSummary } from '../../src/cli/sandbox/run.ts';
 
 const MAIN = path.join(repoRoot, 'src/cli/main.ts');
@@ -25,14 +25,8 @@ interface Outcome {
 }
 
 /** Read-only view of the root namespace (as test/e2e/nmi.test.ts). */
-async function rootSnapshot(): Promise<{ nat: string; links: string[]; piNamespaces: string[] }> {
-  const nat = await runOk('iptables', ['-w', '5', '-t', 'nat', '-S']);
-  const links = (await runOk('ip', ['-o', 'link', 'show']))
-    .split('\n')
-    .map((line) => /^\d+: ([^:@]+)[:@]/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined)
-    .sort();
-  return { nat, links, piNamespaces: await piNamespaces() };
+async function rootSnapshot(): Promise<RootNamespaceSnapshot & { piNamespaces: string[] }> {
+  return { ...(await rootNamespaceSnapshot()), piNamespaces: await piNamespaces() };
 }
 
 async function piNamespaces(): Promise<string[]> {

@@ -6,6 +6,7 @@
  * @module
  */
 import { connect, createServer, type Socket } from 'node:net';
+import { spliceSockets } from '../../lib/socket-splice.ts';
 
 export interface ImdsRelayOptions {
   /** Where to listen, e.g. `{ host: '169.254.169.254', port: 80 }`. Port 0 picks a free port. */
@@ -33,19 +34,8 @@ function targetAddress(target: string): { host: string; port: number } {
 export async function runImdsRelay(options: ImdsRelayOptions): Promise<ImdsRelay> {
   const target = targetAddress(options.target);
   const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  };
-
   const server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    track(client);
-    track(upstream);
-    // Either side failing or closing tears down both.
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
+    spliceSockets(client, connect(target.port, target.host), sockets);
   });
 
   await new Promise<void>((resolve, reject) => {
