@@ -17,6 +17,12 @@ export interface LoggerOptions {
   readonly component: string;
   /** Where lines go; default stderr, written synchronously so nothing is lost when the process exits. */
   readonly destination?: DestinationStream;
+  /**
+   * Buffer stderr writes (up to 4 KB or 200 ms, written asynchronously, flushed on exit) instead of one synchronous
+   * write per record: for processes that log on their hot path (NMI's audit record per token), where a
+   * write per request — blocking while a slow reader drains the pipe — costs a sixth of the CPU.
+   */
+  readonly buffered?: boolean;
 }
 
 /**
@@ -71,7 +77,7 @@ export function redactLine(line: string): string {
 
 /** Creates the root logger; components derive children (`logger.child({ controller: 'assigner' })`). */
 export function createLogger(options: LoggerOptions): Logger {
-  const stderr = options.destination ?? pino.destination({ fd: 2, sync: true });
+  const stderr = options.destination ?? stderrDestination(options.buffered === true);
   return pino(
     {
       level: options.level,
@@ -83,6 +89,24 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.format === 'text' ? textDestination(stderr) : stderr,
   );
+}
+
+function stderrDestination(buffered: boolean): DestinationStream {
+  if (!buffered) return pino.destination({ fd: 2, sync: true });
+  const destination = pino.destination({ fd: 2, sync: false, minLength: 4096 });
+  // A quiet process must not sit on its last lines: flush what is buffered every 200 ms.
+  setInterval(() => {
+    destination.flush();
+  }, 200).unref();
+  // What is still buffered when the process exits (normally or not) is written before it goes.
+  process.once('exit', () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // stderr gone: nothing left to tell
+    }
+  });
+  return destination;
 }
 
 // ---------------------------------------------------------------------------------------------

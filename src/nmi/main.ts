@@ -262,7 +262,8 @@ export async function nmiMain(argv: readonly string[], env: NodeJS.ProcessEnv, s
     return 0;
   }
   const { config } = command;
-  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'nmi' });
+  // Buffered: NMI logs an audit record per token, on its hot path.
+  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'nmi', buffered: true });
   if (cleanup) {
     try {
       const removed = await cleanupNmiIptables(config, logger);
