@@ -48,9 +48,10 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
 
   const handle = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const abort = new AbortController();
-    reply.raw.once('close', () => {
+    const onClose = (): void => {
       if (!reply.raw.writableFinished) abort.abort(new Error('client went away'));
-    });
+    };
+    reply.raw.once('close', onClose);
     const rawUrl = request.raw.url ?? '/';
     const outcome = await options.handler.handle({
       method: request.method,

@@ -217,6 +217,11 @@ export class CachingTokenSource implements TokenSource {
     this.flights.clear();
   }
 
+  /** Requests answered from the cache so far (cheap: no snapshot object). */
+  get hitCount(): number {
+    return this.counters.hits;
+  }
+
   stats(): TokenCacheStats {
     return { ...this.counters, size: this.entries.size, inFlight: this.flights.size };
   }

@@ -104,16 +104,24 @@ export class TokenService {
     return this.cache.stats();
   }
 
+  /** Whether `key` is already registered under `owner` (so invalidating the owner drops it). */
+  private owned(key: string, owner: IdentityRef): boolean {
+    return this.keysByIdentity.get(`ref:${owner.namespace}/${owner.name}`)?.has(key) === true;
+  }
+
   private async serve(key: string, upstream: Upstream, resource: string, signal: AbortSignal | undefined, owner: IdentityRef | undefined): Promise<ServedToken> {
     this.register(key, upstream, owner);
-    const before = this.cache.stats().hits;
+    const before = this.cache.hitCount;
     const pending = this.cache.getToken({ identity: key, resource }, signal);
     // A hit is counted synchronously inside getToken: comparing before awaiting tells which it was.
-    const cacheHit = this.cache.stats().hits > before;
+    const cacheHit = this.cache.hitCount > before;
     return { token: await pending, cacheHit };
   }
 
   private register(key: string, upstream: Upstream, owner: IdentityRef | undefined): void {
+    const known = this.registry.get(key);
+    // The hot path (a cached token asked for again) changes nothing here.
+    if (known !== undefined && sameUpstream(known, upstream) && (owner === undefined || this.owned(key, owner))) return;
     this.registry.delete(key);
     this.registry.set(key, upstream);
     while (this.registry.size > this.registryLimit) {
@@ -131,6 +139,12 @@ export class TokenService {
       keys.add(key);
     }
   }
+}
+
+function sameUpstream(a: Upstream, b: Upstream): boolean {
+  if (a.kind === 'imds' && b.kind === 'imds') return a.selector?.kind === b.selector?.kind && a.selector?.value === b.selector?.value;
+  if (a.kind === 'sp' && b.kind === 'sp') return a.identity === b.identity && a.tenantId === b.tenantId;
+  return false;
 }
 
 function ownerKeys(identity: IdentityRef): string[] {
