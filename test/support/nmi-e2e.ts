@@ -202,6 +202,8 @@ export async function interceptionInstalled(topo: NetnsTopology, config: Iptable
 
 /** The `audit` fields of NMI's JSON log records (one per token decision; never the token). */
 export async function nmiAudits(nmi: ManagedProcess): Promise<Record<string, unknown>[]> {
+  // NMI writes its log through a buffer flushed every 200 ms (src/lib/logger.ts): let it land.
+  await new Promise((resolve) => setTimeout(resolve, 500));
   return (await readFile(nmi.logPath, 'utf8'))
     .split('\n')
     .filter((line) => line.includes('"audit"'))
