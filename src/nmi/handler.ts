@@ -31,7 +31,7 @@ import type { NodeView } from './node-view.ts';
 import { canonicalIp, type NodePod } from './pods.ts';
 import { classifyPath } from './routes.ts';
 import type { ServedToken, TokenService } from './token-service.ts';
-import { parseHostTokenRequest, parseTokenRequest, type IdentitySelector, type RequestHeaders } from './token-request.ts';
+import { hasMetadataHeader, parseHostTokenRequest, parseTokenRequest, type IdentitySelector, type RequestHeaders } from './token-request.ts';
 import { imdsTokenBody, imdsTokenPayload } from './token-response.ts';
 
 export interface IncomingRequest {
@@ -365,11 +365,4 @@ function queryOf(rawUrl: string): string {
   if (index === -1) return '';
   const hash = rawUrl.indexOf('#', index);
   return rawUrl.slice(index + 1, hash === -1 ? undefined : hash);
-}
-
-function hasMetadataHeader(headers: RequestHeaders): boolean {
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() === 'metadata') return value === 'true';
-  }
-  return false;
 }

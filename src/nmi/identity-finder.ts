@@ -8,7 +8,7 @@ import type { IdentitySelector } from './token-request.ts';
 import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type Selection } from './select-identity.ts';
 import type { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import type { NodeView } from './node-view.ts';
-import type { NodePod } from './pods.ts';
+import { bindingLabelOf, type NodePod } from './pods.ts';
 
 /** What to do for a request: a {@link Selection}, or `node` (exception: the node's own identity). */
 export type Decision = Exclude<Selection, { kind: 'wait' }> | { readonly kind: 'node'; readonly reason: 'exception' | 'mic' };
@@ -41,7 +41,7 @@ export class IdentityFinder {
       const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector);
       return selection.kind === 'wait' ? { kind: 'refuse', status: 404, error: 'identity_not_found', description: selection.reason } : selection;
     }
-    const label = pod.labels['aadpodidbinding'];
+    const label = bindingLabelOf(pod);
     if ((label === undefined || label === '') && this.view.assignedTo(pod.namespace, pod.name).length === 0) {
       // No label, no assignment: nothing can become assigned while this request waits.
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };

@@ -14,6 +14,7 @@
  */
 import {
   AssignedIdentityState,
+  BINDING_LABEL,
   effectiveAssignedState,
   isNamespacedIdentity,
   type AzureAssignedIdentity,
@@ -171,7 +172,7 @@ export function managedModeSelection(
   identities: readonly AzureIdentity[],
   selector: IdentitySelector | undefined,
 ): Selection {
-  const label = pod.labels['aadpodidbinding'];
+  const label = pod.labels[BINDING_LABEL];
   if (label === undefined || label === '') {
     return { kind: 'refuse', status: 404, error: 'invalid_request', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label` };
   }

@@ -77,10 +77,7 @@ export function parseTokenRequest(
   headers: RequestHeaders,
   options: TokenRequestOptions,
 ): ParseResult<TokenRequest> {
-  if (options.metadataHeaderRequired) {
-    const metadata = headerValues(headers, 'metadata');
-    if (metadata.length !== 1 || metadata[0] !== 'true') return fail(metadataHeaderMissing());
-  }
+  if (options.metadataHeaderRequired && !hasMetadataHeader(headers)) return fail(metadataHeaderMissing());
   if (headerPresent(headers, 'x-forwarded-for')) return fail(forwardedRequest());
 
   const duplicate = firstDuplicateParam(query);
@@ -119,6 +116,12 @@ export function parseHostTokenRequest(headers: RequestHeaders, query: URLSearchP
   const resource = query.get('resource') ?? '';
   if (resource === '') return fail(resourceMissing());
   return { ok: true, request: { podNamespace, podName, resource } };
+}
+
+/** IMDS's SSRF guard: exactly one `Metadata` header (any name case), value exactly `true`. */
+export function hasMetadataHeader(headers: RequestHeaders): boolean {
+  const metadata = headerValues(headers, 'metadata');
+  return metadata.length === 1 && metadata[0] === 'true';
 }
 
 function fail(error: ImdsError): { ok: false; error: ImdsError } {
