@@ -1,0 +1,9 @@
+/**
+ * The reliability and security suites (issue 8), in the order `npm run bench -- --only reliability`
+ * runs them. Each module exports one {@link ReliabilityScenario}; its test file runs it at scale `ci`.
+ * @module
+ */
+import type { ReliabilityScenario } from './counts.ts';
+
+export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
+];
