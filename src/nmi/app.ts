@@ -39,6 +39,12 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     frameworkErrors: (error, _request, reply) => {
       void sendError(reply, 400, 'invalid_request', `bad request: ${error.message}`);
     },
+    // Requests Node's HTTP parser rejects (malformed request line or headers) get IMDS's JSON too.
+    clientErrorHandler: (_error, socket) => {
+      if (!socket.writable) return;
+      const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`);
+    },
   }) as unknown as FastifyInstance;
 
   app.removeAllContentTypeParsers();
