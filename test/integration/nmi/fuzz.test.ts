@@ -84,7 +84,8 @@ function rawRequest(port: number, from: string, request: string): Promise<RawAns
       }
       resolve({ status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), raw: text.slice(0, 300) });
     });
-    socket.end(request);
+    // Not end(): a client that half-closes before the answer is, to Node's HTTP server, a client that left.
+    socket.write(request);
   });
 }
 
