@@ -129,7 +129,7 @@ export class MicView {
 
     const fingerprints = new Map<string, string>();
     for (const [key, group] of groups) {
-      const fingerprint = fingerprintOf(group);
+      const fingerprint = fingerprintOf(group, this.desiredKeys);
       fingerprints.set(key, fingerprint);
       if (this.fingerprints.get(key) !== fingerprint) this.unreported.add(key);
     }
@@ -168,10 +168,20 @@ export class MicView {
   }
 }
 
-function fingerprintOf(group: Grouped): string {
+/**
+ * What a target's reconcile depends on. Each current AAI carries whether it is still desired: after a
+ * scale-in the pod on a deleted node leaves the group's desired list at once but stays desired until
+ * it is deleted, and that deletion changes nothing else on the target.
+ */
+function fingerprintOf(group: Grouped, desiredKeys: ReadonlySet<string>): string {
   const desired = group.desired
     .map((entry) => `${entry.namespace}/${entry.name}@${entry.nodeName}:${entry.identity.metadata.resourceVersion ?? ''}:${entry.binding.metadata.resourceVersion ?? ''}`)
     .sort();
-  const current = group.current.map((entry) => `${entry.metadata.namespace ?? ''}/${entry.metadata.name ?? ''}@${entry.metadata.resourceVersion ?? ''}`).sort();
+  const current = group.current
+    .map((entry) => {
+      const key = objectKey(entry.metadata.namespace ?? '', entry.metadata.name ?? '');
+      return `${key}@${entry.metadata.resourceVersion ?? ''}${desiredKeys.has(key) ? '+' : '-'}`;
+    })
+    .sort();
   return `${group.target === undefined ? '-' : 'T'}|${group.nodeMissing ? 'M' : ''}|${desired.join(',')}|${current.join(',')}`;
 }

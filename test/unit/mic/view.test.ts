@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { AzureIdentity, AzureIdentityBinding } from '../../../src/api/index.ts';
+import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding } from '../../../src/api/index.ts';
 import type { MicInformers } from '../../../src/mic/informers.ts';
 import { objectKey, type NodeInfo, type PodInfo } from '../../../src/mic/model.ts';
+import { TARGET_ANNOTATION } from '../../../src/mic/plan.ts';
 import { MicView, targetKeyForNode } from '../../../src/mic/view.ts';
-import { binding, identity, pod, vmNode, vmssNode } from '../../support/mic-fixtures.ts';
+import { targetResourceId } from '../../../src/azure/provider-id.ts';
+import { assignedFrom, binding, identity, pod, vmNode, vmssNode } from '../../support/mic-fixtures.ts';
 
 /** Just enough of an informer for the view: a mutable list. */
 function fakeInformer<T>(keyOf: (item: T) => string, items: T[] = []): { items: T[]; list(): T[]; get(key: string): T | undefined } {
@@ -18,7 +20,12 @@ function fakeInformer<T>(keyOf: (item: T) => string, items: T[] = []): { items: 
   };
 }
 
-function world(): { informers: MicInformers; pods: ReturnType<typeof fakeInformer<PodInfo>> } {
+function world(): {
+  informers: MicInformers;
+  pods: ReturnType<typeof fakeInformer<PodInfo>>;
+  nodes: ReturnType<typeof fakeInformer<NodeInfo & { resourceVersion: string }>>;
+  assigned: ReturnType<typeof fakeInformer<AzureAssignedIdentity>>;
+} {
   const pods = fakeInformer<PodInfo>((entry) => objectKey(entry.namespace, entry.name));
   const nodes = fakeInformer<NodeInfo & { resourceVersion: string }>((entry) => entry.name, [
     { ...vmssNode('vmss-0'), resourceVersion: '1' },
@@ -26,9 +33,9 @@ function world(): { informers: MicInformers; pods: ReturnType<typeof fakeInforme
   ]);
   const identities = fakeInformer<AzureIdentity>((entry) => objectKey(entry.metadata.namespace ?? '', entry.metadata.name ?? ''), [identity('a')]);
   const bindings = fakeInformer<AzureIdentityBinding>((entry) => objectKey(entry.metadata.namespace ?? '', entry.metadata.name ?? ''), [binding('a-binding', 'a', 'a')]);
-  const assigned = fakeInformer((entry: { metadata: { name?: string } }) => entry.metadata.name ?? '');
+  const assigned = fakeInformer<AzureAssignedIdentity>((entry) => entry.metadata.name ?? '');
   const informers = { pods, nodes, identities, bindings, assigned, all: [] } as unknown as MicInformers;
-  return { informers, pods };
+  return { informers, pods, nodes, assigned };
 }
 
 describe('MicView', () => {
@@ -54,5 +61,31 @@ describe('MicView', () => {
     view.markDirty();
     expect(view.desiredState().assignments.size).toBe(4);
     expect(view.refresh()).toEqual([vmssKey]);
+  });
+
+  it('reports the target of a deleted node again when the pod on it goes, so its AAI is cleaned up', () => {
+    // Scale-in: the node goes first, its pod later (pod GC). The pod's AAI stays desired while the pod
+    // exists; once the pod goes, nothing on the target changed but the AAI's desiredness — the target
+    // must still be reported, or the AAI and the identity on the scale set stay until the next resync.
+    const { informers, pods, nodes, assigned } = world();
+    const view = new MicView(informers, { forceNamespaced: false });
+    const vmssKey = targetKeyForNode('vmss-0', vmssNode('vmss-0'));
+    pods.items.push(pod('p1', { node: 'vmss-0', label: 'a' }));
+    view.refresh();
+    const [desired] = view.desiredState().assignments.values();
+    const recorded = assignedFrom(desired!, 'Assigned', { [TARGET_ANNOTATION]: targetResourceId(vmssNode('vmss-0').compute!) });
+    assigned.items.push({ ...recorded, metadata: { ...recorded.metadata, resourceVersion: '7' } });
+    view.markDirty();
+    expect(view.refresh()).toEqual([vmssKey]);
+
+    nodes.items.splice(0, 1);
+    view.markDirty();
+    expect(view.refresh()).toEqual([vmssKey]);
+    expect(view.targetView(vmssKey).nodeMissing).toBe(true);
+
+    pods.items.splice(0, 1);
+    view.markDirty();
+    expect(view.refresh()).toEqual([vmssKey]);
+    expect(view.targetView(vmssKey).desiredKeys.has(objectKey(desired!.namespace, desired!.name))).toBe(false);
   });
 });
