@@ -38,6 +38,8 @@ export interface NmiConfig {
     readonly cleanupOnExit: boolean;
     /** NMI's own DaemonSet (NMI_DAEMONSET_NAME, POD_NAMESPACE): its deletion means uninstall. */
     readonly daemonSet: { readonly namespace: string; readonly name: string } | undefined;
+    /** `--not-ready-taint`: removed from this node once the rules are in; undefined = off. */
+    readonly notReadyTaint: string | undefined;
   };
   readonly micNamespace: string;
   readonly standardMode: {
@@ -174,6 +176,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       cleanupOnExit: values['cleanup-iptables-on-exit'],
       daemonSet:
         (env.NMI_DAEMONSET_NAME ?? '') !== '' && (env.POD_NAMESPACE ?? '') !== '' ? { namespace: env.POD_NAMESPACE ?? '', name: env.NMI_DAEMONSET_NAME ?? '' } : undefined,
+      notReadyTaint: values['not-ready-taint'] === '' ? undefined : values['not-ready-taint'],
     },
     micNamespace: values.MICNamespace,
     standardMode: {

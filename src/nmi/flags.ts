@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { boolFlag, enumFlag, floatFlag, intFlag, stringFlag, type FlagGroup } from '../lib/go-flags.ts';
 import { KLOG_FLAGS, KLOG_FLAG_GROUP } from '../lib/klog-flags.ts';
+import { checkTaintKey } from './node-taint.ts';
 
 function ipOrEmpty(text: string): string | undefined {
   return text === '' || isIP(text) !== 0 ? undefined : 'an IP address';
@@ -108,6 +109,13 @@ export const NMI_FLAGS = {
   'cleanup-iptables-on-exit': boolFlag({
     group: 'added',
     usage: 'Remove the iptables rules when NMI stops (upstream behaviour). Off by default: the rules stay, so pods get "connection refused" instead of the node’s IMDS while NMI restarts. `pod-identity nmi cleanup` removes them for an uninstall.',
+  }),
+  'not-ready-taint': stringFlag({
+    group: 'added',
+    placeholder: 'KEY',
+    usage:
+      'Taint key that NMI removes from its own node once its iptables rules are installed and its caches synced (every taint with this key). Register nodes with it (kubelet --register-with-taints=aadpodidentity.k8s.io/nmi-not-ready=true:NoSchedule) so no pod is scheduled on a node before NMI intercepts its metadata traffic. Empty: off, NMI never reads or writes Node objects.',
+    check: checkTaintKey,
   }),
   'health-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --http-probe-port listener (kubelet probes the node IP).', check: ipOrEmpty }),
   'metrics-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --prometheus-port listener.', check: ipOrEmpty }),

@@ -30,6 +30,7 @@ import { AAD_METADATA_CHAIN, type IptablesConfig } from './iptables/rules.ts';
 import { KeyedRateLimiter, UpstreamLimiter } from './limits.ts';
 import { NmiMetrics } from './metrics.ts';
 import { NodeView } from './node-view.ts';
+import { removeNodeTaint } from './node-taint.ts';
 import { ImdsProxy } from './proxy.ts';
 import { SecretWatch } from './secret-watch.ts';
 import { ServicePrincipalSource } from './service-principal-source.ts';
@@ -173,6 +174,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
 
   // Without managed rules there is nothing to wait for: NMI is active once it serves.
   let intercepting = !config.iptables.manage;
+  const installed = Promise.withResolvers<void>();
+  if (intercepting) installed.resolve();
   const iptablesConfig = iptablesConfigOf(config);
   const runner = execIptables();
   const iptables = new IptablesManager({
@@ -185,6 +188,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     conntrack: execConntrack(),
     onSynced: () => {
       intercepting = true;
+      installed.resolve();
     },
     onRestored: () => {
       metrics.iptablesRestored();
@@ -203,6 +207,19 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     ownDaemonSet === undefined || !config.iptables.manage
       ? undefined
       : uninstallWatch({ kubeConfig, namespace: ownDaemonSet.namespace, daemonSet: ownDaemonSet.name, logger, clock, onUninstall: () => { lifecycle.uninstalling = true; } });
+  // The startup taint goes only once pods on this node are intercepted and can be answered.
+  const taintKey = config.iptables.notReadyTaint;
+  const startupTaint =
+    taintKey === undefined
+      ? undefined
+      : runnable('not-ready taint', async (partSignal) => {
+          const aborted = new Promise<void>((resolve) => { partSignal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+          await Promise.race([Promise.all([installed.promise, synced(partSignal)]), aborted]);
+          if (partSignal.aborted) return;
+          const outcome = await removeNodeTaint({ kubeConfig, nodeName: config.nodeName, key: taintKey, logger, clock }, partSignal);
+          logger.info({ node: config.nodeName, taint: taintKey, outcome }, outcome === 'removed' ? 'not-ready taint removed: iptables rules installed and caches synced' : 'node has no not-ready taint');
+          await aborted;
+        });
   const parts: Runnable[] = [
     health,
     metricsServer,
@@ -211,6 +228,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     afterSync(tokenServer, synced),
     ...(hostServer === undefined ? [] : [afterSync(hostServer, synced)]),
     ...(uninstall === undefined ? [] : [runnable('uninstall watch', (partSignal) => uninstall.run(partSignal))]),
+    ...(startupTaint === undefined ? [] : [startupTaint]),
   ];
   logger.info(
     { version: NMI_VERSION, node: config.nodeName, mode: config.mode, namespaced: config.namespaced, listen: `${config.tokenListener.host}:${String(config.tokenListener.port)}`, dnat: `${config.iptables.dnatIp}:${String(config.iptables.dnatPort)}` },
