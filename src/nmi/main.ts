@@ -174,8 +174,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
 
   // Without managed rules there is nothing to wait for: NMI is active once it serves.
   let intercepting = !config.iptables.manage;
-  const installed = Promise.withResolvers<void>();
-  if (intercepting) installed.resolve();
+  const installed = Promise.withResolvers<undefined>();
+  if (intercepting) installed.resolve(undefined);
   const iptablesConfig = iptablesConfigOf(config);
   const runner = execIptables();
   const iptables = new IptablesManager({
@@ -188,7 +188,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     conntrack: execConntrack(),
     onSynced: () => {
       intercepting = true;
-      installed.resolve();
+      installed.resolve(undefined);
     },
     onRestored: () => {
       metrics.iptablesRestored();
