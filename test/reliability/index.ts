@@ -4,6 +4,8 @@
  * @module
  */
 import type { ReliabilityScenario } from './counts.ts';
+import { soakScenario } from './soak.ts';
 
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
+  soakScenario,
 ];
