@@ -4,8 +4,10 @@
  * @module
  */
 import type { ReliabilityScenario } from './counts.ts';
+import { failClosedScenario } from './fail-closed.ts';
 import { soakScenario } from './soak.ts';
 
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
+  failClosedScenario,
   soakScenario,
 ];
