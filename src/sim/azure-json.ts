@@ -1,11 +1,15 @@
 /**
- * Writes an azure.json (plus the CA it names) that points MIC's Azure clients at a simulator, as an
- * operator would for a private cloud: service-principal credentials, the simulator's ARM and Entra
- * endpoints, and its CA.
+ * MIC's view of a cluster's Azure, seeded into a simulator: its service principal with the roles the
+ * upstream docs require (Virtual Machine Contributor on the node resource group, Managed Identity
+ * Operator on the identity groups), and the azure.json (plus the CA it names) that points MIC's Azure
+ * clients at the simulator, as an operator would for a private cloud. Used by the sandbox and the tests.
+ * @module
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { AzureSimulator } from '../../src/sim/simulator.ts';
+import { randomUUID } from 'node:crypto';
+import type { SimAdminClient } from './client.ts';
+import type { AzureSimulator } from './simulator.ts';
 
 export interface SimAzureJsonOptions {
   readonly dir: string;
@@ -39,4 +43,23 @@ export function writeSimAzureJson(sim: Pick<AzureSimulator, 'tenantId' | 'armUrl
   // It holds a client secret.
   writeFileSync(file, JSON.stringify(config, null, 2), { mode: 0o600 });
   return file;
+}
+
+export interface MicPrincipal {
+  readonly appId: string;
+  readonly objectId: string;
+  readonly secret: string;
+}
+
+/** Seeds MIC's service principal (a fresh secret) and its two roles. */
+export async function seedMicPrincipal(
+  admin: Pick<SimAdminClient, 'seedServicePrincipal' | 'seedRoleAssignment'>,
+  options: { readonly displayName: string; readonly subscriptionId: string; readonly nodeGroup: string; readonly identityGroup: string },
+): Promise<MicPrincipal> {
+  const secret = `s-${randomUUID()}`;
+  const principal = await admin.seedServicePrincipal({ displayName: options.displayName, secret });
+  const groupScope = (group: string): string => `/subscriptions/${options.subscriptionId}/resourceGroups/${group}`;
+  await admin.seedRoleAssignment({ scope: groupScope(options.nodeGroup), role: 'Virtual Machine Contributor', principalId: principal.objectId });
+  await admin.seedRoleAssignment({ scope: groupScope(options.identityGroup), role: 'Managed Identity Operator', principalId: principal.objectId });
+  return { appId: principal.appId, objectId: principal.objectId, secret };
 }

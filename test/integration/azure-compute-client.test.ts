@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { writeSimAzureJson } from '../support/sim-azure-json.ts';
+import { writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { loadCloudConfig, type CloudConfig } from '../../src/azure/cloud-config.ts';
 import { createComputeIdentityClient, type ComputeIdentityClient, type ComputeOperationReport, type TargetIdentityState } from '../../src/azure/compute-identity-client.ts';
 import { connectAzure, type AzureConnection } from '../../src/azure/connect.ts';

@@ -26,7 +26,7 @@ import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
 import { freePorts } from '../harness/ports.ts';
-import { writeSimAzureJson } from './sim-azure-json.ts';
+import { seedMicPrincipal, writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { controlPlane } from '../harness/context.ts';
 
 export const SUBSCRIPTION = '00000000-0000-0000-0000-0000000000aa';
@@ -42,6 +42,8 @@ export interface WorldOptions {
   readonly enforceRbac?: boolean;
   /** Control-plane binaries; default: the integration run's (inside vitest) or located anew (benchmarks). */
   readonly binDir?: string;
+  /** Extra kube-apiserver flags, e.g. `--etcd-compaction-interval=1s --watch-cache=false` so resumed watches get 410 Gone. */
+  readonly extraApiServerArgs?: readonly string[];
 }
 
 /** The binaries of the vitest integration run, when running inside one. */
@@ -96,7 +98,10 @@ export class MicWorld {
   static async start(options: WorldOptions = {}): Promise<MicWorld> {
     const dir = mkdtempSync(path.join(tmpdir(), 'pod-identity-mic-world-'));
     const binDir = options.binDir ?? providedBinDir();
-    const plane = await startControlPlane(binDir === undefined ? {} : { binDir });
+    const plane = await startControlPlane({
+      ...(binDir === undefined ? {} : { binDir }),
+      ...(options.extraApiServerArgs === undefined ? {} : { extraApiServerArgs: [...options.extraApiServerArgs] }),
+    });
     let sim: AzureSimulator | undefined;
     try {
       await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
@@ -110,14 +115,8 @@ export class MicWorld {
         const vm = await admin.seedVm({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: `aks-agent-${index}` });
         vmNodes.push(vm.name);
       }
-      // MIC's own service principal, with the roles the upstream docs require.
-      const secret = `s-${randomUUID()}`;
-      const principal = await admin.seedServicePrincipal({ displayName: 'mic', secret });
-      const groupScope = (group: string): string => `/subscriptions/${SUBSCRIPTION}/resourceGroups/${group}`;
-      await admin.seedRoleAssignment({ scope: groupScope(NODE_GROUP), role: 'Virtual Machine Contributor', principalId: principal.objectId });
-      await admin.seedRoleAssignment({ scope: groupScope(IDENTITY_GROUP), role: 'Managed Identity Operator', principalId: principal.objectId });
-
-      const azureJsonPath = writeSimAzureJson(sim, { dir, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, clientId: principal.appId, clientSecret: secret });
+      const principal = await seedMicPrincipal(admin, { displayName: 'mic', subscriptionId: SUBSCRIPTION, nodeGroup: NODE_GROUP, identityGroup: IDENTITY_GROUP });
+      const azureJsonPath = writeSimAzureJson(sim, { dir, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, clientId: principal.appId, clientSecret: principal.secret });
       const kc = new KubeConfig();
       kc.loadFromFile(plane.kubeconfigPath);
       // Established CRDs can still answer 429 "storage is (re)initializing" for a moment.

@@ -6,9 +6,8 @@
  * plus the azure.json MIC reads, pointing at the simulator's ARM and Entra endpoints and CA.
  * @module
  */
-import { randomUUID } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { seedMicPrincipal, writeSimAzureJson } from '../../sim/azure-json.ts';
 import { SimAdminClient } from '../../sim/client.ts';
 import { startAzureSimulator, type AzureSimulator } from '../../sim/simulator.ts';
 import { NODE_GROUP, SCALE_SET, type ExampleIdentity } from './examples.ts';
@@ -39,31 +38,9 @@ export async function startSandboxAzure(dir: string, identity: ExampleIdentity):
     if (instance === undefined) throw new Error(`the simulator created scale set ${SCALE_SET} without an instance`);
     const seeded = await admin.seedIdentity({ subscriptionId, resourceGroup: identity.resourceGroup, name: identity.name, clientId: identity.clientId, location: 'westeurope' });
 
-    const secret = `sandbox-${randomUUID()}`;
-    const principal = await admin.seedServicePrincipal({ displayName: 'pod-identity-sandbox-mic', secret });
-    const groupScope = (group: string): string => `/subscriptions/${subscriptionId}/resourceGroups/${group}`;
-    await admin.seedRoleAssignment({ scope: groupScope(NODE_GROUP), role: 'Virtual Machine Contributor', principalId: principal.objectId });
-    await admin.seedRoleAssignment({ scope: groupScope(identity.resourceGroup), role: 'Managed Identity Operator', principalId: principal.objectId });
-
+    const principal = await seedMicPrincipal(admin, { displayName: 'pod-identity-sandbox-mic', subscriptionId, nodeGroup: NODE_GROUP, identityGroup: identity.resourceGroup });
+    const azureJsonPath = writeSimAzureJson(sim, { dir, subscriptionId, resourceGroup: NODE_GROUP, clientId: principal.appId, clientSecret: principal.secret });
     const caFile = path.join(dir, 'sim-ca.pem');
-    await writeFile(caFile, sim.caPem);
-    const azureJsonPath = path.join(dir, 'azure.json');
-    const config = {
-      cloud: 'AzurePublicCloud',
-      tenantId: sim.tenantId,
-      subscriptionId,
-      resourceGroup: NODE_GROUP,
-      location: 'westeurope',
-      vmType: 'vmss',
-      useManagedIdentityExtension: false,
-      aadClientId: principal.appId,
-      aadClientSecret: secret,
-      resourceManagerEndpoint: sim.armUrl,
-      activeDirectoryEndpoint: sim.entraUrl,
-      caFile,
-    };
-    // It holds a client secret.
-    await writeFile(azureJsonPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
 
     return {
       sim,
