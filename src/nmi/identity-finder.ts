@@ -8,7 +8,10 @@ import type { IdentitySelector } from './token-request.ts';
 import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type Selection } from './select-identity.ts';
 import type { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import type { NodeView } from './node-view.ts';
-import { bindingLabelOf, type NodePod } from './pods.ts';
+import { bindingLabelOf, servesByAddress, type NodePod } from './pods.ts';
+
+/** What the finder reads of the node's view (a structural subset, so tests can hand in a fake). */
+export type FinderView = Pick<NodeView, 'pod' | 'assignedTo' | 'exceptionsIn' | 'bindingsIn' | 'identitiesIn'>;
 
 /** What to do for a request: a {@link Selection}, or `node` (exception: the node's own identity). */
 export type Decision = Exclude<Selection, { kind: 'wait' }> | { readonly kind: 'node'; readonly reason: 'exception' | 'mic' };
@@ -23,11 +26,11 @@ export interface IdentityFinderOptions {
 }
 
 export class IdentityFinder {
-  private readonly view: NodeView;
+  private readonly view: FinderView;
   private readonly waiter: KeyedWaiter;
   private readonly options: IdentityFinderOptions;
 
-  constructor(view: NodeView, waiter: KeyedWaiter, options: IdentityFinderOptions) {
+  constructor(view: FinderView, waiter: KeyedWaiter, options: IdentityFinderOptions) {
     this.view = view;
     this.waiter = waiter;
     this.options = options;
@@ -58,6 +61,12 @@ export class IdentityFinder {
       await this.waiter.wait(`${pod.namespace}/${pod.name}`, this.options.retryIntervalMs, signal);
       if (signal?.aborted === true) {
         return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `request cancelled while waiting: ${selection.reason}` };
+      }
+      // A pod deleted (or finished, or replaced by a namesake) while its request waits will never be
+      // assigned: answer now instead of holding the request for every remaining attempt (~80 s).
+      const now = this.view.pod(pod.namespace, pod.name);
+      if (now === undefined || now.uid !== pod.uid || !servesByAddress(now)) {
+        return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} was deleted while its request waited for an assigned identity` };
       }
     }
   }

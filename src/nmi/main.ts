@@ -90,6 +90,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     onIdentityChange: (identity) => late.tokens?.invalidate(identity),
     onPodGone: (pod) => {
       for (const ip of pod.ips) perPod.forget(ip);
+      // Requests of a deleted pod waiting for its assignment re-check and are answered at once.
+      waiter.notify(`${pod.namespace}/${pod.name}`);
     },
   });
   const perPod = new KeyedRateLimiter({ ratePerSec: config.tokens.perPod.ratePerSec, burst: config.tokens.perPod.burst, clock });
