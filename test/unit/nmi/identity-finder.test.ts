@@ -7,20 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock, flushMicrotasks } from '../../../src/lib/clock.ts';
 import { KeyedWaiter } from '../../../src/lib/keyed-waiter.ts';
 import { IdentityFinder, type Decision, type FinderView } from '../../../src/nmi/identity-finder.ts';
-import type { NodePod } from '../../../src/nmi/pods.ts';
+import { projectNodePod, type NodePod } from '../../../src/nmi/pods.ts';
 
-const pod = (overrides: Partial<NodePod> = {}): NodePod => ({
-  namespace: 'app',
-  name: 'web',
-  uid: 'uid-1',
-  resourceVersion: '1',
-  labels: { aadpodidbinding: 'web' },
-  phase: 'Running',
-  ips: ['10.0.0.5'],
-  hostNetwork: false,
-  replicaSet: undefined,
-  ...overrides,
-});
+/** Built through NMI's own projection, so the test follows NodePod as it grows. */
+function pod(overrides: { uid?: string; phase?: string } = {}): NodePod {
+  const projected = projectNodePod({
+    metadata: { namespace: 'app', name: 'web', uid: overrides.uid ?? 'uid-1', resourceVersion: '1', labels: { aadpodidbinding: 'web' } },
+    status: { phase: overrides.phase ?? 'Running', podIP: '10.0.0.5' },
+  });
+  if (projected === undefined) throw new Error('unreadable pod');
+  return projected;
+}
 
 /** A view with one pod (or none) and no AAIs, exceptions, bindings or identities. */
 function view(current: { pod: NodePod | undefined }): FinderView {
