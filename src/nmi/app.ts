@@ -6,6 +6,7 @@
  * @module
  */
 import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.ts';
 import type { NmiHandler } from './handler.ts';
@@ -23,6 +24,25 @@ export interface NmiAppOptions {
 const BODY_LIMIT = 64 * 1024;
 const JSON_TYPE = 'application/json; charset=utf-8';
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'];
+/**
+ * A request (headers and body) must arrive within this; fastify's default is no limit, so a pod that
+ * declares a body and never sends it held a connection (and a file descriptor) for ever. Checked every
+ * second (Node's default: every 30 s).
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Status and text for an error Node's HTTP server reports before NMI sees a request. */
+export function clientErrorAnswer(code: string | undefined): { status: number; reason: string; error: string; description: string } {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, reason: 'Request Timeout', error: 'request_timeout', description: `request not received within ${String(REQUEST_TIMEOUT_MS / 1000)} s` };
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', error: 'invalid_request', description: 'request headers too large' };
+  return { status: 400, reason: 'Bad Request', error: 'invalid_request', description: 'malformed HTTP request' };
+}
+
+/** A complete HTTP/1.1 error answer written straight to a socket (parser errors, CONNECT). */
+export function rawErrorResponse(answer: { status: number; reason: string; error: string; description: string }): string {
+  const body = JSON.stringify({ error: answer.error, error_description: answer.description });
+  return `HTTP/1.1 ${String(answer.status)} ${answer.reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`;
+}
 
 function sendError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return reply.code(status).type(JSON_TYPE).send(JSON.stringify({ error, error_description: description }));
@@ -36,16 +56,22 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     bodyLimit: BODY_LIMIT,
     forceCloseConnections: true,
     return503OnClosing: true,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // Host is checked by NMI (a JSON 400), not by Node, whose 400 has an empty body.
+    http: { requireHostHeader: false, connectionsCheckingInterval: 1_000, headersTimeout: REQUEST_TIMEOUT_MS },
     frameworkErrors: (error, _request, reply) => {
       void sendError(reply, 400, 'invalid_request', `bad request: ${error.message}`);
     },
-    // Requests Node's HTTP parser rejects (malformed request line or headers) get IMDS's JSON too.
-    clientErrorHandler: (_error, socket) => {
+    // Requests Node's HTTP server rejects (malformed request line or headers, too large, too slow) get IMDS's JSON too.
+    clientErrorHandler: (error, socket) => {
       if (!socket.writable) return;
-      const body = JSON.stringify({ error: 'invalid_request', error_description: 'malformed HTTP request' });
-      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(rawErrorResponse(clientErrorAnswer((error as NodeJS.ErrnoException).code)));
     },
   }) as unknown as FastifyInstance;
+  // Without a listener Node destroys a CONNECT request's socket without a word; NMI is no proxy.
+  app.server.on('connect', (_request: unknown, socket: Duplex) => {
+    if (socket.writable) socket.end(rawErrorResponse({ status: 405, reason: 'Method Not Allowed', error: 'invalid_request', description: 'CONNECT is not supported' }));
+  });
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -58,6 +84,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort(new Error('client went away'));
     };
     reply.raw.once('close', onClose);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, 400, 'invalid_request', 'Host header required');
     const rawUrl = request.raw.url ?? '/';
     const outcome = await options.handler.handle({
       method: request.method,

@@ -43,8 +43,12 @@ export const imdsRoutes: FastifyPluginAsync<ImdsDeps> = (app, deps) => {
 
   app.setErrorHandler((error, request, reply) => {
     let refusal: ImdsError;
+    const frameworkStatus = (error as { statusCode?: unknown }).statusCode;
     if (error instanceof ImdsError) {
       refusal = error;
+    } else if (typeof frameworkStatus === 'number' && frameworkStatus >= 400 && frameworkStatus < 500) {
+      // fastify's own refusals (unparseable or unsupported body, too large) are the client's fault, not a 500.
+      refusal = new ImdsError(frameworkStatus, { error: 'invalid_request', error_description: (error as Error).message });
     } else {
       deps.logger.error({ err: error, node: deps.nodeName, url: request.url }, 'imds: internal error');
       refusal = new ImdsError(500, { error: 'unknown', error_description: 'Failed to retrieve token from the Active directory' });
@@ -104,5 +108,9 @@ export const imdsRoutes: FastifyPluginAsync<ImdsDeps> = (app, deps) => {
 
   app.all('/', handle);
   app.all('/*', handle);
+  // Methods app.all does not cover (SEARCH, PROPFIND …) get IMDS's 404 too, not fastify's default body.
+  app.setNotFoundHandler(() => {
+    throw imdsErrors.notFound();
+  });
   return Promise.resolve();
 };

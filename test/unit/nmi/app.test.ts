@@ -6,7 +6,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/lib/clock.ts';
-import { buildNmiApp } from '../../../src/nmi/app.ts';
+import { buildNmiApp, clientErrorAnswer, rawErrorResponse, REQUEST_TIMEOUT_MS } from '../../../src/nmi/app.ts';
+import { parseResponses } from '../../reliability/raw-http.ts';
+import { connect } from 'node:net';
 import { KeyedWaiter } from '../../../src/lib/keyed-waiter.ts';
 import { NmiHandler } from '../../../src/nmi/handler.ts';
 import { IdentityFinder } from '../../../src/nmi/identity-finder.ts';
@@ -114,4 +116,58 @@ describe('NMI app', () => {
     }
     expect(checked).toBeGreaterThan(150);
   }, 30_000);
+
+  describe('requests Node refuses before NMI sees them (real socket)', () => {
+    /** Writes `request` to a listening app without half-closing, returns the answers until the server closes. */
+    async function exchange(request: string): Promise<ReturnType<typeof parseResponses>> {
+      const instance = app();
+      await instance.listen({ host: '127.0.0.1', port: 0 });
+      const address = instance.server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      try {
+        return await new Promise((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port });
+          const chunks: Buffer[] = [];
+          socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+          socket.on('error', reject);
+          socket.on('close', () => { resolve(parseResponses(Buffer.concat(chunks))); });
+          socket.write(request);
+        });
+      } finally {
+        await instance.close();
+      }
+    }
+
+    it.each([
+      ['a malformed request line', 'G T / HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'invalid_request'],
+      ['an invalid header', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n', 400, 'invalid_request'],
+      ['Content-Length with Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n', 400, 'invalid_request'],
+      ['headers over 16 KB', `GET / HTTP/1.1\r\nHost: x\r\nX-Huge: ${'z'.repeat(20_000)}\r\n\r\n`, 431, 'invalid_request'],
+      ['CONNECT (Node would drop the socket silently)', 'CONNECT /metadata/identity/oauth2/token HTTP/1.1\r\nHost: x\r\n\r\n', 405, 'invalid_request'],
+      ['HTTP/1.1 without Host (Node would answer an empty 400)', 'GET /metadata/identity/oauth2/token?resource=x HTTP/1.1\r\nMetadata: true\r\nConnection: close\r\n\r\n', 400, 'invalid_request'],
+    ])('answers %s with IMDS-shaped JSON', async (_name, request, status, error) => {
+      const { responses } = await exchange(request);
+      expect(responses.map((response) => response.status)).toEqual([status]);
+      expect(responses[0]?.headers['content-type']).toContain('application/json');
+      const body = JSON.parse(responses[0]?.body ?? '') as Record<string, unknown>;
+      expect(body['error']).toBe(error);
+      expect(typeof body['error_description']).toBe('string');
+    });
+
+    it('maps Node client errors: timeout 408, header overflow 431, the rest 400', () => {
+      expect(clientErrorAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({ status: 408, error: 'request_timeout' });
+      expect(clientErrorAnswer('HPE_HEADER_OVERFLOW').status).toBe(431);
+      expect(clientErrorAnswer('HPE_INVALID_METHOD').status).toBe(400);
+      expect(clientErrorAnswer(undefined).status).toBe(400);
+      const raw = rawErrorResponse(clientErrorAnswer(undefined));
+      expect(parseResponses(Buffer.from(raw)).responses[0]).toMatchObject({ status: 400, body: '{"error":"invalid_request","error_description":"malformed HTTP request"}' });
+    });
+
+    it(`times out a request whose body never arrives (408 within ${String(REQUEST_TIMEOUT_MS / 1000)} s + 1 s), instead of holding the connection for ever`, async () => {
+      const started = performance.now();
+      const { responses } = await exchange('POST /metadata/instance HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nContent-Length: 5\r\n\r\nab');
+      expect(responses.map((response) => response.status)).toEqual([408]);
+      expect(performance.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS + 3_000);
+    }, REQUEST_TIMEOUT_MS + 10_000);
+  });
 });
