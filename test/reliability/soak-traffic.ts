@@ -13,6 +13,8 @@ export interface SoakIdentity {
   /** ARM resource ID of the user-assigned identity. */
   readonly id: string;
   readonly clientId: string;
+  /** False for the ghost: an AzureIdentity whose Azure identity does not exist, so MIC can never assign it. */
+  readonly assignable: boolean;
 }
 
 /** A churned pod as the suite tracks it. */

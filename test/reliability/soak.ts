@@ -9,12 +9,13 @@
  * nodes with no pod needing them are breaches, as are secrets in MIC's or NMI's output.
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
+import { identityResourceId, MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
 import { startNmi, type NmiProcess } from '../support/nmi-world.ts';
 import { CountsBuilder, type ReliabilityScenario, type Scale, type ScenarioContext, type SuiteCounts } from './counts.ts';
 import { secretBreaches } from './secret-scan.ts';
-import { flatness, pidWithArgument, sampleProcess, type ResourceSample } from './soak-sampler.ts';
+import { flatness, median, pidWithArgument, sampleProcess, type ResourceSample } from './soak-sampler.ts';
 import { judge, timedTokenRequest, type SoakIdentity, type SoakPod, type TrafficKind } from './soak-traffic.ts';
 
 interface SoakPlan {
@@ -43,6 +44,8 @@ const RESOURCES = ['https://management.azure.com/', 'https://vault.azure.net'];
 /** A deleted pod's address is asked from only after this (NMI's informer has had time to see the delete). */
 const DELETED_GRACE_MS = 3_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+/** A ghost pod's waiting request must be answered this soon after the pod's deletion. */
+const GHOST_RELEASE_MS = 5_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(Math.random() * items.length)];
@@ -64,17 +67,18 @@ interface Watched {
 async function settleBreaches(world: MicWorld, nodes: readonly string[], live: readonly SoakPod[], settleMs: number): Promise<{ breaches: string[]; ms: number }> {
   const started = performance.now();
   const bound = live.filter((pod) => pod.identity !== undefined);
+  const assignable = bound.filter((pod) => pod.identity?.assignable === true);
   for (;;) {
     const breaches: string[] = [];
     const assigned = (await world.assignedIdentities()).filter((aai) => aai.spec.podNamespace === NS);
     const wanted = new Set(bound.map((pod) => pod.name));
     const leftover = assigned.filter((aai) => !wanted.has(aai.spec.pod));
     if (leftover.length > 0) breaches.push(`${String(leftover.length)} AAI(s) left for deleted or unbound pods after ${String(settleMs)} ms: ${leftover.slice(0, 5).map((aai) => `${aai.spec.pod}@${aai.spec.nodename}`).join(', ')}`);
-    const missing = bound.filter((pod) => !assigned.some((aai) => aai.spec.pod === pod.name && aai.status?.status === 'Assigned'));
+    const missing = assignable.filter((pod) => !assigned.some((aai) => aai.spec.pod === pod.name && aai.status?.status === 'Assigned'));
     if (missing.length > 0) breaches.push(`${String(missing.length)} live bound pod(s) without an Assigned AAI: ${missing.slice(0, 5).map((pod) => pod.name).join(', ')}`);
     for (const [index, node] of nodes.entries()) {
       const actual = index === 0 ? world.scaleSetIdentities() : world.vmIdentities(node);
-      const needed = new Set(bound.filter((pod) => pod.node === node).map((pod) => pod.identity?.id.toLowerCase() ?? ''));
+      const needed = new Set(assignable.filter((pod) => pod.node === node).map((pod) => pod.identity?.id.toLowerCase() ?? ''));
       const extra = actual.filter((id) => !needed.has(id));
       const absent = [...needed].filter((id) => !actual.includes(id));
       if (extra.length > 0) breaches.push(`node ${node}: ${String(extra.length)} identit(y/ies) left with no pod needing them: ${extra.map((id) => id.split('/').at(-1) ?? id).join(', ')}`);
@@ -102,11 +106,15 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
     const identities: SoakIdentity[] = [];
     for (let index = 0; index < 3; index++) {
       const azure = await world.azureIdentity(`soak-id-${String(index)}`);
-      const identity = { name: `soak-id-${String(index)}`, selector: `soak-${String(index)}`, id: azure.id, clientId: azure.clientId };
+      const identity = { name: `soak-id-${String(index)}`, selector: `soak-${String(index)}`, id: azure.id, clientId: azure.clientId, assignable: true };
       await world.createIdentity(NS, identity.name, { type: 0, resourceID: azure.id, clientID: azure.clientId });
       await world.createBinding(NS, `${identity.name}-binding`, identity.name, identity.selector);
       identities.push(identity);
     }
+    // One identity MIC can never assign (no such Azure identity): its pods' requests wait in NMI until the pod goes.
+    const ghost: SoakIdentity = { name: 'soak-ghost', selector: 'soak-ghost', id: identityResourceId('soak-ghost'), clientId: randomUUID(), assignable: false };
+    await world.createIdentity(NS, ghost.name, { type: 0, resourceID: ghost.id, clientID: ghost.clientId });
+    await world.createBinding(NS, `${ghost.name}-binding`, ghost.name, ghost.selector);
     const watched: Watched[] = [
       { name: 'mic', pid: mic.child.pid ?? 0, metricsPort: mic.metricsPort, samples: [] },
       ...nmis.map((nmi, index) => ({ name: `nmi${String(index)}`, pid: pidWithArgument(`--nmi-port=${String(nmi.port)}`), metricsPort: nmi.metricsPort, samples: [] })),
@@ -115,6 +123,8 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
 
     const live: SoakPod[] = [];
     const deleted: SoakPod[] = [];
+    const ghostWaits: Promise<void>[] = [];
+    const ghostReleaseMs: number[] = [];
     const started = performance.now();
     const deadline = started + plan.seconds * 1_000;
     const running = (): boolean => performance.now() < deadline;
@@ -144,12 +154,12 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
       for (let index = 0; running(); index++) {
         const tick = performance.now();
         const node = nodes[index % nodes.length] ?? '';
-        // One pod in four unbound; the others cycle through the identities.
+        // One pod in four unbound, one in eight bound to the ghost; the others cycle through the identities.
         const pod: SoakPod = {
           name: `churn-${String(index)}`,
           node,
           ip: `127.30.${String(Math.floor(index / 250))}.${String((index % 250) + 1)}`,
-          identity: index % 4 === 3 ? undefined : identities[index % identities.length],
+          identity: index % 4 === 3 ? undefined : index % 8 === 5 ? ghost : identities[index % identities.length],
           ipAt: undefined,
           deletedAt: undefined,
           served: false,
@@ -158,12 +168,37 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
           counts.count('podsChurned');
           live.push(pod);
           if (await podOp('patchIp', () => world.setPodPhase(NS, pod.name, 'Running', pod.ip))) pod.ipAt = performance.now();
+          if (pod.identity === ghost && pod.ipAt !== undefined) ghostWaits.push(ghostWait(pod));
         }
         while (live.length > plan.livePods) {
           const oldest = live.shift();
           if (oldest !== undefined) await deletePod(oldest);
         }
         await sleep(Math.max(0, plan.churnEveryMs - (performance.now() - tick)));
+      }
+    };
+
+    /** One request from a ghost pod, left waiting in NMI: it must be refused within GHOST_RELEASE_MS of the pod's deletion. */
+    const ghostWait = async (pod: SoakPod): Promise<void> => {
+      const nmi = nmiOf.get(pod.node);
+      if (nmi === undefined) return;
+      counts.attempts++;
+      counts.count('ghostRequests');
+      try {
+        const answer = await timedTokenRequest(nmi.port, pod.ip, RESOURCES[0] ?? '', 150_000);
+        const answeredAt = performance.now();
+        if (answer.status === 200) {
+          counts.breach(`ghost pod ${pod.name} got a token for an identity that was never assigned`);
+        } else if (pod.deletedAt === undefined) {
+          counts.count(`ghostRefusedAlive${String(answer.status)}`);
+        } else {
+          const ms = Math.max(0, answeredAt - pod.deletedAt);
+          ghostReleaseMs.push(ms);
+          if (ms > GHOST_RELEASE_MS) counts.breach(`ghost pod ${pod.name}: its waiting request was answered ${String(Math.round(ms))} ms after the pod's deletion (bound ${String(GHOST_RELEASE_MS)} ms)`);
+          else counts.successes++;
+        }
+      } catch (error) {
+        counts.count(`requestErrors_ghost_${describeError(error)}`);
       }
     };
 
@@ -176,7 +211,7 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
         const candidates =
           kind === 'deleted'
             ? deleted.filter((pod) => (pod.deletedAt ?? tick) <= tick - DELETED_GRACE_MS && pod.ipAt !== undefined)
-            : live.filter((pod) => pod.ipAt !== undefined && pod.deletedAt === undefined && (kind === 'bound') === (pod.identity !== undefined));
+            : live.filter((pod) => pod.ipAt !== undefined && pod.deletedAt === undefined && pod.identity !== ghost && (kind === 'bound') === (pod.identity !== undefined));
         const pod = pick(candidates);
         const nmi = pod === undefined ? undefined : nmiOf.get(pod.node);
         if (pod !== undefined && nmi !== undefined) {
@@ -245,6 +280,9 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
     const drained = await settleBreaches(world, nodes, [], plan.settleMs);
     for (const breach of drained.breaches) counts.breach(`after deleting every pod: ${breach}`);
     counts.details['drainMs'] = Math.round(drained.ms);
+    await Promise.all(ghostWaits);
+    counts.details['ghostReleaseMs'] = ghostReleaseMs.length === 0 ? '-' : `median ${String(Math.round(median(ghostReleaseMs)))} max ${String(Math.round(Math.max(...ghostReleaseMs)))}`;
+    counts.details['armWrites'] = await world.armWrites();
 
     for (const [name, exited] of [['mic', mic.child.exitCode ?? mic.child.signalCode], ...nmis.map((nmi, index) => [`nmi${String(index)}`, nmiExit(nmi)] as const)] as const) {
       if (exited !== null) counts.breach(`${name} exited during the soak (${String(exited)})`);
