@@ -87,6 +87,25 @@ describe('chart and plain manifests', () => {
     expect(manifests.find((manifest) => manifest.kind === 'AzurePodIdentityException')).toMatchObject({ spec: { podLabels: { 'aadpodidentity.k8s.io/exception': 'pod-identity-mic' } } });
   });
 
+  it('NMI runs system-node-critical; the not-ready taint (opt-in) adds its flag and get/patch on nodes, nothing else', async () => {
+    const nodeRules = (manifests: Manifest[]): unknown[] => {
+      const role = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === 'pod-identity-nmi') as unknown as { rules: { resources: string[]; verbs: string[] }[] };
+      return role.rules.filter((rule) => rule.resources.includes('nodes'));
+    };
+    const defaults = await render([]);
+    const template = (defaults.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: { priorityClassName?: string; tolerations?: unknown[] } } }).template.spec;
+    expect(template.priorityClassName).toBe('system-node-critical');
+    expect(template.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(containerOf(defaults, 'DaemonSet').args.some((arg) => arg.startsWith('--not-ready-taint'))).toBe(false);
+    expect(nodeRules(defaults)).toEqual([]);
+    const tainted = await render(['--set', 'nmi.notReadyTaint.enabled=true']);
+    expect(containerOf(tainted, 'DaemonSet').args).toContain('--not-ready-taint=aadpodidentity.k8s.io/nmi-not-ready');
+    expect(nodeRules(tainted)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] }]);
+    const bad = await helm(['template', 'x', CHART, '--set', 'nmi.notReadyTaint.key=Not A Key']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('/nmi/notReadyTaint/key');
+  });
+
   it('managed mode installs no MIC and lets NMI read bindings and identities', async () => {
     const manifests = await render(['--set', 'operationMode=managed']);
     expect(manifests.some((manifest) => manifest.kind === 'Deployment')).toBe(false);
