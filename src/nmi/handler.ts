@@ -237,8 +237,9 @@ export class NmiHandler {
   }
 
   /**
-   * The one pod at `address`; while it is unknown (the informer may lag a new pod), waits for the
-   * address to reach the cache, up to `attempts` × `intervalMs`.
+   * The one pod at `address`; while it is unknown (the informer may lag a new pod) or only a pod being
+   * deleted has it (a new pod may be the caller), waits for the address to reach the cache, up to
+   * `attempts` × `intervalMs`.
    */
   private async podAt(address: string, signal: AbortSignal | undefined): Promise<NodePod> {
     const { attempts, intervalMs } = this.deps.options.podLookup;
@@ -248,9 +249,15 @@ export class NmiHandler {
       if (match.kind === 'ambiguous') {
         throw new Refusal(internalError(`failed to match pod IP ${address}: ${String(match.count)} pods on node ${this.deps.options.nodeName} have this address`));
       }
-      this.deps.metrics.kubernetesError('get_pod_list');
+      if (match.kind === 'unknown') this.deps.metrics.kubernetesError('get_pod_list');
       if (attempt >= attempts || signal?.aborted === true) {
-        throw new Refusal(internalError(`no pod of node ${this.deps.options.nodeName} has address ${address}`));
+        throw new Refusal(
+          internalError(
+            match.kind === 'terminating'
+              ? `pod ${match.pod.namespace}/${match.pod.name} at address ${address} is being deleted: its address may already belong to a new pod, so it gets no token`
+              : `no pod of node ${this.deps.options.nodeName} has address ${address}`,
+          ),
+        );
       }
       await this.deps.addresses.wait(address, intervalMs, signal);
     }

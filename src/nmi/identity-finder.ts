@@ -45,8 +45,9 @@ export class IdentityFinder {
       return selection.kind === 'wait' ? { kind: 'refuse', status: 404, error: 'identity_not_found', description: selection.reason } : selection;
     }
     const label = bindingLabelOf(pod);
-    if ((label === undefined || label === '') && this.view.assignedTo(pod.namespace, pod.name).length === 0) {
-      // No label, no assignment: nothing can become assigned while this request waits.
+    if (label === undefined || label === '') {
+      // No label: no binding selects the pod, so nothing can become usable while this request waits
+      // (an AAI under its name is another, earlier pod's; see selectsPod).
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };
     }
     const options = {

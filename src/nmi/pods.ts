@@ -2,7 +2,10 @@
  * The pods of this node as NMI sees them, and which pod a source IP belongs to (upstream §3.5, fixed):
  * only Pending or Running pods, every address in `status.podIPs` (IPv6 too, not just `podIP`), never a
  * hostNetwork pod (it shares the node's address, so a match would hand the node's callers its
- * identity), and an address claimed by more than one pod is refused rather than guessed.
+ * identity), and an address claimed by more than one pod is refused rather than guessed. A pod that is
+ * being deleted (deletionTimestamp set) is never served: once its containers stop, the kubelet frees
+ * its address, and a new pod may already send from it while the API still shows the old pod Running
+ * (the new pod's IP is written later) — upstream handed that new pod the old pod's identity.
  * @module
  */
 import { BINDING_LABEL } from '../api/index.ts';
@@ -18,6 +21,8 @@ export interface NodePod {
   /** `status.podIPs` (else `status.podIP`), canonical text. */
   readonly ips: readonly string[];
   readonly hostNetwork: boolean;
+  /** `metadata.deletionTimestamp` is set: the pod is going away and its address may be reused. */
+  readonly terminating: boolean;
   /** Name of the owning ReplicaSet, if any (the MIC self-exception looks at it). */
   readonly replicaSet: string | undefined;
 }
@@ -28,6 +33,7 @@ interface RawPod {
     namespace?: string;
     uid?: string;
     resourceVersion?: string;
+    deletionTimestamp?: string | null;
     labels?: Record<string, string>;
     ownerReferences?: { kind?: string; name?: string; controller?: boolean }[];
   };
@@ -60,6 +66,7 @@ export function projectNodePod(raw: unknown): NodePod | undefined {
     phase: pod.status?.phase ?? '',
     ips: [...new Set(ips.map(canonicalIp))],
     hostNetwork: pod.spec?.hostNetwork === true,
+    terminating: metadata.deletionTimestamp !== undefined && metadata.deletionTimestamp !== null,
     replicaSet: owner?.name,
   };
 }
@@ -72,16 +79,22 @@ export function servesByAddress(pod: NodePod): boolean {
 export type PodMatch =
   | { readonly kind: 'pod'; readonly pod: NodePod }
   | { readonly kind: 'unknown' }
-  | { readonly kind: 'ambiguous'; readonly count: number };
+  | { readonly kind: 'ambiguous'; readonly count: number }
+  /** The only pod with the address is being deleted: the caller may be a new pod the API does not show yet. */
+  | { readonly kind: 'terminating'; readonly pod: NodePod };
 
-/** Which of `pods` has address `ip`; pure (the index below is the incremental version). */
+/**
+ * Which of `pods` has address `ip`; pure (the index below is the incremental version). A terminating
+ * pod still counts towards ambiguity: with it and a new pod on one address, neither is served.
+ */
 export function matchPodByIp(ip: string, pods: Iterable<NodePod>): PodMatch {
   const wanted = canonicalIp(ip);
   const found: NodePod[] = [];
   for (const pod of pods) if (servesByAddress(pod) && pod.ips.includes(wanted)) found.push(pod);
   const [only] = found;
   if (only === undefined) return { kind: 'unknown' };
-  return found.length === 1 ? { kind: 'pod', pod: only } : { kind: 'ambiguous', count: found.length };
+  if (found.length > 1) return { kind: 'ambiguous', count: found.length };
+  return only.terminating ? { kind: 'terminating', pod: only } : { kind: 'pod', pod: only };
 }
 
 const podKey = (pod: NodePod): string => `${pod.namespace}/${pod.name}`;

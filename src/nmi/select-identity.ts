@@ -113,6 +113,18 @@ export interface StandardModeOptions {
 }
 
 /**
+ * Whether the binding an AAI was made for still selects the pod. AAIs name pods by namespace and name
+ * only, so after a pod is replaced by another of the same name (a StatefulSet, or anyone who can
+ * create pods there) the old pod's AAI stays until MIC catches up; the new pod gets that identity only
+ * if it carries the binding's label, i.e. if it is bound too. AAIs without a binding copy (never
+ * written by either MIC) are judged by identity alone, as upstream.
+ */
+export function selectsPod(entry: AzureAssignedIdentity, pod: CallingPod): boolean {
+  const binding = entry.spec.azureBindingRef;
+  return binding === undefined || (binding.spec.selector !== '' && binding.spec.selector === pod.labels[BINDING_LABEL]);
+}
+
+/**
  * One attempt of standard mode: from the pod's AAIs (from any MIC; empty state = legacy Assigned),
  * the identities usable now, or whether to wait. `attempt` counts from 0.
  */
@@ -123,7 +135,7 @@ export function standardModeAttempt(
   attempt: number,
   options: StandardModeOptions,
 ): Selection {
-  const mine = assigned.filter((entry) => entry.spec.pod === pod.name && entry.spec.podNamespace === pod.namespace);
+  const mine = assigned.filter((entry) => entry.spec.pod === pod.name && entry.spec.podNamespace === pod.namespace && selectsPod(entry, pod));
   const relevant = (entry: AzureAssignedIdentity): boolean =>
     selector === undefined || selector.kind === 'object_id' || (entry.spec.azureIdentityRef !== undefined && identityMatches(entry.spec.azureIdentityRef, selector));
   const byState = (state: AssignedIdentityState): AzureAssignedIdentity[] =>

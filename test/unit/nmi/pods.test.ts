@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalIp, matchPodByIp, PodAddressIndex, projectNodePod, type NodePod } from '../../../src/nmi/pods.ts';
 
-function raw(name: string, ip: string | string[], extra: { phase?: string; hostNetwork?: boolean; owner?: string } = {}): unknown {
+function raw(name: string, ip: string | string[], extra: { phase?: string; hostNetwork?: boolean; owner?: string; deleting?: boolean } = {}): unknown {
   const ips = Array.isArray(ip) ? ip : [ip];
   return {
-    metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: '1', labels: { aadpodidbinding: 'sel' }, ownerReferences: extra.owner === undefined ? [] : [{ kind: 'ReplicaSet', name: extra.owner, controller: true }] },
+    metadata: {
+      name,
+      namespace: 'ns',
+      uid: `uid-${name}`,
+      resourceVersion: '1',
+      labels: { aadpodidbinding: 'sel' },
+      ownerReferences: extra.owner === undefined ? [] : [{ kind: 'ReplicaSet', name: extra.owner, controller: true }],
+      ...(extra.deleting === true ? { deletionTimestamp: '2026-11-22T22:00:00Z' } : {}),
+    },
     spec: { hostNetwork: extra.hostNetwork ?? false },
     status: { phase: extra.phase ?? 'Running', podIP: ips[0], podIPs: ips.map((value) => ({ ip: value })) },
   };
@@ -46,5 +54,23 @@ describe('pods by address', () => {
     index.apply('delete', moved, undefined);
     expect(index.lookup('10.0.0.9').kind).toBe('unknown');
     expect(index.size).toBe(0);
+  });
+
+  it('never serves a pod being deleted: its address may already be a new pod’s (IP reuse)', () => {
+    const old = pod('old', '10.0.0.5', { deleting: true });
+    expect(old.terminating).toBe(true);
+    expect(pod('a', '10.0.0.5').terminating).toBe(false);
+    expect(matchPodByIp('10.0.0.5', [old])).toMatchObject({ kind: 'terminating', pod: { name: 'old' } });
+    // The old pod and the new one on one address: neither is served.
+    expect(matchPodByIp('10.0.0.5', [old, pod('new', '10.0.0.5')])).toEqual({ kind: 'ambiguous', count: 2 });
+    // Once the old pod is gone, the new one is.
+    const index = new PodAddressIndex();
+    index.apply('add', pod('old', '10.0.0.5'), undefined);
+    index.apply('update', old, pod('old', '10.0.0.5'));
+    expect(index.lookup('10.0.0.5').kind).toBe('terminating');
+    index.apply('add', pod('new', '10.0.0.5'), undefined);
+    expect(index.lookup('10.0.0.5').kind).toBe('ambiguous');
+    index.apply('delete', old, undefined);
+    expect(index.lookup('10.0.0.5')).toMatchObject({ kind: 'pod', pod: { name: 'new' } });
   });
 });

@@ -53,6 +53,18 @@ describe('standardModeAttempt', () => {
     });
   });
 
+  it('an AAI of an earlier pod with the same name serves only a pod its binding still selects (name reuse)', () => {
+    const stale = aais('Assigned', ['a']);
+    const labelSets: Record<string, string>[] = [{}, { aadpodidbinding: 'other' }, { aadpodidbinding: '' }];
+    for (const labels of labelSets) {
+      const newcomer: CallingPod = { ...caller, labels };
+      expect(standardModeAttempt(newcomer, stale, undefined, 0, options).kind).toBe('wait');
+      expect(standardModeAttempt(newcomer, stale, { kind: 'client_id', value: 'a-client' }, 19, options)).toMatchObject({ kind: 'refuse', status: 404 });
+    }
+    // Same label: the binding selects the new pod too, so it is bound.
+    expect(standardModeAttempt({ ...caller, labels: { aadpodidbinding: 'x' } }, stale, undefined, 0, options).kind).toBe('identity');
+  });
+
   it('an identity the pod is not bound to is never served, whatever is assigned', () => {
     const selection = standardModeAttempt(caller, aais('Assigned', ['a']), { kind: 'client_id', value: 'someone-elses-client' }, 0, options);
     expect(selection.kind).toBe('wait');
