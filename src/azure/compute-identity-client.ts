@@ -16,6 +16,7 @@ import { TargetDeletingError, ThrottledError, type ComputeOperation, type Thrott
 import type { CurrentIdentity, IdentityPatch } from './identity-patch.ts';
 import { targetKey, targetResourceId, type ComputeTargetRef } from './provider-id.ts';
 import { ThrottleGate } from './throttle-gate.ts';
+import { DEFAULT_ARM_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './request-timeout-policy.ts';
 import { DEFAULT_TRANSIENT_RETRY, transientRetryPolicy, type TransientRetryOptions } from './transient-retry-policy.ts';
 
 export interface TargetIdentityState {
@@ -53,6 +54,8 @@ export interface ComputeIdentityClientOptions {
   readonly pollIntervalMs?: number;
   /** Retries of transport errors and 408/5xx; default 2 retries from 1 s, at most 8 s apart. */
   readonly transientRetry?: TransientRetryOptions;
+  /** Deadline of each request attempt, LRO polls included; default 30 s, 0 = none. */
+  readonly requestTimeoutMs?: number;
   /** Throttled without a usable Retry-After; default 10 s. */
   readonly defaultThrottleMs?: number;
   /** Retry delay of a 409 without Retry-After; default 5 s. */
@@ -144,6 +147,8 @@ class ArmComputeIdentityClient implements ComputeIdentityClient {
     const removed = client.pipeline.removePolicy({ name: SDK_RETRY_POLICY_NAME });
     if (removed.length !== 1) throw new Error(`@azure/arm-compute pipeline: expected one '${SDK_RETRY_POLICY_NAME}' to replace, found ${removed.length}`);
     client.pipeline.addPolicy(transientRetryPolicy(this.options.transientRetry ?? DEFAULT_TRANSIENT_RETRY, this.clock), { phase: 'Retry' });
+    // Inside the retry loop, so each attempt gets its own deadline.
+    client.pipeline.addPolicy(requestTimeoutPolicy(this.options.requestTimeoutMs ?? DEFAULT_ARM_REQUEST_TIMEOUT_MS, this.clock), { afterPhase: 'Retry' });
     this.clients.set(key, client);
     return client;
   }
