@@ -6,12 +6,10 @@
 import { adversarialScenario } from './adversarial.ts';
 import type { ReliabilityScenario } from './counts.ts';
 import { failClosedScenario } from './fail-closed.ts';
-import { nmiFaultsScenario } from './nmi-faults.ts';
 import { soakScenario } from './soak.ts';
 
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
   adversarialScenario,
   failClosedScenario,
-  nmiFaultsScenario,
   soakScenario,
 ];
