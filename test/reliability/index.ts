@@ -6,10 +6,12 @@
 import { adversarialScenario } from './adversarial.ts';
 import type { ReliabilityScenario } from './counts.ts';
 import { failClosedScenario } from './fail-closed.ts';
+import { nmiFaultsScenario } from './nmi-faults.ts';
 import { soakScenario } from './soak.ts';
 
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
   adversarialScenario,
   failClosedScenario,
+  nmiFaultsScenario,
   soakScenario,
 ];
