@@ -7,11 +7,15 @@ import { adversarialScenario } from './adversarial.ts';
 import type { ReliabilityScenario } from './counts.ts';
 import { failClosedScenario } from './fail-closed.ts';
 import { nmiFaultsScenario } from './nmi-faults.ts';
+import { nmiFuzzScenario } from './nmi-fuzz.ts';
+import { secretsScenario } from './secrets.ts';
 import { soakScenario } from './soak.ts';
 
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
   adversarialScenario,
   failClosedScenario,
   nmiFaultsScenario,
+  nmiFuzzScenario,
+  secretsScenario,
   soakScenario,
 ];

@@ -56,6 +56,22 @@ describe('secret scan', () => {
     expect(findings[0]?.excerpt).not.toContain(jwt);
   });
 
+  it('finds bearer headers, form secrets and Entra-shaped client secrets, but not their redacted forms', () => {
+    const entra = 'abc8Q~' + 'x'.repeat(20) + 'Y1_z.-~abcdefghijk'.slice(0, 14);
+    const text = [
+      'authorization: Bearer abcdefghijklmnop0123456789',
+      'POST body grant_type=client_credentials&client_secret=hunter2-hunter2&scope=x',
+      `{"msg":"configured","value":"${entra}"}`,
+      'authorization: Bearer [REDACTED] client_secret=[REDACTED] password=[REDACTED]',
+      '{"msg":"Basic auth disabled","resource":"https://management.azure.com/"}',
+    ].join('\n');
+    expect(scanForSecrets('cli', text).map((finding) => [finding.kind, finding.line])).toEqual([
+      ['bearer', 1],
+      ['form-secret', 2],
+      ['entra-secret', 3],
+    ]);
+  });
+
   it('passes clean output: redacted fields, resource IDs, client IDs', () => {
     const clean = '{"level":30,"identity":"/subscriptions/0000/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1","clientId":"11111111-2222-3333-4444-555555555555","token":"[REDACTED]"}';
     expect(secretBreaches({ mic: clean, nmi: clean }, ['short'])).toEqual([]);
