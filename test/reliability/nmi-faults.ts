@@ -9,9 +9,10 @@
  *   pods (bound, unbound) are created; recovered when the new bound pod gets its token, the unbound
  *   one is refused and the deleted pod's address is refused.
  * - API server restart: the kube-apiserver restarted while a new bound pod is created.
- * - IMDS faults: the node's IMDS answers 429 with Retry-After, then 500s, then hangs, for a resource
- *   never asked before; NMI must answer IMDS-shaped errors (never a wrong token), never call IMDS
- *   inside a Retry-After window, and serve the token once IMDS is healthy.
+ * - token-source faults: the node's IMDS (managed identity) and Entra ID (service principal) answer
+ *   429 with Retry-After, then 500s, then hang, for a resource never asked before; NMI must answer
+ *   IMDS-shaped errors (never a wrong token), never call inside a Retry-After window, and serve the
+ *   token once the source is healthy.
  *
  * Breaches: a token naming an identity the caller is not bound to, a token to a deleted pod's address
  * after recovery, an error body that is not JSON, an IMDS call inside a Retry-After window, NMI
@@ -19,8 +20,10 @@
  * @module
  */
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
+import { rawRequest } from '../../src/kube/raw-client.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess, type NmiResponse } from '../support/nmi-world.ts';
@@ -38,9 +41,11 @@ interface Sizes {
   readonly recoverTimeoutMs: number;
 }
 
+// Recovery may take a minute by design: after Entra ID answers 5xx to every retry, MSAL (inside
+// @azure/identity) throttles that same token request for 60 s (its server-protection rule).
 const SIZES: Record<ScenarioContext['scale'], Sizes> = {
-  ci: { cycles: 1, blackoutMs: 4_000, recoverTimeoutMs: 60_000 },
-  full: { cycles: 4, blackoutMs: 10_000, recoverTimeoutMs: 90_000 },
+  ci: { cycles: 1, blackoutMs: 4_000, recoverTimeoutMs: 90_000 },
+  full: { cycles: 3, blackoutMs: 10_000, recoverTimeoutMs: 120_000 },
 };
 
 interface Bound {
@@ -213,30 +218,42 @@ async function apiServerRestart(run: NmiFaultRun, cycle: number, sizes: Sizes): 
   await world.deletePod(namespace, pod);
 }
 
-/** The node's IMDS throttles, fails and hangs for a resource never asked before. */
-async function imdsFaults(run: NmiFaultRun, cycle: number, sizes: Sizes): Promise<void> {
-  const { world, namespace, identity, node, counts } = run;
-  const pod = `nf-imds-${String(cycle)}`;
+/** Where a token comes from, and the bound pod that asks for it. */
+interface Upstream {
+  /** `imds` (managed identity) or `entra` (service principal). */
+  readonly name: string;
+  /** The simulator's service selector for fault rules. */
+  readonly service: string;
+  readonly identity: Bound;
+}
+
+/**
+ * The token source throttles (429 + Retry-After), fails (500) and hangs, each for a resource never
+ * asked before, so the cache cannot hide it.
+ */
+async function upstreamFaults(run: NmiFaultRun, cycle: number, sizes: Sizes, upstream: Upstream): Promise<void> {
+  const { world, namespace, node, counts } = run;
+  const pod = `nf-${upstream.name}-${String(cycle)}`;
   const ip = run.ip();
-  await world.createPod(namespace, pod, node, identity.label, { ip });
-  await run.until(`imds #${String(cycle)}: first token for ${pod}`, sizes.recoverTimeoutMs, async () => (await run.assigned(pod)) && (await run.ask(ip, identity, 'pod before the IMDS faults'))?.status === 200);
-  const service = `imds:${node}`;
+  await world.createPod(namespace, pod, node, upstream.identity.label, { ip });
+  await run.until(`${upstream.name} #${String(cycle)}: first token for ${pod}`, sizes.recoverTimeoutMs, async () => (await run.assigned(pod)) && (await run.ask(ip, upstream.identity, `pod before the ${upstream.name} faults`))?.status === 200);
   const faults: { kind: string; action: Parameters<MicWorld['admin']['addFault']>[0]['action']; times: number }[] = [
     { kind: '429', action: { kind: 'status', status: 429, retryAfterSeconds: RETRY_AFTER_SECONDS }, times: 3 },
     { kind: '500', action: { kind: 'status', status: 500 }, times: 4 },
     { kind: 'hang', action: { kind: 'hang', ms: 3_000 }, times: 2 },
   ];
   for (const fault of faults) {
-    const resource = `https://nmi-faults-${String(cycle)}-${fault.kind}.example.com/`;
+    const phase = `${upstream.name}_${fault.kind}`;
+    const resource = `https://nmi-faults-${String(cycle)}-${phase}.example.com/`;
     const since = (await world.admin.requests({ limit: 1 })).lastSeq;
-    await world.admin.addFault({ service, path: 'oauth2/token', times: fault.times, action: fault.action });
+    await world.admin.addFault({ service: upstream.service, path: 'oauth2', times: fault.times, action: fault.action });
     counts.faults++;
-    counts.count(`fault_imds_${fault.kind}`);
+    counts.count(`fault_${phase}`);
     // Ask while the faults last: NMI answers an IMDS-shaped error (or, after its own retries, the token).
     const started = performance.now();
     let answered = false;
     for (let index = 0; index < 6 && !answered; index++) {
-      const answer = await run.ask(ip, identity, `IMDS ${fault.kind}`, resource);
+      const answer = await run.ask(ip, upstream.identity, `${upstream.name} ${fault.kind}`, resource);
       answered = answer?.status === 200;
       if (!answered) {
         const retryAfter = Number(answer?.headers['retry-after'] ?? '1');
@@ -244,14 +261,15 @@ async function imdsFaults(run: NmiFaultRun, cycle: number, sizes: Sizes): Promis
       }
     }
     if (!answered) {
-      const ok = await run.until(`imds ${fault.kind} #${String(cycle)}: token once IMDS is healthy`, sizes.recoverTimeoutMs, async () => (await run.ask(ip, identity, `after IMDS ${fault.kind}`, resource))?.status === 200);
+      const ok = await run.until(`${phase} #${String(cycle)}: token once ${upstream.name} is healthy`, sizes.recoverTimeoutMs, async () => (await run.ask(ip, upstream.identity, `after ${upstream.name} ${fault.kind}`, resource))?.status === 200);
       if (ok === undefined) continue;
     }
-    recoveredIn(counts, `imds_${fault.kind}`, performance.now() - started);
+    recoveredIn(counts, phase, performance.now() - started);
     await world.admin.clearFaults();
-    const calls = (await world.admin.requests({ service: 'imds' })).entries.filter((entry) => entry.seq > since && entry.path.includes('oauth2/token'));
-    counts.count(`imds_calls_${fault.kind}`, calls.length);
-    for (const breach of retryAfterBreaches(calls, RETRY_AFTER_SECONDS * 1000)) counts.breach(`imds ${fault.kind} #${String(cycle)}: ${breach}`);
+    const service = upstream.service.split(':')[0] ?? upstream.service;
+    const calls = (await world.admin.requests({ service })).entries.filter((entry) => entry.seq > since && entry.path.includes('oauth2'));
+    counts.count(`calls_${phase}`, calls.length);
+    for (const breach of retryAfterBreaches(calls, RETRY_AFTER_SECONDS * 1000)) counts.breach(`${phase} #${String(cycle)}: ${breach}`);
   }
   await world.deletePod(namespace, pod);
 }
@@ -276,6 +294,7 @@ async function runNmiFaults(context: ScenarioContext): Promise<ReturnType<Counts
   let proxy: ApiProxy | undefined;
   let nmi: NmiProcess | undefined;
   let mic: MicProcess | undefined;
+  const knownSecrets: string[] = [];
   try {
     // A 30 s lease: MIC rides out the ~11 s API server restart (see the MIC faults suite).
     mic = await world.startMic('mic-nmi-faults', ['--v=4', '--leader-election-duration=30s']);
@@ -289,16 +308,25 @@ async function runNmiFaults(context: ScenarioContext): Promise<ReturnType<Counts
     const azure = await world.azureIdentity('nmi-faults-id');
     await world.createIdentity(namespace, 'nf-id', { type: 0, resourceID: azure.id, clientID: azure.clientId });
     await world.createBinding(namespace, 'nf-id', 'nf-id', 'nf-id');
+    // A service-principal identity (type 1): its tokens come from Entra ID with the Secret's client secret.
+    const secret = `s-${randomUUID()}`;
+    const sp = await world.admin.seedServicePrincipal({ displayName: 'nmi-faults-sp', secret });
+    await rawRequest(world.kc, { method: 'POST', path: `/api/v1/namespaces/${namespace}/secrets`, body: { metadata: { name: 'nf-sp' }, stringData: { clientSecret: secret } } });
+    await world.createIdentity(namespace, 'nf-sp', { type: 1, tenantID: world.sim.tenantId, clientID: sp.appId, clientPassword: { name: 'nf-sp', namespace }, adEndpoint: world.sim.entraUrl });
+    await world.createBinding(namespace, 'nf-sp', 'nf-sp', 'nf-sp');
+    const principal: Bound = { label: 'nf-sp', clientId: sp.appId };
+    knownSecrets.push(secret);
     const run = new NmiFaultRun({ world, nmi, proxy, counts, namespace, identity: { label: 'nf-id', clientId: azure.clientId }, node, nmiPid });
     for (let cycle = 0; cycle < sizes.cycles; cycle++) {
       context.log(`nmi-faults cycle ${String(cycle + 1)}/${String(sizes.cycles)}: watch expiry, API server restart, IMDS faults`);
       await watchExpiry(run, cycle, sizes);
       await apiServerRestart(run, cycle, sizes);
-      await imdsFaults(run, cycle, sizes);
+      await upstreamFaults(run, cycle, sizes, { name: 'imds', service: `imds:${node}`, identity: run.identity });
+      await upstreamFaults(run, cycle, sizes, { name: 'entra', service: 'entra', identity: principal });
     }
     if (!run.nmiRunning()) counts.breach('NMI is not running at the end (it must recover without restarting)');
     counts.count('api_connections_cut', proxy.cut);
-    for (const breach of secretBreaches({ nmi: nmi.output(), mic: mic.output() })) counts.breach(breach);
+    for (const breach of secretBreaches({ nmi: nmi.output(), mic: mic.output() }, knownSecrets)) counts.breach(breach);
     counts.count('nmi_log_lines', nmi.output().split('\n').length);
   } finally {
     await nmi?.stop();
@@ -310,7 +338,7 @@ async function runNmiFaults(context: ScenarioContext): Promise<ReturnType<Counts
 
 export const nmiFaultsScenario: ReliabilityScenario = {
   name: 'nmi-faults',
-  description: 'NMI through watch expiry (410), an API server restart and IMDS 429/500/hangs: recovers without restarting, never a wrong token',
+  description: 'NMI through watch expiry (410), an API server restart, IMDS and Entra 429/500/hangs: recovers without restarting, never a wrong token',
   needsRoot: false,
   run: runNmiFaults,
 };
