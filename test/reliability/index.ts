@@ -6,6 +6,7 @@
 import { adversarialScenario } from './adversarial.ts';
 import type { ReliabilityScenario } from './counts.ts';
 import { failClosedScenario } from './fail-closed.ts';
+import { micFaultsScenario } from './mic-faults.ts';
 import { nmiFaultsScenario } from './nmi-faults.ts';
 import { nmiFuzzScenario } from './nmi-fuzz.ts';
 import { secretsScenario } from './secrets.ts';
@@ -14,6 +15,7 @@ import { soakScenario } from './soak.ts';
 export const RELIABILITY_SCENARIOS: readonly ReliabilityScenario[] = [
   adversarialScenario,
   failClosedScenario,
+  micFaultsScenario,
   nmiFaultsScenario,
   nmiFuzzScenario,
   secretsScenario,
