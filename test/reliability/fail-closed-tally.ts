@@ -14,10 +14,13 @@ export interface Attempt {
   readonly status?: number;
   readonly appid?: string;
   readonly code?: string;
+  readonly localPort?: number;
+  readonly openedAt?: number;
 }
 
 export interface RelayConnection {
   readonly address: string;
+  readonly port: number;
   readonly time: number;
 }
 
@@ -51,7 +54,7 @@ export function parseAttempts(pod: string, text: string): Attempt[] {
 export function parseRelay(text: string): RelayConnection[] {
   return jsonLines(text)
     .filter((record) => record['event'] === 'connection')
-    .map((record) => ({ address: String(record['remoteAddress']).replace(/^::ffff:/, ''), time: Number(record['time']) }));
+    .map((record) => ({ address: String(record['remoteAddress']).replace(/^::ffff:/, ''), port: Number(record['remotePort']), time: Number(record['time']) }));
 }
 
 export function exposureAt(time: number, exposures: readonly Exposure[]): Exposure | undefined {
@@ -90,4 +93,18 @@ export function tallyRelay(connections: readonly RelayConnection[], podIps: read
 /** The first attempt of `pod` that started at or after `since` and got a token for `appid`. */
 export function firstTokenAfter(attempts: readonly Attempt[], pod: string, appid: string, since: number): Attempt | undefined {
   return attempts.find((attempt) => attempt.pod === pod && attempt.start >= since && attempt.status === 200 && attempt.appid === appid);
+}
+
+/**
+ * Attempts answered over a connection the IMDS relay accepted (same pod address and local port,
+ * opened within a second of the relay's record): requests that reached the node's IMDS, kept-alive
+ * reuses of an old connection included.
+ */
+export function answeredByImds(attempts: readonly Attempt[], connections: readonly RelayConnection[], ipOf: (pod: string) => string): Attempt[] {
+  return attempts.filter(
+    (attempt) =>
+      attempt.outcome === 'http' &&
+      attempt.localPort !== undefined &&
+      connections.some((connection) => connection.address === ipOf(attempt.pod) && connection.port === attempt.localPort && Math.abs(connection.time - (attempt.openedAt ?? 0)) <= 1_000),
+  );
 }

@@ -1,7 +1,8 @@
 /**
  * Fail-closed (issue 8; TARGETS.md: pod traffic reaching the node's IMDS while NMI runs, restarts or is
- * killed: 0 requests; a deleted rule restored ≤ 5 s). One node namespace with three pods (two bound to
- * identities, one unbound) asking for tokens in a steady bounded loop, while: pods run before NMI ever
+ * killed: 0 requests; a deleted rule restored ≤ 5 s). One node namespace with four pods (pod0 and pod3 bound to
+ * identity A, pod1 to B, pod2 unbound; pod3 keeps its connection alive, as SDKs do) asking for tokens
+ * in a steady bounded loop, while: pods run before NMI ever
  * started (the node registered with the not-ready taint), then NMI is SIGKILLed and restarted, SIGTERMed
  * and restarted, rolled to another "version" (its DaemonSet updated, old NMI terminated, a new one with
  * other flags and another DNAT port started), its jump deleted and its chain flushed by someone else.
@@ -22,7 +23,7 @@ import type { ManagedProcess } from '../harness/process.ts';
 import { MicWorld } from '../support/mic-world.ts';
 import { interceptionInstalled, startImdsRelay, startNodeNmi, waitUntil, type NodeNmiOptions } from '../support/nmi-e2e.ts';
 import { CountsBuilder, type ReliabilityScenario, type ScenarioContext } from './counts.ts';
-import { firstTokenAfter, overlapsExposure, parseAttempts, parseRelay, tallyRelay, type Attempt, type Exposure } from './fail-closed-tally.ts';
+import { answeredByImds, firstTokenAfter, overlapsExposure, parseAttempts, parseRelay, tallyRelay, type Attempt, type Exposure } from './fail-closed-tally.ts';
 import { secretBreaches } from './secret-scan.ts';
 
 const LOOP = fileURLToPath(new URL('./fixtures/pod-token-loop.ts', import.meta.url));
@@ -97,8 +98,9 @@ async function nodeTaints(world: MicWorld, node: string): Promise<Taint[]> {
 }
 
 /** The pod's token loop, started in its namespace with a clean environment (no proxies). */
-function startLoop(topo: NetnsTopology, pod: PodNamespace, plan: Plan, maxMs: number, clientId: string | undefined): Promise<ManagedProcess> {
+function startLoop(topo: NetnsTopology, pod: PodNamespace, plan: Plan, maxMs: number, clientId: string | undefined, keepAlive: boolean): Promise<ManagedProcess> {
   const [file, args] = nodeCommand(LOOP, [
+    ...(keepAlive ? ['--keep-alive'] : []),
     `--interval-ms=${String(plan.intervalMs)}`,
     `--max-attempts=${String(Math.ceil(maxMs / plan.intervalMs) + 10)}`,
     `--max-ms=${String(maxMs)}`,
@@ -121,7 +123,7 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     await rawRequest(world.kc, { method: 'PATCH', path: `/api/v1/nodes/${node}`, contentType: 'application/merge-patch+json', body: { spec: { taints: [{ key: DEFAULT_NOT_READY_TAINT, value: 'true', effect: 'NoSchedule' }] } } });
     const mic = await world.startMic('mic-fail-closed');
 
-    const topo = (run.topo = await createTopology({ pods: 3 }));
+    const topo = (run.topo = await createTopology({ pods: 4 }));
     const pods = topo.pods;
     const podIps = pods.map((pod) => pod.ip);
     const apiPort = Number(new URL(world.kc.getCurrentCluster()?.server ?? '').port);
@@ -130,7 +132,7 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     await topo.expose(topo.node, { listenHost: '127.0.0.1', listenPort: Number(imds.port), target: { host: imds.hostname, port: Number(imds.port) } });
     const relay = await startImdsRelay(topo, `127.0.0.1:${imds.port}`);
 
-    // pod0 → identity A, pod1 → identity B, pod2 → none.
+    // pod0 and pod3 → identity A, pod1 → identity B, pod2 → none.
     await world.namespace(NS);
     const identities: Identity[] = [];
     for (const name of ['a', 'b']) {
@@ -139,10 +141,11 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
       await world.createIdentity(NS, `identity-${name}`, { type: 0, resourceID: identity.id, clientID: identity.clientId });
       await world.createBinding(NS, `binding-${name}`, `identity-${name}`, `select-${name}`);
     }
-    const expected = new Map<string, string | undefined>([[pods[0]!.name, identities[0]!.clientId], [pods[1]!.name, identities[1]!.clientId], [pods[2]!.name, undefined]]);
-    for (const [index, pod] of pods.entries()) await world.createPod(NS, `app-${String(index)}`, node, index < 2 ? `select-${index === 0 ? 'a' : 'b'}` : undefined, { ip: pod.ip });
+    const selectors = ['select-a', 'select-b', undefined, 'select-a'];
+    const expected = new Map<string, string | undefined>(pods.map((pod, index) => [pod.name, selectors[index] === undefined ? undefined : identities[selectors[index] === 'select-a' ? 0 : 1]!.clientId]));
+    for (const [index, pod] of pods.entries()) await world.createPod(NS, `app-${String(index)}`, node, selectors[index], { ip: pod.ip });
     await waitUntil('MIC to assign both identities', async () => {
-      const statuses = await Promise.all(['app-0', 'app-1'].map(async (name) => (await world.assignedFor(NS, name)).map((aai) => aai.status?.status).join()));
+      const statuses = await Promise.all(['app-0', 'app-1', 'app-3'].map(async (name) => (await world.assignedFor(NS, name)).map((aai) => aai.status?.status).join()));
       return statuses.every((status) => status === 'Assigned');
     }, 60_000, 200);
     const labels = { 'app.kubernetes.io/component': 'nmi' };
@@ -205,7 +208,7 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     // --- pods run before NMI ever started on this node --------------------------------------------
     const scenarioMs = plan.preNmiMs + plan.cycles * FAULTS.length * (plan.downMs + plan.steadyMs + 12_000) + 60_000;
     const loopsFrom = Date.now();
-    for (const pod of pods) run.loops.push(await startLoop(topo, pod, plan, scenarioMs, expected.get(pod.name)));
+    for (const pod of pods) run.loops.push(await startLoop(topo, pod, plan, scenarioMs, expected.get(pod.name), pod === pods[3]));
     await settle(plan.preNmiMs);
     counts.faults++;
     const first = await startNmi();
@@ -289,7 +292,16 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
         else counts.breach(`${attempt.pod} got a token for appid ${String(attempt.appid)} (bound to ${String(want)}) at ${new Date(attempt.start).toISOString()}`);
       }
     }
-    const relayTally = tallyRelay(parseRelay(await readFile(relay.logPath, 'utf8')), podIps, exposures);
+    const connections = parseRelay(await readFile(relay.logPath, 'utf8'));
+    const relayTally = tallyRelay(connections, podIps, exposures);
+    // Per request, not per connection: a kept-alive connection opened before the install must not carry
+    // requests to IMDS afterwards (the conntrack flush cuts it).
+    const viaImds = answeredByImds(all, connections, (name) => pods.find((pod) => pod.name === name)?.ip ?? '');
+    counts.details['requestsAnsweredByImds'] = viaImds.length;
+    counts.details['keepAliveRequestsAnsweredByImds'] = viaImds.filter((attempt) => attempt.pod === pods[3]!.name).length;
+    for (const attempt of viaImds.filter((candidate) => !overlapsExposure(candidate, exposures))) {
+      counts.breach(`${attempt.pod}: a request at ${new Date(attempt.start).toISOString()} was answered by the node's IMDS over a connection opened ${new Date(attempt.openedAt ?? 0).toISOString()} (rules installed)`);
+    }
     counts.details['imdsReachedBeforeFirstInstall'] = relayTally.beforeFirstInstall;
     counts.details['imdsReachedWhileRuleDeleted'] = relayTally.whileRuleDeleted;
     for (const [what, count] of Object.entries(relayTally.byExposure)) counts.details[`imdsReached:${what}`] = count;
