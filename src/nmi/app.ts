@@ -108,7 +108,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
       });
       return await reply.code(proxied.status).headers(proxied.headers).send(proxied.body);
     } catch (error) {
-      if (error instanceof ImdsProxyError) return sendError(reply, 502, 'bad_gateway', error.message);
+      if (error instanceof ImdsProxyError) return sendError(reply, error.status, error.status === 502 ? 'bad_gateway' : 'invalid_request', error.message);
       throw error;
     }
   };

@@ -9,7 +9,10 @@ import { Agent, request } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+// `expect` too: Node already answered the client's 100-continue and NMI has the whole body (undici refuses it).
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length', 'expect']);
+/** undici's codes for a request it will not send as given: the caller's fault (400), not IMDS's (502). */
+const UNSENDABLE = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 export interface ProxyRequest {
   readonly method: string;
@@ -25,7 +28,14 @@ export interface ProxyResponse {
   readonly body: Readable;
 }
 
-export class ImdsProxyError extends Error {}
+export class ImdsProxyError extends Error {
+  /** 400: the request cannot be forwarded as it is; 502: IMDS did not answer. */
+  readonly status: number;
+  constructor(message: string, options: { cause?: unknown; status?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.status = options.status ?? 502;
+  }
+}
 
 export class ImdsProxy {
   private readonly origin: string;
@@ -62,6 +72,9 @@ export class ImdsProxy {
       }
       return { status: response.statusCode, headers: out, body: response.body };
     } catch (error) {
+      if (UNSENDABLE.has(String((error as { code?: unknown }).code))) {
+        throw new ImdsProxyError(`request cannot be forwarded to the instance metadata service: ${(error as Error).message}`, { cause: error, status: 400 });
+      }
       throw new ImdsProxyError(`instance metadata service at ${this.origin} unreachable: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -5,8 +5,8 @@
  * sockets from 127.x source addresses (two bound pods, an unbound pod, an unknown address, the host).
  *
  * Properties, per response: NMI answered (no hang, no silent close) and is alive; the status is
- * documented (docs/nmi.md: 500 only for "no pod at this address", 502 IMDS unreachable, 503; any 5xx
- * else is a breach); every error body is JSON `{error, error_description}` (a proxied IMDS answer only
+ * documented (docs/nmi.md: 500 only for "no pod at this address", 503; 502 means IMDS unreachable, and
+ * this world's IMDS never is; any other 5xx is a breach); every error body is JSON `{error, error_description}` (a proxied IMDS answer only
  * has to be IMDS's JSON); every JWT in a body belongs to an identity the caller is bound to (claims
  * decoded). After the run, the bound pod still gets a token. Seed fixed, printed, `FUZZ_SEED` overrides.
  * @module
@@ -208,8 +208,8 @@ export function check(from: Source, request: FuzzRequest | undefined, response: 
   if (status >= 500) {
     const documented =
       head ? [500, 502, 503].includes(status)
-        : (status === 500 && errorText === 'internal_error' && DOCUMENTED_500.test(description ?? '')) ||
-          (status === 502 && errorText === 'bad_gateway') ||
+        : // 502 means "IMDS unreachable", and this world's IMDS is always up: any 502 here is a wrong answer.
+          (status === 500 && errorText === 'internal_error' && DOCUMENTED_500.test(description ?? '')) ||
           (status === 503 && (errorText === 'service_unavailable' || errorText === 'identity_not_found'));
     // Route 5 returns IMDS's own status (docs/nmi.md), so a proxied 5xx is IMDS's, not NMI's.
     if (!documented && !proxied) problems.push(`undocumented ${String(status)}: ${description ?? response.body.slice(0, 120)}`);
