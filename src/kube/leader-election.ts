@@ -29,6 +29,12 @@ export interface LeaderElectionOptions {
   readonly renewDeadlineMs?: number;
   /** Default a quarter of the lease duration. */
   readonly retryPeriodMs?: number;
+  /**
+   * How often a candidate reads the lease; default the retry period, at most {@link CANDIDATE_POLL_MS}.
+   * A candidate counts the lease from when it *saw* the holder's last renewal, so a slow poll adds its
+   * period to every failover.
+   */
+  readonly candidatePollMs?: number;
   readonly logger: Logger;
   readonly clock?: Clock;
   /** Called on every transition, for metrics. */
@@ -50,6 +56,13 @@ interface Lease {
   spec?: LeaseSpec;
 }
 
+/**
+ * Candidates read the lease at least this often: they see the holder's last renewal within 1 s and
+ * take over within lease duration + 2 s of a leader's death (TARGETS.md), instead of lease + two
+ * retry periods (22.5 s with the 15 s default lease). One GET a second per standby replica.
+ */
+export const CANDIDATE_POLL_MS = 1_000;
+
 /** Kubernetes MicroTime format (RFC 3339 with microseconds). */
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
@@ -66,11 +79,13 @@ export class LeaderElector implements LeadershipGate {
 
   constructor(options: LeaderElectionOptions) {
     const leaseDurationMs = options.leaseDurationMs ?? 15_000;
+    const retryPeriodMs = options.retryPeriodMs ?? leaseDurationMs / 4;
     this.options = {
       ...options,
       leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs ?? leaseDurationMs / 2,
-      retryPeriodMs: options.retryPeriodMs ?? leaseDurationMs / 4,
+      retryPeriodMs,
+      candidatePollMs: options.candidatePollMs ?? Math.min(retryPeriodMs, CANDIDATE_POLL_MS),
     };
     if (this.options.renewDeadlineMs >= leaseDurationMs) throw new Error('leader election: renew deadline must be shorter than the lease duration');
     if (this.options.retryPeriodMs >= this.options.renewDeadlineMs) throw new Error('leader election: retry period must be shorter than the renew deadline');
@@ -118,7 +133,7 @@ export class LeaderElector implements LeadershipGate {
       } catch (error) {
         log.warn({ err: describeError(error) }, 'leader election: could not read or write the lease');
       }
-      await this.clock.sleep(retryPeriodMs, signal).catch(() => undefined);
+      await this.clock.sleep(this.options.candidatePollMs, signal).catch(() => undefined);
     }
     // Renew. As client-go, the renew deadline runs from the first failed attempt of a round (a
     // retry period after the last success), not from the last success: a leader tolerates an API

@@ -127,3 +127,48 @@ describe('LeaderElector renew deadline', () => {
     expect(elector.lost.aborted).toBe(true);
   });
 });
+
+describe('LeaderElector candidate', () => {
+  /** Runs the clock in 250 ms steps, letting the elector finish each lease read before the next step. */
+  async function stepUntil(clock: ManualClock, limitMs: number, done: () => boolean): Promise<number> {
+    const start = clock.now();
+    while (clock.now() - start < limitMs && !done()) {
+      await clock.advance(250);
+      // Idle again: its next sleep is scheduled (its request, if any, was answered).
+      await vi.waitFor(() => { expect(clock.pendingTimers).toBeGreaterThan(0); });
+    }
+    return clock.now() - start;
+  }
+
+  it('takes over within lease + 2 s of the holder\'s last renewal (it reads the lease every second, not every retry period)', async () => {
+    const api = await fakeApi();
+    cleanup.push(() => api.close());
+    const server = api.kubeConfig.getCurrentCluster()?.server ?? '';
+    const leases = `${server}/apis/coordination.k8s.io/v1/namespaces/kube-system/leases`;
+    const held = (renewTime: string): string => JSON.stringify({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'mic', namespace: 'kube-system' }, spec: { holderIdentity: 'other', leaseDurationSeconds: 15, renewTime } });
+    await fetch(leases, { method: 'POST', body: held('2025-01-01T00:00:00.000000Z') });
+
+    const clock = new ManualClock();
+    const elector = new LeaderElector({ kubeConfig: api.kubeConfig, namespace: 'kube-system', name: 'mic', identity: 'me', leaseDurationMs: 15_000, logger: pino({ level: 'silent' }), clock });
+    const stop = new AbortController();
+    const running = elector.run(stop.signal);
+    cleanup.push(async () => {
+      stop.abort();
+      await clock.advance(0);
+      await running;
+    });
+    await vi.waitFor(() => { expect(clock.pendingTimers).toBeGreaterThan(0); });
+    // The holder renews once more, just after the candidate's first read, and then dies.
+    await stepUntil(clock, 500, () => false);
+    await fetch(`${leases}/mic`, { method: 'PUT', body: held('2025-01-01T00:00:00.500000Z') });
+    const requestsBefore = api.requests;
+    const tookMs = await stepUntil(clock, 25_000, () => elector.isLeader());
+    expect(elector.isLeader()).toBe(true);
+    // From the last renewal (0.5 s in): ≤ 15 s + 2 s. Reading every 3.75 s took 18.25 s.
+    expect(tookMs).toBeLessThanOrEqual(17_000);
+    expect(tookMs).toBeGreaterThanOrEqual(15_000);
+    // About one read a second while waiting.
+    expect(api.requests - requestsBefore).toBeGreaterThanOrEqual(14);
+    expect(api.requests - requestsBefore).toBeLessThanOrEqual(20);
+  });
+});
