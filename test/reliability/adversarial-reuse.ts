@@ -22,8 +22,9 @@ const NS = 'adv-a';
 
 /**
  * "NMI has seen every write made so far": a sentinel pod gets the probe namespace's address and the
- * probe asks until NMI knows it (404 "no aadpodidbinding label" instead of the 500 for an unknown
- * address). The pods watch is one ordered stream, so every earlier write has reached NMI too.
+ * probe asks until NMI answers with its name (404 "pod <name> has no aadpodidbinding label", not the
+ * 500 for an unknown address nor the previous sentinel's 404). The pods watch is one ordered stream,
+ * so every earlier pod write has reached NMI too.
  */
 export class Barrier {
   private readonly adv: AdvWorld;
@@ -44,8 +45,9 @@ export class Barrier {
       await waitUntil(
         `NMI on ${this.node.name} to see ${name}`,
         async () => {
-          const result = await this.node.topo.exec(this.probe.name, 'curl', ['-s', '-o', '/dev/null', '--noproxy', '*', '--max-time', '5', '-w', '%{http_code}', '-H', 'Metadata: true', 'http://169.254.169.254/metadata/identity/oauth2/token?resource=https%3A%2F%2Fmanagement.azure.com%2F'], { timeoutMs: 15_000 });
-          return result.stdout.trim() === '404';
+          const result = await this.node.topo.exec(this.probe.name, 'curl', ['-s', '--noproxy', '*', '--max-time', '5', '-H', 'Metadata: true', 'http://169.254.169.254/metadata/identity/oauth2/token?resource=https%3A%2F%2Fmanagement.azure.com%2F'], { timeoutMs: 15_000 });
+          // NMI names the pod it found: the previous sentinel (deleted, but maybe not yet seen) is not enough.
+          return result.stdout.includes(`${NS}/${name} has no aadpodidbinding label`);
         },
         20_000,
         20,
