@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { identityResourceId, MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
+import { identityResourceId, lastRequestSeq, MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
 import { startNmi, type NmiProcess } from '../support/nmi-world.ts';
 import { CountsBuilder, type ReliabilityScenario, type Scale, type ScenarioContext, type SuiteCounts } from './counts.ts';
 import { secretBreaches } from './secret-scan.ts';
@@ -231,9 +231,23 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
       }
     };
 
+    // The simulator's request log is a ring (10,000 entries): read what is new at every sample.
+    let lastSeq = await lastRequestSeq(world);
+    const countRequests = async (): Promise<void> => {
+      const { entries } = await world.admin.requests({ since: lastSeq });
+      for (const entry of entries) {
+        lastSeq = Math.max(lastSeq, entry.seq);
+        const failed = entry.status === 0 || entry.status >= 400;
+        if (entry.service.startsWith('imds')) counts.count(failed ? 'imdsCallsFailed' : 'imdsCalls');
+        else if (entry.service === 'arm' && (entry.method === 'PATCH' || entry.method === 'PUT') && /microsoft\.compute\//i.test(entry.path)) counts.count(failed ? 'armWritesFailed' : 'armWrites');
+        else if (entry.service === 'arm') counts.count('armOtherCalls');
+      }
+    };
+
     const sample = async (): Promise<void> => {
       while (running()) {
         const tick = performance.now();
+        await countRequests().catch(() => { counts.count('requestLogErrors'); });
         for (const entry of watched) {
           try {
             entry.samples.push(await sampleProcess(entry.pid, entry.metricsPort, started));
@@ -282,7 +296,7 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
     counts.details['drainMs'] = Math.round(drained.ms);
     await Promise.all(ghostWaits);
     counts.details['ghostReleaseMs'] = ghostReleaseMs.length === 0 ? '-' : `median ${String(Math.round(median(ghostReleaseMs)))} max ${String(Math.round(Math.max(...ghostReleaseMs)))}`;
-    counts.details['armWrites'] = await world.armWrites();
+    await countRequests();
 
     for (const [name, exited] of [['mic', mic.child.exitCode ?? mic.child.signalCode], ...nmis.map((nmi, index) => [`nmi${String(index)}`, nmiExit(nmi)] as const)] as const) {
       if (exited !== null) counts.breach(`${name} exited during the soak (${String(exited)})`);
