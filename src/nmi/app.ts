@@ -84,6 +84,9 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort(new Error('client went away'));
     };
     reply.raw.once('close', onClose);
+    // After a request with Upgrade, Node parses nothing more on the connection (NMI never upgrades): a
+    // pipelined request behind it waited unanswered until the keep-alive timeout. Close after this answer.
+    if (request.headers.upgrade !== undefined) void reply.header('connection', 'close');
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, 400, 'invalid_request', 'Host header required');
     const rawUrl = request.raw.url ?? '/';
     const outcome = await options.handler.handle({

@@ -62,6 +62,9 @@ export const secretsScenario: ReliabilityScenario = {
     try {
       const azureJson = JSON.parse(readFileSync(world.azureJsonPath, 'utf8')) as { aadClientSecret?: string };
       secrets.add(azureJson.aadClientSecret ?? '');
+      // The kubeconfig MIC, NMI and the CLI use holds a client key: its base64 and its PEM body.
+      const keyData = /client-key-data:\s*"?([A-Za-z0-9+/=]+)/u.exec(readFileSync(world.plane.kubeconfigPath, 'utf8'))?.[1];
+      if (keyData !== undefined) secrets.add(keyData, ...pemBodies(Buffer.from(keyData, 'base64').toString('utf8')));
       const node = world.scaleSetNodes[0] ?? '';
       nmi = await startNmi(world, node, ['--v=5', '--retry-attempts-for-created=8', '--retry-attempts-for-assigned=8', '--find-identity-retry-interval=2']);
       const op = operations(world, nmi, node, counts, secrets);

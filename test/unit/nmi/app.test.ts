@@ -154,6 +154,15 @@ describe('NMI app', () => {
       expect(typeof body['error_description']).toBe('string');
     });
 
+    it('closes the connection after a request with Upgrade, instead of leaving a pipelined request unanswered until the keep-alive timeout (found by the fuzzer)', async () => {
+      const token = '/metadata/identity/oauth2/token?resource=x';
+      const started = performance.now();
+      const { responses } = await exchange(`GET ${token} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET ${token} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nConnection: close\r\n\r\n`);
+      expect(responses[0]?.status).toBe(500);
+      expect(responses[0]?.headers['connection']).toBe('close');
+      expect(performance.now() - started).toBeLessThan(5_000);
+    }, 10_000);
+
     it('maps Node client errors: timeout 408, header overflow 431, the rest 400', () => {
       expect(clientErrorAnswer('ERR_HTTP_REQUEST_TIMEOUT')).toMatchObject({ status: 408, error: 'request_timeout' });
       expect(clientErrorAnswer('HPE_HEADER_OVERFLOW').status).toBe(431);
