@@ -23,7 +23,7 @@ import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.
 import { NmiHandler } from './handler.ts';
 import { IdentityFinder } from './identity-finder.ts';
 import { createNmiInformers } from './informers.ts';
-import { execConntrack } from './iptables/conntrack.ts';
+import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
 import { execIptables } from './iptables/iptables.ts';
 import { cleanupIptables, IptablesManager } from './iptables/manager.ts';
 import { AAD_METADATA_CHAIN, type IptablesConfig } from './iptables/rules.ts';
@@ -188,6 +188,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     intervalMs: config.iptables.intervalMs,
     flushConntrack: config.iptables.flushConntrack,
     conntrack: execConntrack(),
+    reversePickups: execConntrackReversePickups(),
     onSynced: () => {
       intercepting = true;
       installed.resolve(undefined);

@@ -27,10 +27,25 @@ const DELETED = /(\d+) flow entries have been deleted/;
 
 /** The real flusher: `conntrack -D -p tcp --orig-dst <ip> --dport <port>`. */
 export function execConntrack(options: { readonly conntrack?: string; readonly exec?: Exec } = {}): ConntrackFlusher {
+  return conntrackDelete(options, (metadataIp, metadataPort) => ['--orig-dst', metadataIp, '--dport', String(metadataPort)]);
+}
+
+/**
+ * Deletes flows conntrack picked up mid-stream from IMDS's side (`--orig-src <ip> --sport <port>`).
+ * When conntrack first sees a pod's un-intercepted connection to IMDS (opened before the rules, or
+ * after a flush) through a packet from IMDS, the flow's original direction is IMDS → pod: no DNAT
+ * applies, the pod's packets match its reply direction, and the `--orig-dst` flush never matches it,
+ * so a kept-alive connection stays on the node's IMDS. No intercepted flow has this shape.
+ */
+export function execConntrackReversePickups(options: { readonly conntrack?: string; readonly exec?: Exec } = {}): ConntrackFlusher {
+  return conntrackDelete(options, (metadataIp, metadataPort) => ['--orig-src', metadataIp, '--sport', String(metadataPort)]);
+}
+
+function conntrackDelete(options: { readonly conntrack?: string; readonly exec?: Exec }, match: (ip: string, port: number) => string[]): ConntrackFlusher {
   const file = options.conntrack ?? 'conntrack';
   const exec = options.exec ?? execProgram;
   return async (metadataIp, metadataPort) => {
-    const args = ['-D', '-p', 'tcp', '--orig-dst', metadataIp, '--dport', String(metadataPort)];
+    const args = ['-D', '-p', 'tcp', ...match(metadataIp, metadataPort)];
     const result = await exec(file, args);
     const deleted = DELETED.exec(result.stderr);
     // conntrack exits 1 when nothing matched ("0 flow entries have been deleted"): nothing to do.

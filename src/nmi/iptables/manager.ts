@@ -31,6 +31,11 @@ export interface IptablesManagerOptions {
   readonly flushConntrack?: boolean;
   /** Required when `flushConntrack` is not false. */
   readonly conntrack?: ConntrackFlusher;
+  /**
+   * After every sync (with `flushConntrack`): deletes flows picked up from IMDS's side, which pin a
+   * pod's connection to IMDS past the DNAT (conntrack.ts). Its failure is logged, never fatal.
+   */
+  readonly reversePickups?: ConntrackFlusher;
   /** After every successful sync; the first one means interception is active. */
   readonly onSynced?: () => void;
   /** A sync after the first one had to fix drift. */
@@ -42,6 +47,8 @@ export interface IptablesManagerOptions {
 export interface SyncResult extends SyncPlan {
   /** Conntrack entries deleted after applying (0 when not flushed). */
   readonly conntrackDeleted: number;
+  /** Flows picked up from IMDS's side that were deleted (pod connections pinned to IMDS). */
+  readonly reversePickupsDeleted: number;
 }
 
 export class IptablesManager implements Runnable {
@@ -77,7 +84,16 @@ export class IptablesManager implements Runnable {
       conntrackDeleted = await this.options.conntrack(config.metadataIp, config.metadataPort);
       this.conntrackPending = false;
     }
-    return { ...plan, conntrackDeleted };
+    let reversePickupsDeleted = 0;
+    if (this.options.flushConntrack !== false && this.options.reversePickups !== undefined) {
+      try {
+        reversePickupsDeleted = await this.options.reversePickups(config.metadataIp, config.metadataPort);
+      } catch (error) {
+        this.options.logger.warn({ err: describeError(error) }, 'deleting conntrack flows picked up from IMDS’s side failed; retried at the next check');
+      }
+      if (reversePickupsDeleted > 0) this.options.logger.warn({ deleted: reversePickupsDeleted }, 'deleted conntrack flows that kept pod connections on the node’s IMDS past the DNAT');
+    }
+    return { ...plan, conntrackDeleted, reversePickupsDeleted };
   }
 
   /** Runs until `signal` aborts; never removes rules (fail-closed), never throws for iptables errors. */

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/lib/clock.ts';
-import { ConntrackError, execConntrack } from '../../../src/nmi/iptables/conntrack.ts';
+import { ConntrackError, execConntrack, execConntrackReversePickups } from '../../../src/nmi/iptables/conntrack.ts';
 import { execIptables, IptablesError, type IptablesRunner } from '../../../src/nmi/iptables/iptables.ts';
 import { cleanupIptables, IptablesManager, type IptablesManagerOptions } from '../../../src/nmi/iptables/manager.ts';
 import { expectedChainRules, type IptablesCommand, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
@@ -264,6 +264,26 @@ describe('real executors with a fake exec', () => {
       'iptables -w 5 -t nat -S broken',
       'iptables-restore -w 5 --noflush <<*nat\n-N x\nCOMMIT\n',
     ]);
+  });
+
+  it('deletes flows picked up from IMDS’s side after every check; a failure there is only logged', async () => {
+    const sweeps: string[] = [];
+    let calls = 0;
+    const { clock, events, controller, done } = setup({
+      reversePickups: (ip, port) => {
+        sweeps.push(`${ip}:${port}`);
+        return ++calls === 2 ? Promise.reject(new ConntrackError(['conntrack'], 2, 'boom')) : Promise.resolve(0);
+      },
+    });
+    await clock.advance(0);
+    await clock.advance(10_000);
+    expect(sweeps).toEqual(['169.254.169.254:80', '169.254.169.254:80', '169.254.169.254:80']);
+    expect(events).toEqual(['synced', 'synced', 'synced']);
+    controller.abort();
+    await done;
+    let args: readonly string[] = [];
+    await execConntrackReversePickups({ exec: (_file, argv) => { args = argv; return Promise.resolve({ code: 1, stdout: '', stderr: '0 flow entries have been deleted.' }); } })('169.254.169.254', 80);
+    expect(args).toEqual(['-D', '-p', 'tcp', '--orig-src', '169.254.169.254', '--sport', '80']);
   });
 
   it('conntrack: "0 flow entries" with exit 1 is success, other failures are errors', async () => {
