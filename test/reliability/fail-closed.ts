@@ -18,7 +18,7 @@ import { rawRequest } from '../../src/kube/raw-client.ts';
 import { DEFAULT_NOT_READY_TAINT, type Taint } from '../../src/nmi/node-taint.ts';
 import type { IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 import { readAuditEvents } from '../harness/audit.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
 import { MicWorld } from '../support/mic-world.ts';
 import { interceptionInstalled, startImdsRelay, startNodeNmi, waitUntil, type NodeNmiOptions } from '../support/nmi-e2e.ts';
@@ -224,9 +224,9 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
       }
       return installedSeen !== undefined && taintGoneSeen !== undefined;
     }, 45_000, 50);
-    // NMI's own record of when iptables-restore had applied the rules (tighter than our polling).
-    const installLine = JSON.parse(await waitForLogLine(current(), (line) => line.includes('iptables redirection installed'))) as { time: string };
-    const installedAt = Math.min(Date.parse(installLine.time), installedSeen ?? Infinity);
+    // Interception is complete when NMI logs it: after the rules, the conntrack flush and the sweep of
+    // flows picked up from IMDS's side (a kept-alive connection from before is cut only then).
+    const installedAt = await loggedAt(current(), 'iptables redirection installed', first.at);
     exposures.push({ kind: 'before-first-install', from: loopsFrom - 1_000, to: first.at, what: 'beforeNmiStarted' });
     exposures.push({ kind: 'before-first-install', from: first.at + 1, to: installedAt, what: 'whileNmiStarting' });
     counts.details['windowNmiStartToRulesMs'] = installedAt - first.at;
@@ -244,10 +244,13 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
           const from = Date.now();
           await topo.execOk(topo.node, 'iptables', ['-w', '5', '-t', 'nat', ...command]);
           const tamperedAt = Date.now();
-          const restoreMs = await waitUntil(`restore after ${fault}`, () => interceptionInstalled(topo, configOf(version)), 20_000, 50);
-          exposures.push({ kind: 'rule-deleted', from, to: Date.now(), what: fault });
+          await waitUntil(`restore after ${fault}`, () => interceptionInstalled(topo, configOf(version)), 20_000, 50);
+          // As at install: restored once NMI has also flushed the flows opened meanwhile (it logs then).
+          const restoredAt = Math.max(Date.now(), await loggedAt(current(), 'iptables drift restored', from));
+          exposures.push({ kind: 'rule-deleted', from, to: restoredAt, what: fault });
+          const restoreMs = restoredAt - tamperedAt;
           if (restoreMs > RESTORE_TARGET_MS) counts.breach(`${fault}: restored after ${String(restoreMs)} ms (target ≤ ${String(RESTORE_TARGET_MS)} ms)`);
-          recovered(fault, Date.now() - tamperedAt);
+          recovered(fault, restoreMs);
           await settle(plan.steadyMs);
           continue;
         }
@@ -319,12 +322,33 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     const outputs: Record<string, string> = { relay: await readFile(relay.logPath, 'utf8'), mic: mic.output() };
     for (const proc of [...run.nmis, ...run.loops]) outputs[proc.name] = await readFile(proc.logPath, 'utf8');
     for (const finding of secretBreaches(outputs)) counts.breach(finding);
+    // Kept-alive pod connections NMI found pinned to IMDS by a flow picked up from IMDS's side, and cut.
+    counts.details['pinnedFlowsDeletedByNmi'] = run.nmis
+      .flatMap((proc) => (outputs[proc.name] ?? '').split('\n').filter((line) => line.includes('kept pod connections on the node')))
+      .reduce((sum, line) => sum + Number((JSON.parse(line) as { deleted?: number }).deleted ?? 0), 0);
     counts.details['nmiStarts'] = run.nmis.length;
     counts.details['nmiLogLines'] = run.nmis.length === 0 ? 0 : (await Promise.all(run.nmis.map(async (proc) => (await readFile(proc.logPath, 'utf8')).split('\n').length))).reduce((a, b) => a + b, 0);
     return counts.finish();
   } finally {
     await run.close();
   }
+}
+
+/** The time of NMI's first JSON log record at or after `since` whose message is `message` (bounded wait). */
+async function loggedAt(proc: ManagedProcess, message: string, since: number): Promise<number> {
+  let found: number | undefined;
+  await waitUntil(`NMI to log "${message}"`, async () => {
+    for (const line of (await readFile(proc.logPath, 'utf8')).split('\n')) {
+      if (!line.includes(message)) continue;
+      const time = Date.parse((JSON.parse(line) as { time: string }).time);
+      if (time >= since) {
+        found = time;
+        return true;
+      }
+    }
+    return false;
+  }, 15_000, 100);
+  return found ?? since;
 }
 
 export const failClosedScenario: ReliabilityScenario = {
