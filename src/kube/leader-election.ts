@@ -123,7 +123,7 @@ export class LeaderElector implements LeadershipGate {
     // Acquire.
     while (!signal.aborted && !this.leading) {
       try {
-        if (await this.tryAcquireOrRenew()) {
+        if (await this.withDeadline((deadline) => this.tryAcquireOrRenew(deadline))) {
           this.leading = true;
           log.info('became leader');
           this.options.onTransition?.(true);
@@ -145,7 +145,7 @@ export class LeaderElector implements LeadershipGate {
       if (stopped()) break;
       const attemptAt = this.clock.now();
       try {
-        if (await this.tryAcquireOrRenew()) {
+        if (await this.withDeadline((deadline) => this.tryAcquireOrRenew(deadline))) {
           failingSince = undefined;
           continue;
         }
@@ -169,8 +169,27 @@ export class LeaderElector implements LeadershipGate {
     return name === undefined ? base : `${base}/${name}`;
   }
 
+  /**
+   * Runs one lease round with a deadline of half a retry period. Without it a request that is never
+   * answered (a black-holed connection; undici waits 300 s for headers) would keep a leader that can
+   * no longer renew believing it leads long after its lease expired for the others: two leaders.
+   * With it, a leader that cannot renew gives up after 0.75 × the lease, as when the API server refuses.
+   */
+  private async withDeadline<T>(round: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = Math.max(1, this.options.retryPeriodMs / 2);
+    const controller = new AbortController();
+    const cancel = this.clock.setTimer(ms, () => {
+      controller.abort(new Error(`lease request not answered within ${ms} ms`));
+    });
+    try {
+      return await round(controller.signal);
+    } finally {
+      cancel();
+    }
+  }
+
   /** One round of client-go's tryAcquireOrRenew; true when we hold the lease afterwards. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { kubeConfig, name, namespace, identity, leaseDurationMs } = this.options;
     const now = this.clock.now();
     const spec: LeaseSpec = {
@@ -182,11 +201,12 @@ export class LeaderElector implements LeadershipGate {
     };
     let current: Lease;
     try {
-      current = (await rawRequest(kubeConfig, { method: 'GET', path: this.leasePath(name) })) as Lease;
+      current = (await rawRequest(kubeConfig, { method: 'GET', path: this.leasePath(name), signal })) as Lease;
     } catch (error) {
       if (!isStatus(error, 404)) throw error;
       try {
         await rawRequest(kubeConfig, {
+          signal,
           method: 'POST',
           path: this.leasePath(),
           body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
@@ -220,7 +240,7 @@ export class LeaderElector implements LeadershipGate {
     };
     try {
       // PUT with the resourceVersion we read: a concurrent writer makes this fail with 409.
-      await rawRequest(kubeConfig, { method: 'PUT', path: this.leasePath(name), body: next });
+      await rawRequest(kubeConfig, { method: 'PUT', path: this.leasePath(name), body: next, signal });
     } catch (error) {
       if (isStatus(error, 409)) return false;
       throw error;

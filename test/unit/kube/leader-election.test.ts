@@ -16,13 +16,15 @@ interface FakeApi {
   /** Requests answered (successfully or not). */
   requests: number;
   down: boolean;
+  /** Requests are read and never answered (a black-holed connection). */
+  hang: boolean;
   close(): Promise<void>;
 }
 
 async function fakeApi(): Promise<FakeApi> {
   let lease: Record<string, unknown> | undefined;
   let version = 0;
-  const api = { writes: 0, requests: 0, down: false } as FakeApi;
+  const api = { writes: 0, requests: 0, down: false, hang: false } as FakeApi;
   const server: Server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => {
@@ -34,6 +36,7 @@ async function fakeApi(): Promise<FakeApi> {
         response.writeHead(status, { 'content-type': 'application/json' });
         response.end(JSON.stringify(object));
       };
+      if (api.hang) return;
       if (api.down) {
         send(503, { kind: 'Status', reason: 'ServiceUnavailable', message: 'down' });
       } else if (request.method === 'GET') {
@@ -59,6 +62,7 @@ async function fakeApi(): Promise<FakeApi> {
     server.close(() => {
       resolve();
     });
+    server.closeAllConnections();
   });
   Object.assign(api, { kubeConfig, close });
   return api;
@@ -126,20 +130,27 @@ describe('LeaderElector renew deadline', () => {
     expect(elector.isLeader()).toBe(false);
     expect(elector.lost.aborted).toBe(true);
   });
+
+  it('gives up as well when its renew requests are never answered (each lease round has a deadline of half a retry period)', async () => {
+    const { api, clock, elector } = await leader();
+    api.hang = true;
+    const requests = api.requests;
+    let elapsed = 0;
+    while (elapsed < 20_000 && !elector.lost.aborted) {
+      await clock.advance(250);
+      elapsed += 250;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Attempts at 3.75 s and 9.375 s, each abandoned after 1.875 s: lost at 11.25 s, before the 15 s lease
+    // expires for the others. Without a deadline the first request would hold it "leader" for ever.
+    expect(elector.lost.aborted).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(11_250);
+    expect(elapsed).toBeLessThan(15_000);
+    expect(api.requests - requests).toBeLessThanOrEqual(2);
+  });
 });
 
 describe('LeaderElector candidate', () => {
-  /** Runs the clock in 250 ms steps, letting the elector finish each lease read before the next step. */
-  async function stepUntil(clock: ManualClock, limitMs: number, done: () => boolean): Promise<number> {
-    const start = clock.now();
-    while (clock.now() - start < limitMs && !done()) {
-      await clock.advance(250);
-      // Idle again: its next sleep is scheduled (its request, if any, was answered).
-      await vi.waitFor(() => { expect(clock.pendingTimers).toBeGreaterThan(0); });
-    }
-    return clock.now() - start;
-  }
-
   it('takes over within lease + 2 s of the holder\'s last renewal (it reads the lease every second, not every retry period)', async () => {
     const api = await fakeApi();
     cleanup.push(() => api.close());
@@ -157,18 +168,21 @@ describe('LeaderElector candidate', () => {
       await clock.advance(0);
       await running;
     });
-    await vi.waitFor(() => { expect(clock.pendingTimers).toBeGreaterThan(0); });
+    await vi.waitFor(() => { expect(api.requests).toBe(1); });
+    await new Promise((resolve) => setTimeout(resolve, 20));
     // The holder renews once more, just after the candidate's first read, and then dies.
-    await stepUntil(clock, 500, () => false);
     await fetch(`${leases}/mic`, { method: 'PUT', body: held('2025-01-01T00:00:00.500000Z') });
-    const requestsBefore = api.requests;
-    const tookMs = await stepUntil(clock, 25_000, () => elector.isLeader());
+    const start = clock.now();
+    while (!elector.isLeader() && clock.now() - start < 25_000) {
+      // One candidate period: the next read, answered, and acted on.
+      const before = api.requests;
+      await clock.advance(1_000);
+      await vi.waitFor(() => { expect(api.requests).toBeGreaterThan(before); });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(elector.isLeader()).toBe(true);
-    // From the last renewal (0.5 s in): ≤ 15 s + 2 s. Reading every 3.75 s took 18.25 s.
-    expect(tookMs).toBeLessThanOrEqual(17_000);
-    expect(tookMs).toBeGreaterThanOrEqual(15_000);
-    // About one read a second while waiting.
-    expect(api.requests - requestsBefore).toBeGreaterThanOrEqual(14);
-    expect(api.requests - requestsBefore).toBeLessThanOrEqual(20);
+    // Seen 1 s in, expired 15 s later: ≤ 15 s + 2 s after the renewal. Reading every 3.75 s took 18.25 s.
+    expect(clock.now() - start).toBeLessThanOrEqual(17_000);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(15_000);
   });
 });
