@@ -325,7 +325,7 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     // Kept-alive pod connections NMI found pinned to IMDS by a flow picked up from IMDS's side, and cut.
     counts.details['pinnedFlowsDeletedByNmi'] = run.nmis
       .flatMap((proc) => (outputs[proc.name] ?? '').split('\n').filter((line) => line.includes('kept pod connections on the node')))
-      .reduce((sum, line) => sum + Number((JSON.parse(line) as { deleted?: number }).deleted ?? 0), 0);
+      .reduce((sum, line) => sum + ((JSON.parse(line) as { deleted?: number }).deleted ?? 0), 0);
     counts.details['nmiStarts'] = run.nmis.length;
     counts.details['nmiLogLines'] = run.nmis.length === 0 ? 0 : (await Promise.all(run.nmis.map(async (proc) => (await readFile(proc.logPath, 'utf8')).split('\n').length))).reduce((a, b) => a + b, 0);
     return counts.finish();
