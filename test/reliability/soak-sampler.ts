@@ -14,9 +14,12 @@ export interface ResourceSample {
   readonly heapUsedMb: number;
   /** `nodejs_active_handles_total`; NaN when the metrics port did not answer. */
   readonly handles: number;
+  /** `nodejs_heap_size_total_bytes` and `nodejs_external_memory_bytes` in MB: what RSS holds besides live objects. */
+  readonly heapTotalMb: number;
+  readonly externalMb: number;
 }
 
-export type SampleField = 'rssMb' | 'fds' | 'heapUsedMb' | 'handles';
+export type SampleField = 'rssMb' | 'fds' | 'heapUsedMb' | 'handles' | 'heapTotalMb' | 'externalMb';
 
 /** Growth bounds (absolute, and for RSS also relative) beyond which a series is not flat. */
 export interface FlatnessBound {
@@ -62,15 +65,19 @@ function metricValue(text: string, name: string): number {
 export async function sampleProcess(pid: number, metricsPort: number, startedAt: number): Promise<ResourceSample> {
   let heapUsedMb = Number.NaN;
   let handles = Number.NaN;
+  let heapTotalMb = Number.NaN;
+  let externalMb = Number.NaN;
   try {
     const response = await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`, { signal: AbortSignal.timeout(2_000) });
     const text = await response.text();
     heapUsedMb = metricValue(text, 'nodejs_heap_size_used_bytes') / 1024 / 1024;
     handles = metricValue(text, 'nodejs_active_handles_total');
+    heapTotalMb = metricValue(text, 'nodejs_heap_size_total_bytes') / 1024 / 1024;
+    externalMb = metricValue(text, 'nodejs_external_memory_bytes') / 1024 / 1024;
   } catch {
     // A missed scrape leaves NaN; /proc still counts.
   }
-  return { atMs: Math.round(performance.now() - startedAt), rssMb: rssMb(pid), fds: readdirSync(`/proc/${pid}/fd`).length, heapUsedMb, handles };
+  return { atMs: Math.round(performance.now() - startedAt), rssMb: rssMb(pid), fds: readdirSync(`/proc/${pid}/fd`).length, heapUsedMb, handles, heapTotalMb, externalMb };
 }
 
 export function median(values: readonly number[]): number {

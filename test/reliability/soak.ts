@@ -15,7 +15,7 @@ import { identityResourceId, lastRequestSeq, MicWorld, waitForHealth, type MicPr
 import { startNmi, type NmiProcess } from '../support/nmi-world.ts';
 import { CountsBuilder, type ReliabilityScenario, type Scale, type ScenarioContext, type SuiteCounts } from './counts.ts';
 import { secretBreaches } from './secret-scan.ts';
-import { flatness, median, pidWithArgument, sampleProcess, type ResourceSample } from './soak-sampler.ts';
+import { flatness, median, pidWithArgument, sampleProcess, type ResourceSample, type SampleField } from './soak-sampler.ts';
 import { judge, timedTokenRequest, type SoakIdentity, type SoakPod, type TrafficKind } from './soak-traffic.ts';
 
 interface SoakPlan {
@@ -274,7 +274,7 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
       }
       const first = entry.samples[Math.floor(entry.samples.length / 4)];
       const last = entry.samples.at(-1);
-      const series = (field: 'rssMb' | 'fds' | 'heapUsedMb' | 'handles'): string => {
+      const series = (field: SampleField): string => {
         const all = entry.samples.map((item) => item[field]).filter((value) => Number.isFinite(value));
         const format = (value: number | undefined): string => (value === undefined || !Number.isFinite(value) ? '?' : field === 'fds' || field === 'handles' ? String(value) : value.toFixed(1));
         return `${format(first?.[field])}→${format(last?.[field])} (max ${format(all.length === 0 ? undefined : Math.max(...all))})`;
@@ -283,6 +283,8 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
       counts.details[`${entry.name}Fds`] = series('fds');
       counts.details[`${entry.name}HeapMb`] = series('heapUsedMb');
       counts.details[`${entry.name}Handles`] = series('handles');
+      counts.details[`${entry.name}HeapTotalMb`] = series('heapTotalMb');
+      counts.details[`${entry.name}ExternalMb`] = series('externalMb');
     }
 
     // The pods still alive must keep exactly their assignments; then every pod goes and nothing may stay.
