@@ -68,8 +68,9 @@ export const secretsScenario: ReliabilityScenario = {
       const node = world.scaleSetNodes[0] ?? '';
       nmi = await startNmi(world, node, ['--v=5', '--retry-attempts-for-created=8', '--retry-attempts-for-assigned=8', '--find-identity-retry-interval=2']);
       const op = operations(world, nmi, node, counts, secrets);
-      for (let round = 0; round < ROUNDS[context.scale]; round++) {
-        context.log(`secrets-in-logs: round ${String(round + 1)} of ${String(ROUNDS[context.scale])}`);
+      const rounds = Number(process.env['SECRETS_ROUNDS'] ?? ROUNDS[context.scale]);
+      for (let round = 0; round < rounds; round++) {
+        context.log(`secrets-in-logs: round ${String(round + 1)} of ${String(rounds)}`);
         await op.all(round);
       }
       Object.assign(cliOutputs, await cliRuns(world, counts, secrets));
@@ -127,6 +128,7 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
     } catch {
       // A functional miss is counted (successes < attempts), not a breach: this suite judges the logs.
       counts.count('unexpected_outcomes');
+      counts.count(`missed_${what.replaceAll(' ', '_')}`);
     }
     if (last !== undefined && last.status === 200) secrets.addTokens(last);
     counts.count(`op_${what.replaceAll(' ', '_')}`);
@@ -140,15 +142,16 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
 
   return {
     async all(round: number): Promise<void> {
+      // Selectors are unique per round: without namespaced mode a binding selects pods of every namespace.
       const ns = await namespace(`secrets-${String(round)}`);
       const suffix = `${String(round)}-${randomUUID().slice(0, 6)}`;
 
       // Type 0: MIC assigns through ARM (its client secret from azure.json), NMI asks IMDS.
       const managed = await world.azureIdentity(`mi-${suffix}`);
       await world.createIdentity(ns, 'managed', { type: 0, resourceID: managed.id, clientID: managed.clientId });
-      await world.createBinding(ns, 'managed-binding', 'managed', 'managed');
+      await world.createBinding(ns, 'managed-binding', 'managed', `managed-${String(round)}`);
       const managedIp = ip();
-      await world.createPod(ns, 'managed', node, 'managed', { ip: managedIp });
+      await world.createPod(ns, 'managed', node, `managed-${String(round)}`, { ip: managedIp });
       await expectStatus('type0 token', 200, () => tokenRequest(nmi, managedIp, { resource: ARM }), 120_000);
       await expectStatus('type0 token by client id', 200, () => tokenRequest(nmi, managedIp, { resource: VAULT, client_id: managed.clientId }));
 
@@ -159,9 +162,9 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
       const principal = await world.admin.seedServicePrincipal({ displayName: `sp-${suffix}`, secret });
       await secretObject(ns, 'sp', { clientSecret: b64(secret) });
       await world.createIdentity(ns, 'sp', { type: 1, tenantID: world.sim.tenantId, clientID: principal.appId, clientPassword: { name: 'sp', namespace: ns }, adEndpoint: world.sim.entraUrl });
-      await world.createBinding(ns, 'sp-binding', 'sp', 'sp');
+      await world.createBinding(ns, 'sp-binding', 'sp', `sp-${String(round)}`);
       const spIp = ip();
-      await world.createPod(ns, 'sp', node, 'sp', { ip: spIp });
+      await world.createPod(ns, 'sp', node, `sp-${String(round)}`, { ip: spIp });
       await expectStatus('type1 token', 200, () => tokenRequest(nmi, spIp, { resource: ARM }), 120_000);
       const rotate = (value: string): Promise<unknown> =>
         rawRequest(world.kc, { method: 'PATCH', path: `/api/v1/namespaces/${ns}/secrets/sp`, contentType: 'application/merge-patch+json', body: { data: { clientSecret: b64(value) } } });
@@ -172,9 +175,9 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
 
       // Type 1 with auxiliary tenants: an array of tokens.
       await world.createIdentity(ns, 'aux', { type: 1, tenantID: world.sim.tenantId, auxiliaryTenantIDs: ['contoso.onmicrosoft.com'], clientID: principal.appId, clientPassword: { name: 'sp', namespace: ns }, adEndpoint: world.sim.entraUrl });
-      await world.createBinding(ns, 'aux-binding', 'aux', 'aux');
+      await world.createBinding(ns, 'aux-binding', 'aux', `aux-${String(round)}`);
       const auxIp = ip();
-      await world.createPod(ns, 'aux', node, 'aux', { ip: auxIp });
+      await world.createPod(ns, 'aux', node, `aux-${String(round)}`, { ip: auxIp });
       await expectStatus('type1 auxiliary tenants', 200, () => tokenRequest(nmi, auxIp, { resource: ARM }), 120_000);
 
       // Type 2: PKCS#12 with a password.
@@ -185,9 +188,9 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
       const certPrincipal = await world.admin.seedServicePrincipal({ displayName: `cert-${suffix}`, certificatePem: certificate.certPem });
       await secretObject(ns, 'cert', { certificate: pfx, password: b64(password) });
       await world.createIdentity(ns, 'cert', { type: 2, tenantID: world.sim.tenantId, clientID: certPrincipal.appId, clientPassword: { name: 'cert', namespace: ns }, adEndpoint: world.sim.entraUrl });
-      await world.createBinding(ns, 'cert-binding', 'cert', 'cert');
+      await world.createBinding(ns, 'cert-binding', 'cert', `cert-${String(round)}`);
       const certIp = ip();
-      await world.createPod(ns, 'cert', node, 'cert', { ip: certIp });
+      await world.createPod(ns, 'cert', node, `cert-${String(round)}`, { ip: certIp });
       await expectStatus('type2 token', 200, () => tokenRequest(nmi, certIp, { resource: VAULT }), 120_000);
 
       // Refusals: IMDS answers 400 once, Entra ID an AADSTS error (expired credential) once.
@@ -201,8 +204,8 @@ function operations(world: MicWorld, nmi: NmiProcess, node: string, counts: Coun
       await world.admin.seedResourceGroup({ subscriptionId: SUBSCRIPTION, resourceGroup: FORBIDDEN_GROUP }).catch(() => undefined);
       const forbidden = await world.admin.seedIdentity({ subscriptionId: SUBSCRIPTION, resourceGroup: FORBIDDEN_GROUP, name: `forbidden-${suffix}` });
       await world.createIdentity(ns, 'forbidden', { type: 0, resourceID: forbidden.id, clientID: forbidden.clientId });
-      await world.createBinding(ns, 'forbidden-binding', 'forbidden', 'forbidden');
-      await world.createPod(ns, 'forbidden', node, 'forbidden', { ip: ip() });
+      await world.createBinding(ns, 'forbidden-binding', 'forbidden', `forbidden-${String(round)}`);
+      await world.createPod(ns, 'forbidden', node, `forbidden-${String(round)}`, { ip: ip() });
       counts.attempts += 1;
       const refused = await until('ARM refusing MIC', 60_000, async () => ((await world.assignedFor(ns, 'forbidden')).length > 0 ? true : undefined))
         .then(async () => {
