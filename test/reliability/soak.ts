@@ -98,7 +98,11 @@ async function runSoak(context: ScenarioContext): Promise<SuiteCounts> {
   let mic: MicProcess | undefined;
   try {
     mic = await world.startMic('mic-soak', ['--v=4'], MIC_RUNTIME);
-    await waitForHealth(world, mic, 'Active', 30_000, 200);
+    const micStarted = mic;
+    // Generous on a loaded 2-core machine; a MIC that never gets there says why in its output.
+    await waitForHealth(world, micStarted, 'Active', 60_000, 200).catch((error: unknown) => {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; MIC output:\n${micStarted.output().slice(-3_000)}`);
+    });
     const nodes = [world.scaleSetNodes[0] ?? '', world.vmNodes[0] ?? ''];
     for (const node of nodes) nmis.push(await startNmi(world, node, [], NMI_RUNTIME));
     const nmiOf = new Map(nmis.map((nmi) => [nmi.node, nmi]));
