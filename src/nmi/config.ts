@@ -35,6 +35,8 @@ export interface NmiConfig {
     /** `--manage-iptables`: false = no rules installed or checked. */
     readonly manage: boolean;
     readonly flushConntrack: boolean;
+    /** `--ipt-guard`: the filter-table guard beside the redirect. */
+    readonly guard: boolean;
     readonly cleanupOnExit: boolean;
     /** NMI's own DaemonSet (NMI_DAEMONSET_NAME, POD_NAMESPACE): its deletion means uninstall. */
     readonly daemonSet: { readonly namespace: string; readonly name: string } | undefined;
@@ -173,6 +175,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       intervalMs: values['ipt-update-interval-sec'] * 1000,
       manage: values['manage-iptables'],
       flushConntrack: values['enable-conntrack-deletion'],
+      guard: values['ipt-guard'],
       cleanupOnExit: values['cleanup-iptables-on-exit'],
       daemonSet:
         (env.NMI_DAEMONSET_NAME ?? '') !== '' && (env.POD_NAMESPACE ?? '') !== '' ? { namespace: env.POD_NAMESPACE ?? '', name: env.NMI_DAEMONSET_NAME ?? '' } : undefined,

@@ -106,6 +106,12 @@ export const NMI_FLAGS = {
     default: true,
     usage: 'Install and keep the interception rules. false leaves redirection to something else (a CNI, a test harness); /healthz is then Active once NMI serves.',
   }),
+  'ipt-guard': boolFlag({
+    group: 'added',
+    default: true,
+    usage:
+      'Besides the redirect, keep a guard in the filter table (chain aad-metadata-guard, first in INPUT and FORWARD) that resets pod connections still addressed to the metadata IP: after the DNAT none is, so it only meets traffic the redirect missed (the nat rules deleted or flushed by someone else, a connection pinned to the node’s IMDS before the rules existed). false: upstream’s nat rules only.',
+  }),
   'cleanup-iptables-on-exit': boolFlag({
     group: 'added',
     usage: 'Remove the iptables rules when NMI stops (upstream behaviour). Off by default: the rules stay, so pods get "connection refused" instead of the node’s IMDS while NMI restarts. `pod-identity nmi cleanup` removes them for an uninstall.',

@@ -26,7 +26,7 @@ import { createNmiInformers } from './informers.ts';
 import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
 import { execIptables } from './iptables/iptables.ts';
 import { cleanupIptables, IptablesManager } from './iptables/manager.ts';
-import { AAD_METADATA_CHAIN, type IptablesConfig } from './iptables/rules.ts';
+import { AAD_METADATA_CHAIN, GUARD_CHAIN, type IptablesConfig } from './iptables/rules.ts';
 import { KeyedRateLimiter, UpstreamLimiter } from './limits.ts';
 import { NmiMetrics } from './metrics.ts';
 import { NodeView } from './node-view.ts';
@@ -55,8 +55,16 @@ async function checkKubenet(config: NmiConfig, logger: Logger): Promise<void> {
   if (text.includes('--network-plugin=kubenet')) throw new TerminalError(`${KUBENET_MESSAGE} (found --network-plugin=kubenet in ${config.kubenet.kubeletConfigPath}; --allow-network-plugin-kubenet overrides)`, { code: 'PI_KUBENET' });
 }
 
-export function iptablesConfigOf(config: NmiConfig): IptablesConfig {
-  return { chain: AAD_METADATA_CHAIN, metadataIp: config.metadata.ip, metadataPort: config.metadata.port, targetIp: config.iptables.dnatIp, targetPort: config.iptables.dnatPort };
+/** The rules NMI keeps; `withGuard` forces the guard in (cleanup removes one left by an earlier run with --ipt-guard). */
+export function iptablesConfigOf(config: NmiConfig, withGuard = config.iptables.guard): IptablesConfig {
+  return {
+    chain: AAD_METADATA_CHAIN,
+    metadataIp: config.metadata.ip,
+    metadataPort: config.metadata.port,
+    targetIp: config.iptables.dnatIp,
+    targetPort: config.iptables.dnatPort,
+    ...(withGuard ? { guardChain: GUARD_CHAIN } : {}),
+  };
 }
 
 /** Runs an HTTP server only after `ready` resolves (the informer caches synced). */
@@ -244,7 +252,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     await proxy.close();
     await imdsClient.close();
     if (config.iptables.manage && (config.iptables.cleanupOnExit || lifecycle.uninstalling)) {
-      await cleanupIptables(iptablesConfig, runner, logger).catch((error: unknown) => {
+      await cleanupIptables(iptablesConfigOf(config, true), runner, logger).catch((error: unknown) => {
         logger.error({ err: describeError(error) }, 'removing the iptables rules failed');
       });
     }
@@ -253,7 +261,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
 
 /** `pod-identity nmi cleanup`: remove the interception rules (uninstall). */
 export async function cleanupNmiIptables(config: NmiConfig, logger: Logger): Promise<number> {
-  const commands = await cleanupIptables(iptablesConfigOf(config), execIptables(), logger);
+  const commands = await cleanupIptables(iptablesConfigOf(config, true), execIptables(), logger);
   return commands.length;
 }
 

@@ -38,7 +38,7 @@ beforeAll(async () => {
   writeFileSync(caFile, world.sim.caPem);
   const dnatIp = topo.pods[0]?.gateway ?? '';
   options = { node: world.scaleSetNodes[0] ?? '', kubeconfig: world.plane.kubeconfigPath, dnatIp, caFile, env: { NMI_DAEMONSET_NAME: DAEMON_SET, POD_NAMESPACE: NAMESPACE } };
-  config = { chain: 'aad-metadata', metadataIp: IMDS_IP, metadataPort: 80, targetIp: dnatIp, targetPort: NMI_PORT };
+  config = { chain: 'aad-metadata', metadataIp: IMDS_IP, metadataPort: 80, targetIp: dnatIp, targetPort: NMI_PORT, guardChain: 'aad-metadata-guard' };
   await createDaemonSet();
 }, 120_000);
 
@@ -66,5 +66,6 @@ describe('NMI and its iptables rules when it stops', () => {
     const state = await interceptionState(topo, config);
     expect(state.chain).toBeUndefined();
     expect(state.jumps).toEqual([]);
+    expect(state.guard).toEqual({ chain: undefined, input: [], forward: [] });
   });
 });

@@ -152,7 +152,7 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
       200,
     );
 
-    config = { chain: 'aad-metadata', metadataIp: IMDS_IP, metadataPort: 80, targetIp: pod(0).gateway, targetPort: NMI_PORT };
+    config = { chain: 'aad-metadata', metadataIp: IMDS_IP, metadataPort: 80, targetIp: pod(0).gateway, targetPort: NMI_PORT, guardChain: 'aad-metadata-guard' };
     nmiOptions = {
       node,
       kubeconfig: world.plane.kubeconfigPath,
@@ -280,6 +280,23 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
     const again = await curlToken(t(), pod(0), { resource: ARM_RESOURCE, client_id: identityA.clientId });
     expect(again.status, again.body).toBe(200);
     expect(await relayConnections(relay)).toEqual(expect.not.arrayContaining([pod(0).ip, pod(1).ip]));
+  });
+
+  it('the guard: with NMI stopped and its redirect deleted by someone else, pods are reset, never reach IMDS', async () => {
+    const seqBefore = await imdsSeq();
+    const relayBefore = (await relayConnections(relay)).length;
+    await nmi.stop(10_000);
+    expect(await interceptionInstalled(t(), config)).toBe(true);
+    await t().execOk(t().node, 'iptables', ['-w', '5', '-t', 'nat', '-D', 'PREROUTING', '-j', 'aad-metadata']);
+    for (const p of t().pods) {
+      const response = await curlToken(t(), p, { resource: ARM_RESOURCE }, ['--max-time', '5']);
+      expect(response.exit, `${p.name}: ${response.stderr} ${response.body}`).toBe(7);
+    }
+    expect(await imdsSince(seqBefore)).toEqual([]);
+    expect((await relayConnections(relay)).slice(relayBefore)).toEqual([]);
+    nmi = await startNodeNmi(t(), nmiOptions);
+    await waitForNmiServing(t(), nmi, config.targetIp);
+    expect(await interceptionInstalled(t(), config)).toBe(true);
   });
 
   it('with NMI killed and while it restarts, not one pod request reaches the node IMDS', async () => {

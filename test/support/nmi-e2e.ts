@@ -14,7 +14,7 @@ import type { ClientResult } from '../clients/node/report.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
-import { expectedChainRules, jumpPositions, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../e2e/fixtures/${name}`, import.meta.url));
 export const IMDS_RELAY = fixture('imds-relay.ts');
@@ -187,17 +187,36 @@ export async function runPythonInPod(topo: NetnsTopology, pod: PodNamespace, pyt
   return parseResultLine(result.stdout, result.stderr, 'get_token.py');
 }
 
-/** The node namespace's `aad-metadata` chain (undefined when absent) and the jump positions in PREROUTING. */
-export async function interceptionState(topo: NetnsTopology, config: IptablesConfig): Promise<{ chain: string | undefined; jumps: number[] }> {
-  const chain = await topo.exec(topo.node, 'iptables', ['-w', '5', '-t', 'nat', '-S', config.chain], { timeoutMs: 10_000 });
+/**
+ * The node namespace's `aad-metadata` chain (undefined when absent), the jump positions in PREROUTING,
+ * and, when the config names a guard chain, the guard's listing and its jump positions in INPUT and
+ * FORWARD (filter table).
+ */
+export async function interceptionState(
+  topo: NetnsTopology,
+  config: IptablesConfig,
+): Promise<{ chain: string | undefined; jumps: number[]; guard?: { chain: string | undefined; input: number[]; forward: number[] } }> {
+  const list = (table: string, chain: string) => topo.exec(topo.node, 'iptables', ['-w', '5', '-t', table, '-S', chain], { timeoutMs: 10_000 });
+  const chain = await list('nat', config.chain);
   const prerouting = await topo.execOk(topo.node, 'iptables', ['-w', '5', '-t', 'nat', '-S', 'PREROUTING'], { timeoutMs: 10_000 });
-  return { chain: chain.code === 0 ? chain.stdout : undefined, jumps: jumpPositions(config, prerouting) };
+  const state = { chain: chain.code === 0 ? chain.stdout : undefined, jumps: jumpPositions(config, prerouting) };
+  if (config.guardChain === undefined) return state;
+  const guardChain = config.guardChain;
+  const guard = await list('filter', guardChain);
+  const positions = async (hook: string): Promise<number[]> => {
+    const rules = listingLines((await list('filter', hook)).stdout).filter((line) => line.startsWith(`-A ${hook} `));
+    return rules.flatMap((rule, index) => (rule === `-A ${hook} -j ${guardChain}` ? [index + 1] : []));
+  };
+  return { ...state, guard: { chain: guard.code === 0 ? guard.stdout : undefined, input: await positions('INPUT'), forward: await positions('FORWARD') } };
 }
 
-/** Whether exactly the expected chain is installed with the jump first in PREROUTING. */
+/** Whether exactly the expected chain is installed with the jump first in PREROUTING (and the guard, when configured, first in INPUT and FORWARD). */
 export async function interceptionInstalled(topo: NetnsTopology, config: IptablesConfig): Promise<boolean> {
   const state = await interceptionState(topo, config);
-  return state.chain === expectedChainRules(config).join('\n') + '\n' && state.jumps.join() === '1';
+  const redirect = state.chain === expectedChainRules(config).join('\n') + '\n' && state.jumps.join() === '1';
+  if (config.guardChain === undefined) return redirect;
+  const guardChain = config.guardChain;
+  return redirect && state.guard?.chain === expectedGuardRules({ ...config, guardChain }).join('\n') + '\n' && state.guard.input.join() === '1' && state.guard.forward.join() === '1';
 }
 
 /** The `audit` fields of NMI's JSON log records (one per token decision; never the token). */

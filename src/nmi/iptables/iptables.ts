@@ -1,5 +1,5 @@
 /**
- * Runs iptables for NMI: reads with `iptables -w 5 -t nat -S …`, writes a whole plan with one
+ * Runs iptables for NMI: reads with `iptables -w 5 -t <table> -S …`, writes a whole plan with one
  * `iptables-restore -w 5 --noflush` transaction (all or nothing, so pods never see a half-applied
  * state such as a flushed chain before its DNAT rule is back). No shell; failures become typed
  * {@link IptablesError}s that say whether a retry can help.
@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { PodIdentityError } from '../../lib/errors.ts';
-import { PREROUTING, type IptablesCommand, type ObservedState } from './rules.ts';
+import { GUARD_HOOKS, PREROUTING, type IptablesCommand, type IptablesTable, type ObservedGuard, type ObservedState } from './rules.ts';
 
 /** How the xtables lock is waited for (seconds); upstream's go-iptables uses `-w` too. */
 const WAIT_SECONDS = '5';
@@ -73,10 +73,10 @@ export function isMissingChain(exitCode: number, stderr: string): boolean {
 
 /** What the iptables manager needs from the node; a fake in unit tests. */
 export interface IptablesRunner {
-  /** `iptables -t nat -S <chain>`; undefined when the chain does not exist. */
-  listChain(chain: string): Promise<string | undefined>;
-  /** Applies the commands in one atomic transaction on the `nat` table. */
-  apply(commands: readonly IptablesCommand[]): Promise<void>;
+  /** `iptables -t <table> -S <chain>` (default `nat`); undefined when the chain does not exist. */
+  listChain(chain: string, table?: IptablesTable): Promise<string | undefined>;
+  /** Applies the commands in one atomic transaction on `table` (default `nat`). */
+  apply(commands: readonly IptablesCommand[], table?: IptablesTable): Promise<void>;
 }
 
 /** Reads the chain and PREROUTING (PREROUTING always exists in `nat`). */
@@ -86,9 +86,16 @@ export async function observe(runner: IptablesRunner, chain: string): Promise<Ob
   return { chain: chainListing, prerouting };
 }
 
+/** Reads the guard chain and its hooks in the filter table (INPUT and FORWARD always exist there). */
+export async function observeGuard(runner: IptablesRunner, chain: string): Promise<ObservedGuard> {
+  const [chainListing, input, forward] = await Promise.all([runner.listChain(chain, 'filter'), ...GUARD_HOOKS.map((hook) => runner.listChain(hook, 'filter'))]);
+  if (input === undefined || forward === undefined) throw new PodIdentityError('PI_IPTABLES', 'the filter table has no INPUT or FORWARD chain');
+  return { chain: chainListing, hooks: { INPUT: input, FORWARD: forward } };
+}
+
 /** The restore transaction text for `commands` (our arguments never contain blanks or quotes). */
-export function restoreInput(commands: readonly IptablesCommand[]): string {
-  return `*nat\n${commands.map((command) => command.join(' ')).join('\n')}\nCOMMIT\n`;
+export function restoreInput(commands: readonly IptablesCommand[], table: IptablesTable = 'nat'): string {
+  return `*${table}\n${commands.map((command) => command.join(' ')).join('\n')}\nCOMMIT\n`;
 }
 
 export interface ExecIptablesOptions {
@@ -105,17 +112,17 @@ export function execIptables(options: ExecIptablesOptions = {}): IptablesRunner 
   const restore = options.iptablesRestore ?? 'iptables-restore';
   const exec = options.exec ?? execProgram;
   return {
-    async listChain(chain) {
-      const args = ['-w', WAIT_SECONDS, '-t', 'nat', '-S', chain];
+    async listChain(chain, table = 'nat') {
+      const args = ['-w', WAIT_SECONDS, '-t', table, '-S', chain];
       const result = await exec(iptables, args);
       if (result.code === 0) return result.stdout;
       if (isMissingChain(result.code, result.stderr)) return undefined;
       throw new IptablesError({ argv: [iptables, ...args], exitCode: result.code, stderr: result.stderr });
     },
-    async apply(commands) {
+    async apply(commands, table = 'nat') {
       if (commands.length === 0) return;
       const args = ['-w', WAIT_SECONDS, '--noflush'];
-      const input = restoreInput(commands);
+      const input = restoreInput(commands, table);
       const result = await exec(restore, args, input);
       if (result.code !== 0) throw new IptablesError({ argv: [restore, ...args], exitCode: result.code, stderr: result.stderr, input });
     },

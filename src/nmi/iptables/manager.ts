@@ -12,8 +12,8 @@ import { systemClock, type Clock } from '../../lib/clock.ts';
 import { describeError } from '../../lib/errors.ts';
 import type { Runnable } from '../../lib/lifecycle.ts';
 import type { ConntrackFlusher } from './conntrack.ts';
-import { observe, type IptablesRunner } from './iptables.ts';
-import { planCleanup, planSync, validateIptablesConfig, type IptablesCommand, type IptablesConfig, type SyncPlan } from './rules.ts';
+import { observe, observeGuard, type IptablesRunner } from './iptables.ts';
+import { planCleanup, planGuard, planGuardCleanup, planSync, validateIptablesConfig, type IptablesCommand, type IptablesConfig, type SyncPlan } from './rules.ts';
 
 export const DEFAULT_IPTABLES_INTERVAL_MS = 5_000;
 /** Fast first retries (a held xtables lock clears quickly), capped well below a minute. */
@@ -74,11 +74,15 @@ export class IptablesManager implements Runnable {
   /** One check-and-fix. Throws on any iptables or conntrack failure. */
   async syncOnce(): Promise<SyncResult> {
     const { config, runner } = this.options;
-    const plan = planSync(config, await observe(runner, config.chain));
-    if (plan.commands.length > 0) {
-      await runner.apply(plan.commands);
+    const redirect = planSync(config, await observe(runner, config.chain));
+    if (redirect.commands.length > 0) {
+      await runner.apply(redirect.commands);
       this.conntrackPending = this.options.flushConntrack !== false;
     }
+    // The redirect first: the guard alone would refuse pods instead of sending them to NMI.
+    const guard = config.guardChain === undefined ? { commands: [], reasons: [] } : planGuard(config, await observeGuard(runner, config.guardChain));
+    if (guard.commands.length > 0) await runner.apply(guard.commands, 'filter');
+    const plan: SyncPlan = { commands: [...redirect.commands, ...guard.commands], reasons: [...redirect.reasons, ...guard.reasons] };
     let conntrackDeleted = 0;
     if (this.conntrackPending && this.options.conntrack !== undefined) {
       conntrackDeleted = await this.options.conntrack(config.metadataIp, config.metadataPort);
@@ -133,13 +137,16 @@ export class IptablesManager implements Runnable {
 }
 
 /**
- * Removes the jump(s) and the chain in one transaction (for `pod-identity nmi cleanup`). Returns the
- * commands it applied (empty when nothing was installed).
+ * Removes the jump(s) and the chain, then the guard, each table in one transaction (for `pod-identity
+ * nmi cleanup` and uninstall). Returns the commands it applied (empty when nothing was installed).
  */
 export async function cleanupIptables(config: IptablesConfig, runner: IptablesRunner, logger?: Logger): Promise<IptablesCommand[]> {
   validateIptablesConfig(config);
-  const commands = planCleanup(config, await observe(runner, config.chain));
-  await runner.apply(commands);
+  const redirect = planCleanup(config, await observe(runner, config.chain));
+  await runner.apply(redirect);
+  const guard = config.guardChain === undefined ? [] : planGuardCleanup(config, await observeGuard(runner, config.guardChain));
+  await runner.apply(guard, 'filter');
+  const commands = [...redirect, ...guard];
   logger?.info({ chain: config.chain, commands: commands.map((c) => c.join(' ')) }, commands.length > 0 ? 'iptables redirection removed' : 'no iptables redirection to remove');
   return commands;
 }

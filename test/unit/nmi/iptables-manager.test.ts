@@ -4,7 +4,7 @@ import { ManualClock } from '../../../src/lib/clock.ts';
 import { ConntrackError, execConntrack, execConntrackReversePickups } from '../../../src/nmi/iptables/conntrack.ts';
 import { execIptables, IptablesError, type IptablesRunner } from '../../../src/nmi/iptables/iptables.ts';
 import { cleanupIptables, IptablesManager, type IptablesManagerOptions } from '../../../src/nmi/iptables/manager.ts';
-import { expectedChainRules, type IptablesCommand, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, expectedGuardRules, type IptablesCommand, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
 
 const config: IptablesConfig = { chain: 'aad-metadata', metadataIp: '169.254.169.254', metadataPort: 80, targetIp: '10.244.1.1', targetPort: 2579 };
 const logger = pino({ level: 'silent' });
@@ -236,6 +236,44 @@ describe('cleanupIptables', () => {
     expect(nat.chains.get('PREROUTING')).toEqual(['-A PREROUTING -j KUBE-SERVICES']);
     expect(await cleanupIptables(config, nat)).toEqual([]);
     expect(nat.applied).toHaveLength(2);
+  });
+});
+
+describe('IptablesManager with the filter-table guard', () => {
+  const guarded: IptablesConfig = { ...config, guardChain: 'aad-metadata-guard' };
+
+  /** The nat fake for nat, a second one (INPUT/FORWARD) for filter. */
+  function tables(): { nat: FakeNat; filter: FakeNat; runner: IptablesRunner } {
+    const nat = new FakeNat();
+    const filter = new FakeNat();
+    filter.chains = new Map([['INPUT', []], ['FORWARD', ['-A FORWARD -j KUBE-FORWARD']]]);
+    const pick = (table: string | undefined): FakeNat => (table === 'filter' ? filter : nat);
+    return { nat, filter, runner: { listChain: (chain, table) => pick(table).listChain(chain), apply: (commands, table) => pick(table).apply(commands) } };
+  }
+
+  it('installs the redirect first, then the guard; restores a deleted guard jump; cleanup removes both', async () => {
+    const { nat, filter, runner } = tables();
+    const { clock, events, controller, done } = setup({ config: guarded, runner }, nat);
+    await clock.advance(0);
+    expect(nat.installedCorrectly()).toBe(true);
+    expect(filter.chains.get('aad-metadata-guard')).toEqual(expectedGuardRules({ ...guarded, guardChain: 'aad-metadata-guard' }).slice(1));
+    expect(filter.chains.get('INPUT')).toEqual(['-A INPUT -j aad-metadata-guard']);
+    expect(filter.chains.get('FORWARD')).toEqual(['-A FORWARD -j aad-metadata-guard', '-A FORWARD -j KUBE-FORWARD']);
+    expect(nat.applied).toHaveLength(1);
+    expect(filter.applied).toHaveLength(1);
+
+    filter.chains.set('FORWARD', ['-A FORWARD -j KUBE-FORWARD']);
+    await clock.advance(5_000);
+    expect(events.at(-2)).toBe('restored: jump to aad-metadata-guard missing from FORWARD');
+    expect(filter.chains.get('FORWARD')?.[0]).toBe('-A FORWARD -j aad-metadata-guard');
+    controller.abort();
+    await done;
+
+    const removed = await cleanupIptables(guarded, runner);
+    expect(removed.map((command) => command.join(' '))).toContain('-X aad-metadata-guard');
+    expect(filter.chains.has('aad-metadata-guard')).toBe(false);
+    expect(filter.chains.get('FORWARD')).toEqual(['-A FORWARD -j KUBE-FORWARD']);
+    expect(nat.chains.has('aad-metadata')).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TerminalError } from '../../../src/lib/errors.ts';
 import { isMissingChain, isTransientFailure, restoreInput } from '../../../src/nmi/iptables/iptables.ts';
-import { expectedChainRules, jumpPositions, planCleanup, planSync, validateIptablesConfig, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, expectedGuardRules, jumpPositions, planCleanup, planGuard, planGuardCleanup, planSync, validateIptablesConfig, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
 
 const config: IptablesConfig = { chain: 'aad-metadata', metadataIp: '169.254.169.254', metadataPort: 80, targetIp: '10.244.1.1', targetPort: 2579 };
 
@@ -121,5 +121,57 @@ describe('iptables output classification', () => {
 
   it('builds one restore transaction', () => {
     expect(restoreInput([['-N', 'aad-metadata'], INSERT_JUMP])).toBe('*nat\n-N aad-metadata\n-I PREROUTING 1 -j aad-metadata\nCOMMIT\n');
+  });
+});
+
+describe('planGuard (filter table)', () => {
+  const guarded = { ...config, guardChain: 'aad-metadata-guard' };
+  const REJECT = ['-A', 'aad-metadata-guard', '-d', '169.254.169.254/32', '!', '-i', 'lo', '-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+  const GOOD = expectedGuardRules(guarded).join('\n');
+
+  it('is nothing without a guard chain', () => {
+    expect(planGuard(config, { chain: undefined, hooks: { INPUT: '', FORWARD: '' } })).toEqual({ commands: [], reasons: [] });
+  });
+
+  it('creates the chain with the reject rule (in -S order) and jumps first in INPUT and FORWARD', () => {
+    const plan = planGuard(guarded, { chain: undefined, hooks: { INPUT: '-P INPUT ACCEPT\n-A INPUT -j KUBE-FIREWALL\n', FORWARD: '-P FORWARD ACCEPT\n' } });
+    expect(plan.commands).toEqual([
+      ['-N', 'aad-metadata-guard'],
+      REJECT,
+      ['-A', 'aad-metadata-guard', '-j', 'RETURN'],
+      ['-I', 'INPUT', '1', '-j', 'aad-metadata-guard'],
+      ['-I', 'FORWARD', '1', '-j', 'aad-metadata-guard'],
+    ]);
+    expect(GOOD).toContain('-A aad-metadata-guard -d 169.254.169.254/32 ! -i lo -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset');
+  });
+
+  it('is quiet when right; moves a jump pushed down; refills a flushed chain', () => {
+    const hooks = { INPUT: '-P INPUT ACCEPT\n-A INPUT -j aad-metadata-guard\n', FORWARD: '-P FORWARD ACCEPT\n-A FORWARD -j aad-metadata-guard\n-A FORWARD -j KUBE-FORWARD\n' };
+    expect(planGuard(guarded, { chain: GOOD, hooks }).commands).toEqual([]);
+    const pushed = { ...hooks, FORWARD: '-P FORWARD ACCEPT\n-A FORWARD -j ACCEPT\n-A FORWARD -j aad-metadata-guard\n' };
+    expect(planGuard(guarded, { chain: GOOD, hooks: pushed }).commands).toEqual([
+      ['-D', 'FORWARD', '-j', 'aad-metadata-guard'],
+      ['-I', 'FORWARD', '1', '-j', 'aad-metadata-guard'],
+    ]);
+    expect(planGuard(guarded, { chain: '-N aad-metadata-guard\n', hooks }).commands).toEqual([['-F', 'aad-metadata-guard'], REJECT, ['-A', 'aad-metadata-guard', '-j', 'RETURN']]);
+  });
+
+  it('cleanup removes both jumps, then the chain', () => {
+    const hooks = { INPUT: '-A INPUT -j aad-metadata-guard\n', FORWARD: '-A FORWARD -j aad-metadata-guard\n' };
+    expect(planGuardCleanup(guarded, { chain: GOOD, hooks })).toEqual([
+      ['-D', 'INPUT', '-j', 'aad-metadata-guard'],
+      ['-D', 'FORWARD', '-j', 'aad-metadata-guard'],
+      ['-F', 'aad-metadata-guard'],
+      ['-X', 'aad-metadata-guard'],
+    ]);
+    expect(planGuardCleanup(guarded, { chain: undefined, hooks: { INPUT: '', FORWARD: '' } })).toEqual([]);
+  });
+
+  it('rejects a guard chain named like the redirect chain', () => {
+    expect(() => validateIptablesConfig({ ...config, guardChain: 'aad-metadata' })).toThrow(/guard chain/);
+  });
+
+  it('restore input names the table', () => {
+    expect(restoreInput([['-N', 'x']], 'filter')).toBe('*filter\n-N x\nCOMMIT\n');
   });
 });
