@@ -44,6 +44,14 @@ export function rawErrorResponse(answer: { status: number; reason: string; error
   return `HTTP/1.1 ${String(answer.status)} ${answer.reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`;
 }
 
+/**
+ * After a request with Upgrade, Node parses nothing more on the connection (NMI never upgrades): a
+ * request pipelined behind it waited unanswered until the keep-alive timeout. Close after the answer.
+ */
+function closeAfterUpgrade(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.headers.upgrade !== undefined) void reply.header('connection', 'close');
+}
+
 function sendError(reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return reply.code(status).type(JSON_TYPE).send(JSON.stringify({ error, error_description: description }));
 }
@@ -59,7 +67,8 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Host is checked by NMI (a JSON 400), not by Node, whose 400 has an empty body.
     http: { requireHostHeader: false, connectionsCheckingInterval: 1_000, headersTimeout: REQUEST_TIMEOUT_MS },
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
+      closeAfterUpgrade(request, reply);
       void sendError(reply, 400, 'invalid_request', `bad request: ${error.message}`);
     },
     // Requests Node's HTTP server rejects (malformed request line or headers, too large, too slow) get IMDS's JSON too.
@@ -84,9 +93,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
       if (!reply.raw.writableFinished) abort.abort(new Error('client went away'));
     };
     reply.raw.once('close', onClose);
-    // After a request with Upgrade, Node parses nothing more on the connection (NMI never upgrades): a
-    // pipelined request behind it waited unanswered until the keep-alive timeout. Close after this answer.
-    if (request.headers.upgrade !== undefined) void reply.header('connection', 'close');
+    closeAfterUpgrade(request, reply);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, 400, 'invalid_request', 'Host header required');
     const rawUrl = request.raw.url ?? '/';
     const outcome = await options.handler.handle({
@@ -121,6 +128,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
     if (status >= 500) request.log.error({ err: describeError(error) }, 'NMI request failed');
+    closeAfterUpgrade(request, reply);
     return sendError(reply, status, status >= 500 ? 'internal_error' : 'invalid_request', status >= 500 ? 'internal error in NMI' : (error as Error).message);
   });
   return app;

@@ -160,6 +160,9 @@ describe('NMI app', () => {
       const { responses } = await exchange(`GET ${token} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET ${token} HTTP/1.1\r\nHost: x\r\nMetadata: true\r\nConnection: close\r\n\r\n`);
       expect(responses[0]?.status).toBe(500);
       expect(responses[0]?.headers['connection']).toBe('close');
+      // The same when fastify itself refuses the request (an invalid URL component).
+      const refused = await exchange('GET /x%C0%AF%. HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(refused.responses.map((response) => [response.status, response.headers['connection']])).toEqual([[400, 'close']]);
       expect(performance.now() - started).toBeLessThan(5_000);
     }, 10_000);
 
