@@ -104,31 +104,58 @@ async function leader(): Promise<{ api: FakeApi; clock: ManualClock; elector: Le
   return { api, clock, elector, tick };
 }
 
+/**
+ * Moves the manual clock in 250 ms steps up to `untilMs` after `start`, with the API server down when
+ * `down(at)` says so; each step leaves the elector a moment to finish its request.
+ */
+async function drive(api: FakeApi, clock: ManualClock, start: number, untilMs: number, down: (at: number) => boolean, stopWhen: () => boolean = () => false): Promise<number> {
+  while (clock.now() - start < untilMs && !stopWhen()) {
+    api.down = down(clock.now() - start + 250);
+    await clock.advance(250);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return clock.now() - start;
+}
+
 describe('LeaderElector renew deadline', () => {
-  it('rides out an API server outage of two renew attempts (client-go: the deadline starts at the first failed attempt)', async () => {
-    const { api, elector, tick } = await leader();
-    await tick(); // renewed at T
-    api.down = true;
-    await tick(); // T + 3.75 s: fails; the deadline runs from here
-    await tick(); // T + 7.5 s: fails; 3.75 s into the 7.5 s deadline
+  it('rides out an API server outage shorter than the renew deadline (client-go: the deadline starts at the first failed attempt)', async () => {
+    const { api, clock, elector } = await leader();
+    const start = clock.now();
+    // Renewed at 0; down from 1 s to 10 s: attempts from 3.75 s fail (the deadline runs from there), 7.5 s later would be 11.25 s.
+    await drive(api, clock, start, 10_000, (at) => at >= 1_000);
     expect(elector.isLeader()).toBe(true);
     expect(elector.lost.aborted).toBe(false);
-    api.down = false;
     const writes = api.writes;
-    await tick(); // T + 11.25 s: renewed
-    expect(api.writes).toBe(writes + 1);
+    await drive(api, clock, start, 11_000, () => false);
+    expect(api.writes).toBeGreaterThan(writes);
     expect(elector.isLeader()).toBe(true);
   });
 
   it('gives up once renewing has failed for the renew deadline, before the lease could expire for others', async () => {
-    const { api, elector, tick } = await leader();
-    api.down = true;
-    await tick(); // first failure: deadline starts
-    await tick(); // 3.75 s
-    expect(elector.isLeader()).toBe(true);
-    await tick(); // 7.5 s: deadline reached → lost (11.25 s after the last renew < 15 s lease)
-    expect(elector.isLeader()).toBe(false);
+    const { api, clock, elector } = await leader();
+    const start = clock.now();
+    const lostAt = await drive(api, clock, start, 20_000, () => true, () => elector.lost.aborted);
+    // First failed attempt at 3.75 s, deadline 7.5 s: lost at 11.25 s, before the 15 s lease ends.
     expect(elector.lost.aborted).toBe(true);
+    expect(elector.isLeader()).toBe(false);
+    expect(lostAt).toBeGreaterThanOrEqual(11_250);
+    expect(lostAt).toBeLessThan(15_000);
+  });
+
+  it('retries a failed renewal every second, so a short window between two outages keeps the lease', async () => {
+    const { api, clock, elector } = await leader();
+    const start = clock.now();
+    // Down at once (the renewal at 3.75 s fails), up from 5.5 s to 6.5 s, down again after. Retrying
+    // every 3.75 s, the attempts fall at 3.75, 7.5 and 11.25 s, all down: lost at 11.25 s.
+    api.down = true;
+    while (clock.now() - start < 12_000) {
+      await clock.advance(250);
+      const at = clock.now() - start;
+      api.down = !(at >= 5_500 && at < 6_500);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(elector.lost.aborted).toBe(false);
+    expect(elector.isLeader()).toBe(true);
   });
 
   it('gives up as well when its renew requests are never answered (each lease round has a deadline of half a retry period)', async () => {
@@ -141,12 +168,12 @@ describe('LeaderElector renew deadline', () => {
       elapsed += 250;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    // Attempts at 3.75 s and 9.375 s, each abandoned after 1.875 s: lost at 11.25 s, before the 15 s lease
-    // expires for the others. Without a deadline the first request would hold it "leader" for ever.
+    // Attempts at 3.75, 6.625 and 9.5 s, each abandoned after 1.875 s: lost at 11.375 s, before the 15 s
+    // lease expires for the others. Without a deadline the first request would hold it "leader" for ever.
     expect(elector.lost.aborted).toBe(true);
     expect(elapsed).toBeGreaterThanOrEqual(11_250);
     expect(elapsed).toBeLessThan(15_000);
-    expect(api.requests - requests).toBeLessThanOrEqual(2);
+    expect(api.requests - requests).toBeLessThanOrEqual(3);
   });
 });
 
