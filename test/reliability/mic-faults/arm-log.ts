@@ -12,11 +12,15 @@ export const isComputeWrite = (entry: RequestLogEntry): boolean => (entry.method
 export const isComputeRead = (entry: RequestLogEntry): boolean => entry.method === 'GET' && COMPUTE_RESOURCE.test(entry.path);
 export const isPoll = (entry: RequestLogEntry): boolean => entry.method === 'GET' && /\/operations\//i.test(entry.path);
 
-/** Faulted answers by kind (`429`, `500`, `hang`, `drop`, …) plus real 409 conflicts. */
+/**
+ * Faulted answers by kind (`429`, `500`, `hang`, `drop`, …) plus what the faults cause in the
+ * simulator itself: 409 conflicts and 400s refusing a deleted identity.
+ */
 export function faultedByKind(entries: readonly RequestLogEntry[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const entry of entries) {
-    const kind = entry.fault === undefined ? (entry.status === 409 ? '409' : undefined) : entry.fault.kind === 'status' ? String(entry.fault.status ?? entry.status) : entry.fault.kind;
+    const caused = entry.status === 409 || (entry.status === 400 && isComputeWrite(entry)) ? String(entry.status) : undefined;
+    const kind = entry.fault === undefined ? caused : entry.fault.kind === 'status' ? String(entry.fault.status ?? entry.status) : entry.fault.kind;
     if (kind !== undefined) counts[kind] = (counts[kind] ?? 0) + 1;
   }
   return counts;

@@ -202,6 +202,7 @@ export async function watchExpiry(run: FaultRun, leaving: PodSpec | undefined): 
   const relists = new Map([...run.outputsSince(offsets)].map(([name, text]) => [name, text.split('\n').filter((line) => line.includes('"msg":"relisting"') && /410|expired|too old/i.test(line)).length]));
   const total = [...relists.values()].reduce((sum, value) => sum + value, 0);
   run.counts.count('relists_410', total);
+  for (const [name, value] of relists) run.counts.count(`relists_410_${name}`, value);
   if (total === 0) run.counts.breach(`watch-expiry#${run.cycle}: no MIC logged a relist after 410 Gone (the fault did not happen as designed)`);
 }
 
@@ -221,16 +222,21 @@ export async function leaderKill(run: FaultRun): Promise<void> {
     await Promise.all(pods.map((pod) => run.createPod(pod)));
     await run.world.admin.waitForRequest({ service: 'arm', method: 'PATCH', since }, 15_000);
     await sleep(150);
+    // Its lease trouble before the kill (a missed renewal shortens the standby's wait).
+    const before = leader.output().split('\n').filter((line) => /renew failed|lost leadership|lease taken/.test(line));
+    run.counts.count('leader_lease_warnings_before_kill', before.length);
+    for (const line of before.slice(-3)) run.context.log(`mic-faults: ${leader.name} before the kill: ${line.slice(0, 300)}`);
     leader.child.kill('SIGKILL');
     const killedAt = performance.now();
     killedWall = Date.now();
     run.mics.splice(run.mics.findIndex((entry) => entry.mic === leader), 1);
-    failover = run.leader((LEASE_SECONDS + 30) * 1000).then(() => performance.now() - killedAt);
+    failover = run.leader((LEASE_SECONDS + 30) * 1000).then(() => performance.now() - killedAt, () => -1);
     run.counts.count('leader_kills');
     await run.world.admin.setOptions({ lroDurationMs: LRO });
     return killedAt;
   }, (LEASE_SECONDS + 40) * 1000);
   const failoverMs = Math.round((await failover) ?? -1);
+  if (failoverMs < 0) run.counts.breach(`leader-kill#${run.cycle}: no standby became Active within ${LEASE_SECONDS + 30} s of the SIGKILL of ${leader.name}`);
   run.counts.details[`failover_ms_${run.cycle}`] = failoverMs;
   // client-go semantics: a candidate counts the lease from when it saw the last renewal.
   if (failoverMs > LEASE_SECONDS * 1000 + 2_000) run.context.log(`mic-faults: failover took ${failoverMs} ms with a ${LEASE_SECONDS} s lease (TARGETS: ≤ lease + 2 s)`);

@@ -188,7 +188,11 @@ export class FaultRun {
     const ok = mine.filter((pod) => assigned.some((entry) => entry.spec.podNamespace === pod.namespace && entry.spec.pod === pod.name && entry.status?.status === this.expect.wantedState(pod)));
     this.counts.successes += ok.length;
     if (result.ok) this.counts.recovered(recoverMs);
-    else this.counts.breach(`${label}: not converged ${Math.round(result.ms)} ms after the faults stopped: ${result.problems.slice(0, 8).join('; ')}`);
+    else {
+      this.counts.breach(`${label}: not converged ${Math.round(result.ms)} ms after the faults stopped: ${result.problems.slice(0, 8).join('; ')}`);
+      // What each replica was doing, for the reproduction.
+      for (const { mic } of this.mics) this.context.log(`--- ${mic.name} (running: ${String(mic.child.exitCode === null && mic.child.signalCode === null)}), last lines:\n${mic.output().split('\n').slice(-40).join('\n')}`);
+    }
     const entries = await armRequests(this.world, since);
     this.accountArm(label, entries);
     this.context.log(`mic-faults: ${label} ${result.ok ? `recovered in ${Math.round(recoverMs)} ms` : 'DID NOT CONVERGE'}; ${mine.length} pods, ${ok.length} in the wanted state`);
