@@ -73,7 +73,8 @@ export class ThrottledError extends RetryAfterError implements ComputeError {
     const summary = requestSent
       ? `throttled (${scope}s), retry after ${retryAfterMs} ms`
       : `not sent: ${scope}s throttled for subscription ${context.target.subscriptionId}, retry after ${retryAfterMs} ms`;
-    super(describeCall(context, summary), retryAfterMs, { ...options, code: 'PI_ARM_THROTTLED' });
+    // ARM's (or the gate's, from ARM's) window: honoured as is, never stretched by backoff.
+    super(describeCall(context, summary), retryAfterMs, { ...options, code: 'PI_ARM_THROTTLED', exact: true });
     this.context = context;
     this.scope = scope;
     this.requestSent = requestSent;

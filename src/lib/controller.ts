@@ -7,6 +7,7 @@
  * | success                         | forget (reset backoff)                  |
  * | success with `requeueAfterMs`   | forget, then addAfter                   |
  * | `TerminalError`                 | forget, report, no retry                |
+ * | `RetryAfterError`, exact        | addAfter(retryAfter), backoff unchanged |
  * | `RetryAfterError`               | addAfter(max(retryAfter, backoff))      |
  * | any other error                 | addRateLimited (exponential + jitter)   |
  * @module
@@ -84,14 +85,25 @@ export async function runController<K extends string>(options: ControllerOptions
   }
 }
 
+/** Shortest wait after an exact RetryAfterError. */
+export const RETRY_AFTER_FLOOR_MS = 250;
+
 function handleFailure<K extends string>(queue: WorkQueue<K>, key: K, error: unknown, durationMs: number): ReconcileOutcome<K> {
   if (findInChain(error, TerminalError) !== undefined) {
     queue.forget(key);
     return { key, durationMs, result: 'terminal', error };
   }
   const retryAfter = findInChain(error, RetryAfterError);
+  if (retryAfter?.exact === true) {
+    // The server's own window (429 Retry-After): retry when it ends. Counted as failures, the throttled
+    // attempts of a 15 s storm (Retry-After 3 s) grew the backoff to ~16 s and held targets that long
+    // after the storm (MIC fault suite). The floor keeps a "Retry-After: 0" from spinning.
+    const delay = Math.max(retryAfter.retryAfterMs, RETRY_AFTER_FLOOR_MS);
+    queue.addAfter(key, delay);
+    return { key, durationMs, result: 'retry', error, retryInMs: delay };
+  }
   if (retryAfter !== undefined) {
-    // Count the failure for backoff, but never retry before the server said we may.
+    // A guessed delay (409 without Retry-After …): count the failure for backoff, never retry sooner.
     const backoff = queue.recordFailure(key);
     const delay = Math.max(backoff, retryAfter.retryAfterMs);
     queue.addAfter(key, delay);

@@ -27,10 +27,16 @@ export class TerminalError extends PodIdentityError {
 /** Retry, but not before `retryAfterMs`. */
 export class RetryAfterError extends PodIdentityError {
   readonly retryAfterMs: number;
+  /**
+   * The delay is the server's own answer (throttling with Retry-After): retry then, without growing
+   * the caller's backoff on top. Otherwise (a guessed delay) repeated failures still back off.
+   */
+  readonly exact: boolean;
 
-  constructor(message: string, retryAfterMs: number, options?: ErrorOptions & { code?: string }) {
+  constructor(message: string, retryAfterMs: number, options?: ErrorOptions & { code?: string; exact?: boolean }) {
     super(options?.code ?? 'PI_RETRY_AFTER', message, options);
     this.retryAfterMs = retryAfterMs;
+    this.exact = options?.exact ?? false;
   }
 }
 

@@ -68,6 +68,28 @@ describe('runController', () => {
     await t.stop();
   });
 
+  it('an exact RetryAfterError (a server\'s Retry-After) is retried when it says, however often, without growing the backoff', async () => {
+    let attempts = 0;
+    const t = setup(async () => { attempts++; if (attempts <= 6) throw new RetryAfterError('throttled', 300, { exact: true }); throw new Error('other'); });
+    t.queue.add('a');
+    await flushMicrotasks();
+    for (let round = 0; round < 6; round++) await t.clock.advance(300);
+    expect(attempts).toBe(7);
+    expect(t.outcomes.slice(0, 6).map((outcome) => outcome.retryInMs)).toEqual([300, 300, 300, 300, 300, 300]);
+    // The next ordinary failure starts the backoff from its base.
+    expect(t.outcomes[6]?.retryInMs).toBe(100);
+    await t.stop();
+  });
+
+  it('a guessed RetryAfterError (not exact) still grows the backoff past its delay', async () => {
+    const t = setup(async () => { throw new RetryAfterError('conflict', 300); });
+    t.queue.add('a');
+    await flushMicrotasks();
+    await t.clock.advance(300 + 300 + 400 + 800);
+    expect(t.outcomes.map((outcome) => outcome.retryInMs)).toEqual([300, 300, 400, 800, 1600]);
+    await t.stop();
+  });
+
   it('requeues after requeueAfterMs', async () => {
     let attempts = 0;
     const t = setup(async () => { attempts++; return attempts === 1 ? { requeueAfterMs: 1000 } : undefined; });
