@@ -318,7 +318,7 @@ export class NmiHandler {
       this.deps.logger.info({ audit }, 'token issued');
       return { outcome: answer(200, imdsTokenPayload(tokens, resource, this.deps.clock.now(), clientId)), first, clientId };
     } catch (error) {
-      const refusal = error instanceof Refusal ? error.answer : this.failure(error, audit);
+      const refusal = error instanceof Refusal ? error.answer : this.failure(error, audit, signal?.aborted === true);
       audit.decision = error instanceof Refusal ? 'refused' : 'error';
       audit.status = refusal.status;
       audit.reason = refusal.description;
@@ -343,7 +343,7 @@ export class NmiHandler {
   }
 
   /** Maps a token failure to an answer (upstream: 403 when the endpoint refused, 503 otherwise). */
-  private failure(error: unknown, audit: Audit): ImdsError {
+  private failure(error: unknown, audit: Audit, callerGone: boolean): ImdsError {
     const retryAfterMs = findInChain(error, RetryAfterError)?.retryAfterMs;
     if (error instanceof TokenRequestError) {
       const status = nmiStatusFor(error);
@@ -358,7 +358,8 @@ export class NmiHandler {
       // Our own IMDS limiter is full: the caller should come back shortly, as IMDS would say.
       return { status: 429, error: 'too_many_requests', description: describeError(error), retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
     }
-    this.deps.logger.error({ err: describeError(error), pod: `${audit.namespace}/${audit.pod}`, identity: audit.identity }, 'token request failed');
+    // A caller that hung up mid-fetch is no NMI error (the fuzzer's pipelined requests did it); the audit record has it.
+    if (!callerGone) this.deps.logger.error({ err: describeError(error), pod: `${audit.namespace}/${audit.pod}`, identity: audit.identity }, 'token request failed');
     return { status: 503, error: 'service_unavailable', description: describeError(error) };
   }
 }

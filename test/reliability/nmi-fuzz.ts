@@ -163,7 +163,11 @@ async function fuzz(context: ScenarioContext, nmi: NmiProcess, identities: Ident
   const afterOk = after.status === 200 && identities.allowed.bound.has(String(decodeJwt(String(after.json()['access_token']))['appid']).toLowerCase());
   if (!afterOk) counts.breach(`after the fuzz the bound pod got ${String(after.status)} instead of its token`);
   counts.count('token_after_fuzz', afterOk ? 1 : 0);
-  counts.count('nmi_error_log_lines', nmi.output().split('\n').filter((line) => line.includes('"level":"error"') || line.includes('"level":"fatal"')).length);
+  const errorLines = nmi.output().split('\n').filter((line) => line.includes('"level":"error"') || line.includes('"level":"fatal"'));
+  counts.count('nmi_error_log_lines', errorLines.length);
+  // What the first one said (message and error, short): an error NMI logs is worth a look even when the answer was right.
+  const first = parseJson(errorLines[0] ?? '') as { msg?: unknown; err?: unknown } | undefined;
+  if (first !== undefined) counts.details['nmi_error_log_first'] = JSON.stringify({ msg: first.msg, err: first.err }).slice(0, 300);
   counts.details['seed'] = seed;
   for (const [status, count] of [...statuses].sort(([a], [b]) => a.localeCompare(b))) counts.details[`status_${status}`] = count;
   return counts.finish();
