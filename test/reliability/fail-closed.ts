@@ -307,6 +307,9 @@ async function runFailClosed(context: ScenarioContext): Promise<ReturnType<Count
     }
     counts.details['imdsReachedBeforeFirstInstall'] = relayTally.beforeFirstInstall;
     counts.details['imdsReachedWhileRuleDeleted'] = relayTally.whileRuleDeleted;
+    // With the filter-table guard (--ipt-guard, on by default) a deleted or flushed redirect refuses pods
+    // instead of exposing IMDS: any pod connection to IMDS in those windows is a breach.
+    if (relayTally.whileRuleDeleted > 0) counts.breach(`${String(relayTally.whileRuleDeleted)} pod connection(s) reached the node's IMDS while the nat redirect was deleted or flushed, despite the guard`);
     for (const [what, count] of Object.entries(relayTally.byExposure)) counts.details[`imdsReached:${what}`] = count;
     for (const connection of relayTally.breaches) counts.breach(`pod ${connection.address} reached the node's IMDS at ${new Date(connection.time).toISOString()} with our rules installed`);
 
