@@ -106,6 +106,11 @@ describe('chart and plain manifests', () => {
     expect(bad.stderr).toContain('/nmi/notReadyTaint/key');
   });
 
+  it('keeps NMI’s filter-table guard by default; nmi.iptablesGuard=false turns it off', async () => {
+    expect(containerOf(await render([]), 'DaemonSet').args.some((arg) => arg.startsWith('--ipt-guard'))).toBe(false);
+    expect(containerOf(await render(['--set', 'nmi.iptablesGuard=false']), 'DaemonSet').args).toContain('--ipt-guard=false');
+  });
+
   it('managed mode installs no MIC and lets NMI read bindings and identities', async () => {
     const manifests = await render(['--set', 'operationMode=managed']);
     expect(manifests.some((manifest) => manifest.kind === 'Deployment')).toBe(false);
