@@ -17,6 +17,7 @@ import type { ComputeIdentityClient, TargetIdentityState } from '../azure/comput
 import { IdentityOperationError, NotFoundError } from '../azure/errors.ts';
 import { buildIdentityPatches } from '../azure/identity-patch.ts';
 import { targetResourceId, type ComputeTargetRef } from '../azure/provider-id.ts';
+import { backoffDelay, type BackoffPolicy } from '../lib/backoff.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { ReconcileResult } from '../lib/controller.ts';
 import { describeError, findInChain, RetryAfterError } from '../lib/errors.ts';
@@ -100,6 +101,17 @@ const keyOf = (assigned: AzureAssignedIdentity): { namespace: string; name: stri
   name: assigned.metadata.name ?? '',
 });
 
+/** An identity ARM refused on a target, not written again before `until`. */
+interface RefusedHold {
+  readonly until: number;
+  readonly failures: number;
+  /** ARM's reason, repeated in the Events while the hold lasts. */
+  readonly reason: string;
+}
+
+/** 2 s, 4 s, … up to a minute: a refused identity that was just created in Azure is picked up within a minute. */
+export const REFUSED_IDENTITY_BACKOFF: BackoffPolicy = { baseMs: 2_000, maxMs: 60_000, jitter: 0.2 };
+
 export class TargetReconciler {
   private readonly deps: TargetReconcilerDeps;
   private readonly identityCache = new Map<string, { state: TargetIdentityState; at: number }>();
@@ -112,6 +124,14 @@ export class TargetReconciler {
    * it must not grow the target's backoff).
    */
   private readonly armHolds = new Map<string, number>();
+  /**
+   * Identities ARM refused on a target (it does not exist, MIC may not assign it …), per target: not
+   * part of a write again before `until` (growing backoff, {@link REFUSED_IDENTITY_BACKOFF}). Without
+   * this every pod event on the target retried the refused identity at once — a failed ARM write per
+   * event (5 per pod of an identity that does not exist in the soak suite) against the subscription's
+   * write quota. The valid identities of a wave are never held back by it.
+   */
+  private readonly refusedHolds = new Map<string, Map<string, RefusedHold>>();
 
   constructor(deps: TargetReconcilerDeps) {
     this.deps = deps;
@@ -135,6 +155,7 @@ export class TargetReconciler {
     if (view.desiredOnTarget.length === 0 && view.currentOnTarget.length === 0) {
       this.identityCache.delete(key);
       this.armHolds.delete(key);
+      this.refusedHolds.delete(key);
       return undefined;
     }
 
@@ -197,6 +218,8 @@ export class TargetReconciler {
     let armError: unknown;
     /** Identities ARM refused in this wave → ARM's reason, for the Events. */
     const refused = new Map<string, string>();
+    const heldRefusals = this.activeRefusals(key, now);
+    for (const [id, hold] of heldRefusals) refused.set(id, `${hold.reason} (retried after ${new Date(hold.until).toISOString()})`);
     const holdUntil = this.armHolds.get(key);
     let heldMs: number | undefined;
     if (view.target !== undefined && azure !== undefined && (plan.identitiesToAdd.length > 0 || plan.identitiesToRemove.length > 0)) {
@@ -208,6 +231,7 @@ export class TargetReconciler {
         azure = result.state;
         armWrites = result.writes;
         armError = result.error;
+        this.recordRefusals(key, refused, heldRefusals, new Set(result.state.identity.userAssignedIdentities.map((id) => id.toLowerCase())));
         const retryAfter = findInChain(result.error, RetryAfterError);
         if (retryAfter === undefined) this.armHolds.delete(key);
         else this.armHolds.set(key, deps.clock.now() + retryAfter.retryAfterMs);
@@ -279,6 +303,25 @@ export class TargetReconciler {
     }
     if (heldMs !== undefined) return { requeueAfterMs: heldMs };
     return plan.nextGraceDeadline === undefined ? undefined : { requeueAfterMs: Math.max(0, plan.nextGraceDeadline - now) + 50 };
+  }
+
+  /** The refusals of `key` still holding at `now` (expired ones are kept for their failure count). */
+  private activeRefusals(key: string, now: number): Map<string, RefusedHold> {
+    return new Map([...(this.refusedHolds.get(key) ?? [])].filter(([, hold]) => hold.until > now));
+  }
+
+  /** New refusals of this wave start or grow a hold; an identity that landed is forgiven. */
+  private recordRefusals(key: string, refused: ReadonlyMap<string, string>, alreadyHeld: ReadonlyMap<string, RefusedHold>, landed: ReadonlySet<string>): void {
+    const holds = this.refusedHolds.get(key) ?? new Map<string, RefusedHold>();
+    const now = this.deps.clock.now();
+    for (const [id, reason] of refused) {
+      if (alreadyHeld.has(id)) continue;
+      const failures = (holds.get(id)?.failures ?? 0) + 1;
+      holds.set(id, { until: now + backoffDelay(REFUSED_IDENTITY_BACKOFF, failures), failures, reason });
+    }
+    for (const id of landed) holds.delete(id);
+    if (holds.size === 0) this.refusedHolds.delete(key);
+    else this.refusedHolds.set(key, holds);
   }
 
   private async readTarget(key: string, target: ComputeTargetRef, signal: AbortSignal): Promise<TargetIdentityState> {

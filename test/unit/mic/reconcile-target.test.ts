@@ -148,4 +148,38 @@ describe('TargetReconciler', () => {
     expect(warning?.message).toContain(`ARM refused identity ${missing}`);
     expect(warning?.message).toContain(`FailedIdentityOperation: Resource '${missing}' was not found.`);
   });
+
+  it('does not write a refused identity again before its hold ends, however often the target is reconciled; then retries it and forgives it once it lands', async () => {
+    const missing = identityId('b').toLowerCase();
+    const refusal = (): IdentityOperationError => new IdentityOperationError({ ...context, statusCode: 400, armCode: 'FailedIdentityOperation', armMessage: `Resource '${missing}' was not found.` }, [missing]);
+    // ARM refuses b twice (the first wave, then the retry after the first hold), then accepts it.
+    const refuseB: Step = (patch) => (Object.keys(patch.userAssignedIdentities ?? {}).includes(missing) ? refusal() : undefined);
+    const { clock, reconciler, patches, events } = world(desiredFor(['a', 'b']), [refuseB, () => undefined, refuseB]);
+    const signal = new AbortController().signal;
+
+    expect(String(await failure(reconciler.reconcile(KEY, signal)))).toContain('ARM refused identities');
+    expect(patches).toHaveLength(2); // refused wave, then a alone
+
+    // Pod events reconcile the target again and again inside the hold (≤ 2 s): no ARM write for b.
+    for (let round = 0; round < 5; round++) {
+      await clock.advance(200);
+      await reconciler.reconcile(KEY, signal).catch(() => undefined);
+    }
+    expect(patches).toHaveLength(2);
+    expect(events.filter((event) => event.type === 'Warning').at(-1)?.message).toContain('retried after');
+
+    // After the hold: one retry, refused again → a longer hold (≥ 3.2 s with jitter).
+    await clock.advance(1_000);
+    await reconciler.reconcile(KEY, signal).catch(() => undefined);
+    expect(patches).toHaveLength(3);
+    await clock.advance(3_000);
+    await reconciler.reconcile(KEY, signal).catch(() => undefined);
+    expect(patches).toHaveLength(3);
+
+    // The identity now exists: the next retry after the hold lands it.
+    await clock.advance(1_000);
+    expect(await reconciler.reconcile(KEY, signal)).toBeUndefined();
+    expect(patches).toHaveLength(4);
+    expect(Object.keys(patches[3]?.userAssignedIdentities ?? {})).toEqual([missing]);
+  });
 });
