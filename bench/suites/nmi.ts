@@ -14,12 +14,13 @@
  * @module
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { repoRoot } from '../../test/harness/binaries.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../test/harness/netns.ts';
+import { pidWithArgument } from '../../src/devenv/process.ts';
 import type { ManagedProcess } from '../../test/harness/process.ts';
 import { MicWorld, type MicProcess } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
@@ -439,20 +440,6 @@ async function firstToken(world: MicWorld, nmi: NmiProcess, context: SuiteContex
     { name: 'rootless: first token, client retrying every 5 ms, from IP patch sent', unit: 'ms', summary: summarize(retrying), target: { kind: 'max', value: 50, source: 'TARGETS.md: ≤ 50 ms after the IP is known to NMI' }, notes: `from the API server's acknowledgement of the patch: ${retryingFromAck.join(', ')} ms; NMI's audit time of that token minus the acknowledgement: ${nmiLogged.join(', ')} ms. Includes watch delivery API server → NMI` },
     { name: 'rootless: first token, one request waiting in NMI, from IP patch sent', unit: 'ms', summary: summarize(waiting), notes: 'request sent 50 ms before the patch; NMI re-looks the address up every 300 ms (5 attempts)' },
   );
-}
-
-/** The pid of the process whose command line has `argument` (NMI started by nmi-world exposes no pid). */
-function pidWithArgument(argument: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0] === process.execPath && args.includes(argument)) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  throw new Error(`no process with ${argument}`);
 }
 
 function idleNodeRss(): Promise<number> {

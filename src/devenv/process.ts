@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, openSync, closeSync } from 'node:fs';
+import { createWriteStream, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -107,4 +107,21 @@ export async function startProcess(opts: StartOptions): Promise<ManagedProcess> 
     },
   };
   return proc;
+}
+
+/**
+ * The pid of the Node process (this Node binary) whose command line has `argument`: for processes
+ * started through a wrapper such as `ip netns exec`, whose own pid is not the program's.
+ */
+export function pidWithArgument(argument: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args[0] === process.execPath && args.includes(argument)) return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  throw new Error(`no process with ${argument}`);
 }

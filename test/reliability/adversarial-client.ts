@@ -6,7 +6,7 @@
  * excerpt has them masked and only selected claims are printed.
  * @module
  */
-import { connect } from 'node:net';
+import { rawExchange } from './raw-http.ts';
 
 export interface ClientRequest {
   readonly id: string;
@@ -51,34 +51,18 @@ function claimsOf(text: string): TokenClaims[] {
   return found;
 }
 
-function send(request: ClientRequest): Promise<ClientResult> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: request.host, port: request.port, ...(request.localAddress === undefined ? {} : { localAddress: request.localAddress }) });
-    const chunks: Buffer[] = [];
-    let failure: string | undefined;
-    socket.setTimeout(request.timeoutMs, () => {
-      failure = 'timeout';
-      socket.destroy();
-    });
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      failure ??= error.code ?? error.message;
-    });
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? '0');
-      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
-      resolve({
-        id: request.id,
-        outcome: status > 0 ? 'answered' : (failure ?? 'closed'),
-        status,
-        excerpt: body.replace(JWT, '<jwt>').slice(0, 240),
-        claims: claimsOf(text),
-      });
-    });
-    // Never half-close: Node's HTTP server may drop a client that ended its side before the answer.
-    socket.write(Buffer.from(request.raw, 'latin1'));
-  });
+async function send(request: ClientRequest): Promise<ClientResult> {
+  const exchange = await rawExchange({ host: request.host, port: request.port, localAddress: request.localAddress, request: Buffer.from(request.raw, 'latin1'), headMethods: [], timeoutMs: request.timeoutMs });
+  // The status line even of a truncated answer; tokens anywhere in what came back.
+  const status = exchange.responses[0]?.status ?? Number(/^HTTP\/1\.[01] (\d{3})/.exec(exchange.text)?.[1] ?? '0');
+  const body = exchange.responses[0]?.body ?? exchange.text.slice(exchange.text.indexOf('\r\n\r\n') + 4);
+  return {
+    id: request.id,
+    outcome: status > 0 ? 'answered' : (exchange.failure ?? 'closed'),
+    status,
+    excerpt: body.replace(JWT, '<jwt>').slice(0, 240),
+    claims: claimsOf(exchange.text),
+  };
 }
 
 async function main(): Promise<void> {

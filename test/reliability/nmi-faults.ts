@@ -19,10 +19,10 @@
  * exiting, a phase that does not recover, a secret in NMI's or MIC's output.
  * @module
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { decodeJwt } from 'jose';
+import { pidWithArgument } from '../../src/devenv/process.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
@@ -121,7 +121,7 @@ class NmiFaultRun {
 
   nmiRunning(): boolean {
     try {
-      return execFileSync('pgrep', ['-f', '--', `--nmi-port=${String(this.nmi.port)}`], { encoding: 'utf8' }).trim().split('\n').map(Number).includes(this.nmiPid);
+      return pidWithArgument(`--nmi-port=${String(this.nmi.port)}`) === this.nmiPid;
     } catch {
       return false;
     }
@@ -303,7 +303,7 @@ async function runNmiFaults(context: ScenarioContext): Promise<ReturnType<Counts
     const kubeconfig = proxy.kubeconfigVia(world.plane.kubeconfigPath, world.plane.server, path.join(world.dir, 'nmi-via-proxy.kubeconfig'));
     const node = world.scaleSetNodes[0]!;
     nmi = await startNmi(world, node, ['--v=4', `--kubeconfig=${kubeconfig}`, '--per-pod-requests-per-second=1000', '--per-pod-burst=1000']);
-    const nmiPid = Number(execFileSync('pgrep', ['-f', '--', `--nmi-port=${String(nmi.port)}`], { encoding: 'utf8' }).trim().split('\n')[0]);
+    const nmiPid = pidWithArgument(`--nmi-port=${String(nmi.port)}`);
     const namespace = await world.namespace('nmi-faults');
     const azure = await world.azureIdentity('nmi-faults-id');
     await world.createIdentity(namespace, 'nf-id', { type: 0, resourceID: azure.id, clientID: azure.clientId });

@@ -19,6 +19,8 @@ export interface RawExchange {
   readonly leftover: number;
   /** Why the socket ended other than a clean close by the server ('timeout', an error code), if so. */
   readonly failure?: string;
+  /** Everything received, as latin1 text (to look for tokens even in a truncated answer). */
+  readonly text: string;
 }
 
 /**
@@ -26,9 +28,9 @@ export interface RawExchange {
  * (or `timeoutMs`). The socket is never half-closed: to Node's HTTP server, a client that half-closes
  * before the answer is a client that left, and it may then close without answering.
  */
-export function rawExchange(options: { host: string; port: number; localAddress: string; request: Buffer; headMethods: readonly boolean[]; timeoutMs: number }): Promise<RawExchange> {
+export function rawExchange(options: { host: string; port: number; localAddress?: string | undefined; request: Buffer; headMethods: readonly boolean[]; timeoutMs: number }): Promise<RawExchange> {
   return new Promise((resolve) => {
-    const socket = connect({ host: options.host, port: options.port, localAddress: options.localAddress });
+    const socket = connect({ host: options.host, port: options.port, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) });
     const chunks: Buffer[] = [];
     let failure: string | undefined;
     socket.setTimeout(options.timeoutMs, () => {
@@ -40,7 +42,8 @@ export function rawExchange(options: { host: string; port: number; localAddress:
       failure ??= error.code ?? error.message;
     });
     socket.on('close', () => {
-      const parsed = parseResponses(Buffer.concat(chunks), options.headMethods);
+      const received = Buffer.concat(chunks);
+      const parsed = { ...parseResponses(received, options.headMethods), text: received.toString('latin1') };
       resolve(failure === undefined ? parsed : { ...parsed, failure });
     });
     socket.write(options.request);
@@ -48,7 +51,7 @@ export function rawExchange(options: { host: string; port: number; localAddress:
 }
 
 /** Splits a byte stream into HTTP responses; `headMethods[i]` says response i answers a HEAD (no body). */
-export function parseResponses(data: Buffer, headMethods: readonly boolean[] = []): RawExchange {
+export function parseResponses(data: Buffer, headMethods: readonly boolean[] = []): Omit<RawExchange, 'text'> {
   const responses: RawResponse[] = [];
   let offset = 0;
   while (offset < data.length) {

@@ -37,19 +37,7 @@ export const FLATNESS_BOUNDS: readonly FlatnessBound[] = [
   { field: 'handles', absolute: 20 },
 ];
 
-/** The pid of the Node process whose command line has `argument` (nmi-world exposes no pid). */
-export function pidWithArgument(argument: string): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (args[0] === process.execPath && args.includes(argument)) return Number(entry);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  throw new Error(`no process with ${argument}`);
-}
+export { pidWithArgument } from '../../src/devenv/process.ts';
 
 function rssMb(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
