@@ -219,7 +219,10 @@ export class TargetReconciler {
     /** Identities ARM refused in this wave → ARM's reason, for the Events. */
     const refused = new Map<string, string>();
     const heldRefusals = this.activeRefusals(key, now);
-    for (const [id, hold] of heldRefusals) refused.set(id, `${hold.reason} (retried after ${new Date(hold.until).toISOString()})`);
+    // The same reason as the refusal itself: the Warning Event then repeats (its count goes up) instead
+    // of becoming a new Event every time.
+    for (const [id, hold] of heldRefusals) refused.set(id, hold.reason);
+    if (heldRefusals.size > 0) log.debug({ held: [...heldRefusals].map(([id, hold]) => ({ id, until: new Date(hold.until).toISOString(), failures: hold.failures })) }, 'identities ARM refused are not written again before their hold ends');
     const holdUntil = this.armHolds.get(key);
     let heldMs: number | undefined;
     if (view.target !== undefined && azure !== undefined && (plan.identitiesToAdd.length > 0 || plan.identitiesToRemove.length > 0)) {
