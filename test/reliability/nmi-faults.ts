@@ -25,11 +25,12 @@ import { decodeJwt } from 'jose';
 import { pidWithArgument } from '../../src/devenv/process.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
-import { MicWorld, waitForHealth, type MicProcess } from '../support/mic-world.ts';
+import type { MicWorld } from '../support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess, type NmiResponse } from '../support/nmi-world.ts';
 import { CountsBuilder, type ReliabilityScenario, type ScenarioContext } from './counts.ts';
 import { startApiProxy, type ApiProxy } from './mic-faults/api-proxy.ts';
 import { secretBreaches } from './secret-scan.ts';
+import { startWorldWithMic } from './world-with-mic.ts';
 
 const RESOURCE = 'https://management.azure.com/';
 const RETRY_AFTER_SECONDS = 2;
@@ -290,15 +291,15 @@ export function retryAfterBreaches(calls: readonly Pick<RequestLogEntry, 'time' 
 async function runNmiFaults(context: ScenarioContext): Promise<ReturnType<CountsBuilder['finish']>> {
   const sizes = SIZES[context.scale];
   const counts = new CountsBuilder('nmi-faults', context.scale);
-  const world = await MicWorld.start({ scaleSetNodes: 1, vmNodes: 0, lroDurationMs: { vm: 100, vmss: 200 }, extraApiServerArgs: ['--etcd-compaction-interval=1s', '--watch-cache=false'] });
+  // A 30 s lease: MIC rides out the ~11 s API server restart (see the MIC faults suite).
+  const { world, mic } = await startWorldWithMic(
+    { scaleSetNodes: 1, vmNodes: 0, lroDurationMs: { vm: 100, vmss: 200 }, extraApiServerArgs: ['--etcd-compaction-interval=1s', '--watch-cache=false'] },
+    ['--v=4', '--leader-election-duration=30s'],
+  );
   let proxy: ApiProxy | undefined;
   let nmi: NmiProcess | undefined;
-  let mic: MicProcess | undefined;
   const knownSecrets: string[] = [];
   try {
-    // A 30 s lease: MIC rides out the ~11 s API server restart (see the MIC faults suite).
-    mic = await world.startMic('mic-nmi-faults', ['--v=4', '--leader-election-duration=30s']);
-    await waitForHealth(world, mic, 'Active', 60_000);
     proxy = await startApiProxy(Number(new URL(world.plane.server).port));
     const kubeconfig = proxy.kubeconfigVia(world.plane.kubeconfigPath, world.plane.server, path.join(world.dir, 'nmi-via-proxy.kubeconfig'));
     const node = world.scaleSetNodes[0]!;

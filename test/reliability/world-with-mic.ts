@@ -3,17 +3,15 @@
  * vitest and under `npm run bench` (so no vitest hooks here).
  * @module
  */
-import { MicWorld, type MicProcess, type WorldOptions } from '../support/mic-world.ts';
+import { MicWorld, waitForHealth, type MicProcess, type WorldOptions } from '../support/mic-world.ts';
 
 export async function startWorldWithMic(options: WorldOptions, micArgs: readonly string[] = []): Promise<{ world: MicWorld; mic: MicProcess }> {
   const world = await MicWorld.start(options);
   try {
     const mic = await world.startMic('mic-0', micArgs);
-    const deadline = Date.now() + 60_000;
-    while ((await world.health(mic)) !== 'Active') {
-      if (Date.now() > deadline) throw new Error(`MIC not Active within 60 s:\n${mic.output().slice(-4_000)}`);
-      await sleep(200);
-    }
+    await waitForHealth(world, mic, 'Active', 60_000, 200).catch((error: unknown) => {
+      throw new Error(`${String(error)}:\n${mic.output().slice(-4_000)}`);
+    });
     return { world, mic };
   } catch (error) {
     await world.stop();
