@@ -54,13 +54,22 @@ async function issue(ca: KeyPair, stem: string, subj: string, extensions: string
   return { certPath, keyPath };
 }
 
-/** Serving cert for the apiserver on loopback. */
-export function issueServingCert(ca: KeyPair, dir: string): Promise<KeyPair> {
+/**
+ * Serving cert for the apiserver on loopback; `extra` adds the names pods and nodes dial it by (its
+ * advertise address, the `kubernetes` Service IP and DNS names) when real nodes run.
+ */
+export function issueServingCert(ca: KeyPair, dir: string, extra: { readonly ips?: readonly string[]; readonly dnsNames?: readonly string[] } = {}): Promise<KeyPair> {
+  const names = [
+    'DNS:localhost',
+    ...(extra.dnsNames ?? []).map((n) => `DNS:${n}`),
+    'IP:127.0.0.1',
+    ...(extra.ips ?? []).map((ip) => `IP:${ip}`),
+  ];
   return issue(
     ca,
     path.join(dir, 'apiserver'),
     '/CN=localhost',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n',
+    `subjectAltName=${names.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n`,
   );
 }
 

@@ -39,7 +39,27 @@ export interface StartControlPlaneOptions {
    * caller handles the signals and calls stop() itself; the exit handler stays as the last resort.
    */
   readonly killOnSignal?: boolean;
+  /**
+   * Serve real nodes (src/devenv/node): the `kubernetes` Service's endpoint is `advertiseAddress`
+   * (a forwarder in the cluster network namespace listens there on the API server's port and relays to
+   * its loopback listener), the serving certificate names it and the Service IP, the Node authorizer and
+   * the ServiceAccount admission plugin are on (a controller manager runs), and the API server reaches
+   * kubelets by their InternalIP.
+   */
+  readonly nodes?: {
+    readonly advertiseAddress: string;
+    /**
+     * A unix socket where an HTTP CONNECT proxy inside the cluster network will listen: the API server
+     * reaches kubelets (logs, exec, port-forward) through it (egress selector `cluster`), so it never
+     * dials a node address from the root namespace.
+     */
+    readonly egressSocket: string;
+  };
 }
+
+/** First address of `--service-cluster-ip-range`: the `kubernetes` Service. */
+export const SERVICE_CIDR = '10.0.0.0/24';
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
 const STOP_GRACE_MS = 10_000;
 
@@ -104,13 +124,39 @@ interface Pki {
   readonly args: readonly string[];
 }
 
-async function makePki(dir: string): Promise<Pki> {
+async function makePki(dir: string, nodes: StartControlPlaneOptions['nodes']): Promise<Pki> {
   const ca = await createCa(dir);
-  const [serving, admin, sa] = await Promise.all([
-    issueServingCert(ca, dir),
+  const servingNames =
+    nodes === undefined
+      ? {}
+      : {
+          ips: [nodes.advertiseAddress, KUBERNETES_SERVICE_IP],
+          dnsNames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+        };
+  const [serving, admin, sa, kubeletClient] = await Promise.all([
+    issueServingCert(ca, dir, servingNames),
     issueClientCert(ca, path.join(dir, 'admin'), 'admin', ['system:masters']),
     createServiceAccountKeys(dir),
+    nodes === undefined ? undefined : issueClientCert(ca, path.join(dir, 'kubelet-client'), 'kube-apiserver-kubelet-client', ['system:masters']),
   ]);
+  const egressConfig = path.join(dir, 'egress-selector.yaml');
+  if (nodes !== undefined) {
+    await writeFile(
+      egressConfig,
+      [
+        'apiVersion: apiserver.k8s.io/v1beta1',
+        'kind: EgressSelectorConfiguration',
+        'egressSelections:',
+        '  - name: cluster',
+        '    connection:',
+        '      proxyProtocol: HTTPConnect',
+        '      transport:',
+        '        uds:',
+        `          udsName: ${nodes.egressSocket}`,
+        '',
+      ].join('\n'),
+    );
+  }
   const read = (f: string): Promise<string> => readFile(f, 'utf8');
   const [caPem, certPem, keyPem] = await Promise.all([read(ca.certPath), read(admin.certPath), read(admin.keyPath)]);
   return {
@@ -123,6 +169,13 @@ async function makePki(dir: string): Promise<Pki> {
       `--client-ca-file=${ca.certPath}`,
       `--service-account-key-file=${sa.publicPath}`,
       `--service-account-signing-key-file=${sa.privatePath}`,
+      ...(kubeletClient === undefined
+        ? []
+        : [
+            `--kubelet-client-certificate=${kubeletClient.certPath}`,
+            `--kubelet-client-key=${kubeletClient.keyPath}`,
+            `--egress-selector-config-file=${egressConfig}`,
+          ]),
     ],
   };
 }
@@ -143,21 +196,38 @@ function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string
   ];
 }
 
-function apiserverArgs(pki: Pki, etcdPort: number, port: number, audit: { log: string; policy: string }): string[] {
+function apiserverArgs(
+  pki: Pki,
+  etcdPort: number,
+  port: number,
+  audit: { log: string; policy: string },
+  nodes: StartControlPlaneOptions['nodes'],
+): string[] {
+  const modeArgs =
+    nodes === undefined
+      ? [
+          // Without it the apiserver looks for a default route to find its address and fails offline.
+          '--advertise-address=127.0.0.1',
+          // Endpoints validation rejects loopback IPs; skip writing the "kubernetes" Endpoints at all.
+          '--endpoint-reconciler-type=none',
+          '--authorization-mode=RBAC',
+          // No controller-manager creates "default" ServiceAccounts, so that admission would reject pods.
+          '--disable-admission-plugins=ServiceAccount',
+        ]
+      : [
+          `--advertise-address=${nodes.advertiseAddress}`,
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction',
+          '--kubelet-preferred-address-types=InternalIP',
+        ];
   return [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     '--bind-address=127.0.0.1',
     `--secure-port=${port}`,
-    // Without it the apiserver looks for a default route to find its address and fails offline.
-    '--advertise-address=127.0.0.1',
-    // Endpoints validation rejects loopback IPs; skip writing the "kubernetes" Endpoints at all.
-    '--endpoint-reconciler-type=none',
+    ...modeArgs,
     ...pki.args,
     `--service-account-issuer=https://127.0.0.1:${port}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
-    '--authorization-mode=RBAC',
-    // No controller-manager creates "default" ServiceAccounts, so that admission would reject pods.
-    '--disable-admission-plugins=ServiceAccount',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
     '--allow-privileged=true',
     `--audit-log-path=${audit.log}`,
     `--audit-policy-file=${audit.policy}`,
@@ -217,7 +287,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
 
   try {
     const binDir = await linkBinDir(bins, dir);
-    const pki = await makePki(dir);
+    const pki = await makePki(dir, opts.nodes);
     const audit = { log: path.join(dir, 'audit.log'), policy: path.join(dir, 'audit-policy.yaml') };
     await writeFile(audit.policy, AUDIT_POLICY_YAML);
 
@@ -228,7 +298,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     for (let attempt = 1; ; attempt++) {
       const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
       server = `https://127.0.0.1:${apiPort}`;
-      apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit), ...(opts.extraApiServerArgs ?? [])];
+      apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit, opts.nodes), ...(opts.extraApiServerArgs ?? [])];
       const t0 = performance.now();
       const deadline = Date.now() + timeoutMs;
       try {

@@ -14,20 +14,19 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, runOk, type RunOptions, type RunResult } from './exec.ts';
 import { startProcess, type ManagedProcess } from './process.ts';
-import { spliceSockets } from '../lib/socket-splice.ts';
+import { listenUnixRelay, type UnixRelay } from './unix-relay.ts';
 
 export const NETNS_PREFIX = 'pi-';
 const RUN_NAME = /^pi-([0-9a-f]{6})-/;
-const OWNERS_DIR = path.join(os.tmpdir(), 'pod-identity-netns');
+export const OWNERS_DIR = path.join(os.tmpdir(), 'pod-identity-netns');
 export const IMDS_IP = '169.254.169.254';
 // Sources run as .ts (type stripping); the build (tsconfig.build.json) emits netns-forward.js next to us.
-const FORWARD_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './netns-forward.ts' : './netns-forward.js', import.meta.url));
+export const FORWARD_SCRIPT = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './netns-forward.ts' : './netns-forward.js', import.meta.url));
 
 export interface PodNamespace {
   readonly name: string;
@@ -134,7 +133,7 @@ function alive(pid: number): boolean {
 }
 
 /** Kills whatever still runs inside `ns` (only ever our own test namespaces), then deletes it. */
-async function deleteNamespace(ns: string): Promise<void> {
+export async function deleteNamespace(ns: string): Promise<void> {
   const pids = await run('ip', ['netns', 'pids', ns], { timeoutMs: 10_000 });
   for (const pid of pids.stdout.split(/\s+/).filter((p) => /^\d+$/.test(p))) {
     try {
@@ -204,7 +203,7 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
   }));
   const created: string[] = [];
   const processes = new Set<ManagedProcess>();
-  const servers = new Set<Server>();
+  const relays = new Set<UnixRelay>();
 
   // Last resort when the test process exits without cleanup (vitest worker torn down).
   const onExit = (): void => {
@@ -217,7 +216,7 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
   const cleanup = (): Promise<void> => {
     cleaning ??= (async () => {
       await Promise.all([...processes].map((proc) => proc.stop(2_000)));
-      for (const server of servers) server.close();
+      await Promise.all([...relays].map((relay) => relay.close()));
       const errors: unknown[] = [];
       for (const ns of created.reverse()) await deleteNamespace(ns).catch((error: unknown) => errors.push(error));
       process.off('exit', onExit);
@@ -260,26 +259,14 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
 
   let exposures = 0;
   const expose = async (ns: string, opts: ExposeOptions): Promise<Exposure> => {
-    const socketPath = path.join(dir, `fwd${exposures++}.sock`);
-    const sockets = new Set<Socket>();
-    const server = createServer((client) => {
-      const upstream = connect(opts.target.port, opts.target.host);
-      spliceSockets(client, upstream, sockets);
-    });
-    servers.add(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const [file, args] = nodeCommand(FORWARD_SCRIPT, ['--listen', `${opts.listenHost}:${opts.listenPort}`, '--unix', socketPath]);
+    const relay = await listenUnixRelay(path.join(dir, `fwd${exposures++}.sock`), opts.target);
+    relays.add(relay);
+    const [file, args] = nodeCommand(FORWARD_SCRIPT, ['--listen', `${opts.listenHost}:${opts.listenPort}`, '--unix', relay.socketPath]);
     const proc = await start(ns, `forward-${opts.listenHost}-${opts.listenPort}`, file, args);
     try {
       await waitForLogLine(proc, (line) => line.includes('"event":"listening"'));
     } catch (error) {
-      server.close();
+      await relay.close();
       throw error;
     }
     return {
@@ -287,9 +274,8 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
       listenPort: opts.listenPort,
       async close() {
         await proc.stop(2_000);
-        for (const socket of sockets) socket.destroy();
-        await new Promise<void>((resolve) => server.close(() => { resolve(); }));
-        servers.delete(server);
+        await relay.close();
+        relays.delete(relay);
       },
     };
   };
