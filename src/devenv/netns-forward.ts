@@ -1,7 +1,8 @@
 /**
  * Runs inside a network namespace (`ip netns exec <ns> node netns-forward.ts --listen H:P --unix S
  * [--listen H2:P2 --unix S2 …]`): listens on each H:P there and pipes every connection to its unix
- * socket S, where the test (in the root namespace, unix-relay.ts) connects it on to a loopback service. Unix sockets on the filesystem are not scoped by
+ * socket S, where the test (in the root namespace, unix-relay.ts) connects it on to a loopback service.
+ * With `--log-connections` it prints `{"event":"connection","remoteAddress":…}` for every connection. Unix sockets on the filesystem are not scoped by
  * network namespace, so this reaches root-namespace loopback without any link or route in the root
  * namespace. Prints one JSON line `{"event":"listening"}` when ready.
  * @module
@@ -10,7 +11,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { spliceSockets } from '../lib/socket-splice.ts';
 
-const { values } = parseArgs({ options: { listen: { type: 'string', multiple: true }, unix: { type: 'string', multiple: true } } });
+const { values } = parseArgs({
+  options: { listen: { type: 'string', multiple: true }, unix: { type: 'string', multiple: true }, 'log-connections': { type: 'boolean' } },
+});
+const logConnections = values['log-connections'] === true;
 const listens = values.listen ?? [];
 const unixPaths = values.unix ?? [];
 const pairs = listens.map((listen, index) => ({ match: /^(.+):(\d+)$/.exec(listen), socketPath: unixPaths[index] }));
@@ -23,6 +27,8 @@ const sockets = new Set<Socket>();
 const servers = pairs.map(({ match, socketPath }) => {
   const [, host = '', port = '0'] = match ?? [];
   const server = createServer((client) => {
+    // Who reached this address (a node's IMDS: a pod here means interception failed).
+    if (logConnections) process.stdout.write(`${JSON.stringify({ event: 'connection', remoteAddress: client.remoteAddress, localPort: client.localPort })}\n`);
     spliceSockets(client, connect(socketPath ?? ''), sockets);
   });
   server.on('error', (error) => {

@@ -28,6 +28,11 @@ import { TokenIssuer } from './tokens/issuer.ts';
 export interface AzureSimulatorOptions {
   /** Address every server listens on; default `127.0.0.1`. Only loopback or a test-namespace address. */
   host?: string;
+  /**
+   * More addresses clients reach the servers at through forwarders (e.g. a test cluster's gateway,
+   * src/devenv/node): named in the ARM/Entra certificate. Listening stays on `host`.
+   */
+  advertisedAddresses?: readonly string[];
   /** 0/undefined = a free port chosen by the kernel. */
   armPort?: number;
   entraPort?: number;
@@ -107,7 +112,7 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
   const tls = ca.issue({
     commonName: 'pod-identity azure-sim',
     dnsNames: ['localhost', ...(hostIsIp || host === 'localhost' ? [] : [host])],
-    ipAddresses: ['127.0.0.1', ...(hostIsIp && host !== '127.0.0.1' ? [host] : [])],
+    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : []), ...(opts.advertisedAddresses ?? [])])],
     usage: 'server',
   });
   const tenantId = opts.tenantId ?? opts.state?.tenantId ?? randomUUID();

@@ -57,6 +57,12 @@ export interface ClusterNode {
   readonly containerd: Containerd;
   readonly kubelet: ManagedProcess;
   readonly kubeProxy: ManagedProcess;
+  /**
+   * The forwarder that is the node's IMDS (169.254.169.254:80 on the node's lo); it logs every
+   * connection's source address (`{"event":"connection","remoteAddress":…}`), so a test can count pods
+   * that reached the node's IMDS directly.
+   */
+  readonly imdsForwarder: ManagedProcess | undefined;
 }
 
 export interface Cluster {
@@ -139,6 +145,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
   const namespaces: string[] = [];
   const processes: ManagedProcess[] = [];
   const forwarders: Forwarder[] = [];
+  const imdsForwarders = new Map<number, ManagedProcess>();
   const hosts: NodeHost[] = [];
   const nodes: ClusterNode[] = [];
   let plane: ControlPlane | undefined;
@@ -192,7 +199,9 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
       for (const [index, spec] of options.nodes.entries()) {
         const layout = layouts[index];
         if (spec.imds === undefined || layout === undefined) continue;
-        forwarders.push(await startForwarder(layout.netns, `imds-forward-${index}`, [{ listen: { host: IMDS_IP, port: 80 }, target: spec.imds }], dir));
+        const imds = await startForwarder(layout.netns, `imds-forward-${index}`, [{ listen: { host: IMDS_IP, port: 80 }, target: spec.imds }], dir, { logConnections: true });
+        forwarders.push(imds);
+        imdsForwarders.set(index, imds.process);
       }
     });
 
@@ -231,7 +240,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
         processes.push(kubelet);
         const kubeProxy = await startKubeProxy(host, layout, { kubeProxy: binaries.kubeProxy, kubeconfig: proxyKubeconfig });
         processes.push(kubeProxy);
-        nodes.push({ layout, host, containerd, kubelet, kubeProxy });
+        nodes.push({ layout, host, containerd, kubelet, kubeProxy, imdsForwarder: imdsForwarders.get(index) });
       });
     }
 

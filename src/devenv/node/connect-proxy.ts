@@ -1,7 +1,7 @@
 /**
  * Runs inside the cluster's hub namespace (`ip netns exec pi-<run>-net node connect-proxy.ts --unix S
- * --allow 10.200.0.0/24`): an HTTP CONNECT proxy on the unix socket S, the API server's egress selector
- * `cluster` transport. The API server reaches kubelets (logs, exec, port-forward) through it, so it
+ * --allow 10.200.0.0/24 --allow 10.244.0.0/16`): an HTTP CONNECT proxy on the unix socket S, the API server's egress selector
+ * `cluster` transport. The API server reaches kubelets (logs, exec, port-forward) and pods (the pod proxy) through it, so it
  * never dials a node address from the root namespace. Only destinations inside `--allow` are dialled.
  * Prints one JSON line `{"event":"listening"}` when ready.
  * @module
@@ -11,14 +11,14 @@ import { BlockList, connect, createServer, isIPv4, type Socket } from 'node:net'
 import { parseArgs } from 'node:util';
 import { spliceSockets } from '../../lib/socket-splice.ts';
 
-const { values } = parseArgs({ options: { unix: { type: 'string' }, allow: { type: 'string' } } });
-const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(values.allow ?? '');
-if (values.unix === undefined || cidr === null) {
-  console.error('usage: connect-proxy.ts --unix <socket path> --allow <IPv4 CIDR>');
+const { values } = parseArgs({ options: { unix: { type: 'string' }, allow: { type: 'string', multiple: true } } });
+const cidrs = (values.allow ?? []).map((allow) => /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(allow));
+if (values.unix === undefined || cidrs.length === 0 || cidrs.some((cidr) => cidr === null)) {
+  console.error('usage: connect-proxy.ts --unix <socket path> --allow <IPv4 CIDR> [--allow …]');
   process.exit(2);
 }
 const allowed = new BlockList();
-allowed.addSubnet(cidr[1] ?? '', Number(cidr[2]), 'ipv4');
+for (const cidr of cidrs) allowed.addSubnet(cidr?.[1] ?? '', Number(cidr?.[2]), 'ipv4');
 const socketPath = values.unix;
 const MAX_HEADER = 8 * 1024;
 

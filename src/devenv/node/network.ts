@@ -65,7 +65,7 @@ export interface Forwarder {
 }
 
 /** One forwarder process inside `ns` for all `forwards` (netns-forward.ts), with its root-side relays. */
-export async function startForwarder(ns: string, name: string, forwards: readonly Forward[], dir: string): Promise<Forwarder> {
+export async function startForwarder(ns: string, name: string, forwards: readonly Forward[], dir: string, options: { readonly logConnections?: boolean } = {}): Promise<Forwarder> {
   const relays: UnixRelay[] = [];
   const close = async (proc?: ManagedProcess): Promise<void> => {
     await proc?.stop(2_000);
@@ -76,7 +76,7 @@ export async function startForwarder(ns: string, name: string, forwards: readonl
       relays.push(await listenUnixRelay(path.join(dir, `${name}-${index}.sock`), forward.target));
     }
     const args = forwards.flatMap((forward, index) => ['--listen', `${forward.listen.host}:${forward.listen.port}`, '--unix', relays[index]?.socketPath ?? '']);
-    const [file, nodeArgs] = nodeCommand(FORWARD_SCRIPT, args);
+    const [file, nodeArgs] = nodeCommand(FORWARD_SCRIPT, [...args, ...(options.logConnections === true ? ['--log-connections'] : [])]);
     const proc = await startProcess({ name, file: 'ip', args: ['netns', 'exec', ns, file, ...nodeArgs], dir });
     try {
       await waitForLogLine(proc, (line) => line.includes('"event":"listening"'));
@@ -93,7 +93,7 @@ export async function startForwarder(ns: string, name: string, forwards: readonl
 
 /** The API server's egress proxy (connect-proxy.ts) inside the hub, on `socketPath`. */
 export async function startConnectProxy(hub: string, socketPath: string, dir: string): Promise<ManagedProcess> {
-  const [file, args] = nodeCommand(CONNECT_PROXY, ['--unix', socketPath, '--allow', CLUSTER_NETWORK]);
+  const [file, args] = nodeCommand(CONNECT_PROXY, ['--unix', socketPath, '--allow', CLUSTER_NETWORK, '--allow', POD_NETWORK]);
   const proc = await startProcess({ name: 'egress-proxy', file: 'ip', args: ['netns', 'exec', hub, file, ...args], dir });
   try {
     await waitForLogLine(proc, (line) => line.includes('"event":"listening"'));

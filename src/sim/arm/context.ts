@@ -41,6 +41,11 @@ export interface ArmRequest {
   readonly query: URLSearchParams;
   /** The request's `api-version`, echoed into operation URLs. */
   readonly apiVersion: string;
+  /**
+   * `https://<Host header>`: where this client reached the server (through a forwarder it may be another
+   * address than the listener's), the base of operation URLs, as real ARM answers on the host called.
+   */
+  readonly baseUrl: string;
   /** Parsed JSON body; undefined when there was none. */
   readonly body: unknown;
   readonly caller: Caller;

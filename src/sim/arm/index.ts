@@ -103,10 +103,12 @@ export function createArmRoutes(options: ArmRoutesOptions = {}): FastifyPluginAs
         const query = new URLSearchParams(request.url.split('?').slice(1).join('?'));
         const apiVersion = query.get('api-version');
         if (apiVersion === null || apiVersion === '') throw missingApiVersion();
-        if (route === undefined) throw noSuchRoute(deps.publicUrl() + request.url);
+        const host = request.headers.host;
+        const baseUrl = host === undefined || host === '' ? deps.publicUrl() : `${request.protocol}://${host}`;
+        if (route === undefined) throw noSuchRoute(baseUrl + request.url);
         // fastify answers HEAD with the GET handler; ARM treats it as a GET without a body.
         const method = request.method === 'HEAD' ? 'GET' : request.method;
-        const response = dispatch(context, route, { method, url: request.url, query, apiVersion, body: request.body, caller });
+        const response = dispatch(context, route, { method, url: request.url, query, apiVersion, baseUrl, body: request.body, caller });
         reply.code(response.status).headers(response.headers ?? {});
         return response.body === undefined ? reply.send() : reply.send(response.body);
       },

@@ -156,7 +156,7 @@ function write(context: ArmContext, route: ComputeRoute & { resourceGroup: strin
   return {
     status: existing === undefined ? 201 : 200,
     body: renderCompute(preview, userAssignedLookup(context)),
-    headers: asyncOperationHeaders(context, operation, request.apiVersion),
+    headers: asyncOperationHeaders(context, operation, request),
   };
 }
 
@@ -166,7 +166,7 @@ function remove(context: ArmContext, route: ComputeRoute & { resourceGroup: stri
   if (resource === undefined) return { status: 204 };
   const running = context.operations.runningOn(resource.id);
   // Retrying a delete while it runs is allowed: answer with the running operation.
-  if (running !== undefined && resource.provisioningState === 'Deleting') return { status: 202, headers: asyncOperationHeaders(context, running, request.apiVersion, true) };
+  if (running !== undefined && resource.provisioningState === 'Deleting') return { status: 202, headers: asyncOperationHeaders(context, running, request, true) };
   assertWritable(context, resource);
   authorize(context, request.caller, ACTIONS.computeDelete(route.type), resource.id);
   resource.provisioningState = 'Deleting';
@@ -181,7 +181,7 @@ function remove(context: ArmContext, route: ComputeRoute & { resourceGroup: stri
       return undefined;
     },
   });
-  return { status: 202, headers: asyncOperationHeaders(context, operation, request.apiVersion, true) };
+  return { status: 202, headers: asyncOperationHeaders(context, operation, request, true) };
 }
 
 function list(context: ArmContext, route: ComputeRoute): ArmResponse {

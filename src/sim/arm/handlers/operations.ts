@@ -17,13 +17,19 @@ export function retryAfterSeconds(remainingMs: number): string {
   return remainingMs >= 1000 ? '1' : '0';
 }
 
-export function operationUrl(context: ArmContext, operation: OperationRecord, apiVersion: string): string {
-  return `${context.deps.publicUrl()}/subscriptions/${operation.subscriptionId}/providers/Microsoft.Compute/locations/${operation.location}/operations/${operation.id}?api-version=${encodeURIComponent(apiVersion)}`;
+export function operationUrl(operation: OperationRecord, request: Pick<ArmRequest, 'apiVersion' | 'baseUrl'>): string {
+  const apiVersion = request.apiVersion;
+  return `${request.baseUrl}/subscriptions/${operation.subscriptionId}/providers/Microsoft.Compute/locations/${operation.location}/operations/${operation.id}?api-version=${encodeURIComponent(apiVersion)}`;
 }
 
 /** Headers of a PUT/PATCH (200/201) or DELETE (202) that started `operation`. */
-export function asyncOperationHeaders(context: ArmContext, operation: OperationRecord, apiVersion: string, withLocation = false): Record<string, string> {
-  const url = operationUrl(context, operation, apiVersion);
+export function asyncOperationHeaders(
+  context: ArmContext,
+  operation: OperationRecord,
+  request: Pick<ArmRequest, 'apiVersion' | 'baseUrl'>,
+  withLocation = false,
+): Record<string, string> {
+  const url = operationUrl(operation, request);
   return {
     'azure-asyncoperation': url,
     'azure-asyncnotification': 'Enabled',

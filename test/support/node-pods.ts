@@ -1,0 +1,124 @@
+/**
+ * User pods on the real node (test/node): manifests in the forms users write them (identities,
+ * bindings, exceptions, pods of the client image), and what the tests do with them — exec a client in a
+ * container, wait for objects, count IMDS connections of pods.
+ */
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { POD_NETWORK } from '../../src/devenv/node/layout.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
+import type { NodeWorld } from './node-world.ts';
+
+export const TOKEN_PATH = '/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/';
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
+/** JSON manifests kubectl applies (`kubectl apply -f -`). */
+export function manifestList(items: readonly object[]): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+}
+
+export function identityManifest(namespace: string, name: string, identity: { readonly id: string; readonly clientId: string }): object {
+  return { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name, namespace }, spec: { type: 0, resourceID: identity.id, clientID: identity.clientId } };
+}
+
+export function bindingManifest(namespace: string, name: string, identity: string, selector: string): object {
+  return { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentityBinding', metadata: { name, namespace }, spec: { azureIdentity: identity, selector } };
+}
+
+export function exceptionManifest(namespace: string, name: string, podLabels: Record<string, string>): object {
+  return { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzurePodIdentityException', metadata: { name, namespace }, spec: { podLabels } };
+}
+
+/** The simulator's CA for the pods' ARM calls (a private cloud's CA, as such a user would mount it). */
+export function caConfigMap(namespace: string, caPem: string): object {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cloud-ca', namespace }, data: { 'ca.pem': caPem } };
+}
+
+/**
+ * A pod of the client image whose containers (`curl`, `node`, `python`) idle until the test execs a
+ * client in one of them; all share the pod's address, so all are the same pod to NMI.
+ */
+export function clientPodManifest(world: NodeWorld, namespace: string, name: string, labels: Record<string, string>, node?: string): object {
+  const container = (containerName: string): object => ({
+    name: containerName,
+    image: world.images.client.ref,
+    imagePullPolicy: 'Never',
+    command: ['sleep', 'infinity'],
+    env: [
+      { name: 'NODE_EXTRA_CA_CERTS', value: '/cloud-ca/ca.pem' },
+      { name: 'REQUESTS_CA_BUNDLE', value: '/cloud-ca/ca.pem' },
+    ],
+    volumeMounts: [{ name: 'cloud-ca', mountPath: '/cloud-ca', readOnly: true }],
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 1000 },
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels },
+    spec: {
+      ...(node === undefined ? {} : { nodeName: node }),
+      terminationGracePeriodSeconds: 1,
+      containers: [container('curl'), container('node'), container('python')],
+      volumes: [{ name: 'cloud-ca', configMap: { name: 'cloud-ca' } }],
+    },
+  };
+}
+
+export interface ExecResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `kubectl exec <pod> -c <container> -- …` (through the API server's egress proxy to the kubelet). */
+export async function execIn(world: NodeWorld, namespace: string, pod: string, container: string, command: readonly string[], input?: string): Promise<ExecResult> {
+  return world.cluster.kubectl(['exec', ...(input === undefined ? [] : ['-i']), '-n', namespace, pod, '-c', container, '--', ...command], {
+    timeoutMs: 120_000,
+    ...(input === undefined ? {} : { input }),
+  });
+}
+
+export interface CurlAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** curl in the pod's `curl` container: an IMDS token request to the plain default endpoint. */
+export async function curlImds(world: NodeWorld, namespace: string, pod: string, query = ''): Promise<CurlAnswer> {
+  const result = await execIn(world, namespace, pod, 'curl', [
+    'curl', '-s', '-m', '30', '-H', 'Metadata: true', '-w', '\n%{http_code}', `http://169.254.169.254${TOKEN_PATH}${query}`,
+  ]);
+  const lines = result.stdout.split('\n');
+  const status = Number(lines.at(-1));
+  if (result.code !== 0 && !(status > 0)) throw new Error(`curl in ${namespace}/${pod} exited ${result.code}: ${result.stderr}${result.stdout}`);
+  return { status, body: lines.slice(0, -1).join('\n') };
+}
+
+/** Polls `check` until it returns a value (bounded); the last error is in the message. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (let attempt = 0; attempt < 100_000; attempt++) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) break;
+    await sleep(500);
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : `; last error: ${String(last)}`}`);
+}
+
+/** Pod addresses (POD_NETWORK) among the connections the node's IMDS forwarder accepted since `from`. */
+export async function podConnectionsToImds(forwarder: ManagedProcess | undefined, from = 0): Promise<{ total: number; fromPods: string[] }> {
+  if (forwarder === undefined) throw new Error('the node has no IMDS forwarder');
+  const remotes = (await readFile(forwarder.logPath, 'utf8'))
+    .split('\n')
+    .filter((line) => line.includes('"event":"connection"'))
+    .map((line) => String((JSON.parse(line) as { remoteAddress?: unknown }).remoteAddress ?? '').replace(/^::ffff:/, ''));
+  const prefix = POD_NETWORK.split('.').slice(0, 2).join('.') + '.';
+  const since = remotes.slice(from);
+  return { total: remotes.length, fromPods: since.filter((address) => address.startsWith(prefix)) };
+}
