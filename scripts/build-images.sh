@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Builds the MIC and NMI container images (Dockerfile.mic, Dockerfile.nmi) with podman, without a Docker
+# Builds the MIC and NMI container images (Dockerfile.mic, Dockerfile.nmi), and the test client image
+# (test/clients/Dockerfile: what user pods run on the real-node tier), with podman, without a Docker
 # engine or an image registry (docs/images.md):
 #   1. installs podman and debootstrap with apt when missing;
 #   2. makes a local stand-in for docker.io/library/node:24-slim: a `debootstrap --variant=minbase`
 #      Debian root filesystem plus the Node 24 binary of the repo's pinned npm package `node` and npm,
 #      imported as $BASE_IMAGE. The root filesystem tarball is cached outside the repo, keyed by the
 #      suite, the Node binary, the npm version and this script, so a warm run skips debootstrap;
-#   3. `podman build --isolation chroot --build-arg BASE_IMAGE=…` of both Dockerfiles (podman's layer cache
+#   3. `podman build --isolation chroot --build-arg BASE_IMAGE=…` of the Dockerfiles (podman's layer cache
 #      makes a rebuild with unchanged inputs take seconds).
-# Needs root. Prints the image names as its last two lines, ready for `eval`:
+# Needs root. Prints the image names as its last three lines, ready for `eval`:
 #   POD_IDENTITY_MIC_IMAGE=localhost/pod-identity-mic:<version>
 #   POD_IDENTITY_NMI_IMAGE=localhost/pod-identity-nmi:<version>
+#   POD_IDENTITY_CLIENT_IMAGE=localhost/pod-identity-client:<version>
 # Honours:
 #   BASE_IMAGE            base image to build on; when set (and not the default local one) it is used as is
 #                         (e.g. docker.io/library/node:24-slim where a registry is reachable)
@@ -30,6 +32,7 @@ version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$root/package.json" | head -
 IMAGE_TAG=${IMAGE_TAG:-${version:-dev}}
 MIC_IMAGE=localhost/pod-identity-mic:$IMAGE_TAG
 NMI_IMAGE=localhost/pod-identity-nmi:$IMAGE_TAG
+CLIENT_IMAGE=localhost/pod-identity-client:$IMAGE_TAG
 
 [ "$(id -u)" = 0 ] || { echo "build-images: run as root (podman build --isolation chroot, debootstrap)" >&2; exit 1; }
 
@@ -113,5 +116,16 @@ for pair in "mic:$MIC_IMAGE" "nmi:$NMI_IMAGE"; do
   log "built $image in $((SECONDS - started))s ($(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}'))"
 done
 
+# The client image pins the npm packages the repo's lock file pins (the Python ones are pinned in
+# test/clients/python/requirements.txt).
+locked() { "$root/node_modules/node/bin/node" -p "require('$root/package-lock.json').packages['node_modules/$1'].version"; }
+log "podman build -f test/clients/Dockerfile -t $CLIENT_IMAGE (BASE_IMAGE=$BASE_IMAGE)"
+started=$SECONDS
+podman build --isolation chroot --layers --build-arg "BASE_IMAGE=$BASE_IMAGE" "${ca_args[@]}" \
+  --build-arg "AZURE_IDENTITY_VERSION=$(locked @azure/identity)" --build-arg "AZURE_ARM_COMPUTE_VERSION=$(locked @azure/arm-compute)" \
+  -f "$root/test/clients/Dockerfile" -t "$CLIENT_IMAGE" "$root/test/clients" >&2
+log "built $CLIENT_IMAGE in $((SECONDS - started))s ($(podman image inspect --format '{{.Size}}' "$CLIENT_IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}'))"
+
 echo "POD_IDENTITY_MIC_IMAGE=$MIC_IMAGE"
 echo "POD_IDENTITY_NMI_IMAGE=$NMI_IMAGE"
+echo "POD_IDENTITY_CLIENT_IMAGE=$CLIENT_IMAGE"

@@ -28,6 +28,8 @@ import {
   identityManifest,
   manifestList,
   podConnectionsToImds,
+  startTokenLoop,
+  type TokenLoopTally,
 } from '../support/node-pods.ts';
 import { IDENTITY_GROUP, NODE_GROUP, RELEASE, RELEASE_NAMESPACE, SUBSCRIPTION, startNodeWorld, type NodeWorld } from '../support/node-world.ts';
 
@@ -182,6 +184,12 @@ describe('the chart on real kubelet + containerd nodes', () => {
       return Number(result.stdout.trim());
     };
 
+    // Asking for another identity: NMI waits as upstream does (16 + 4 attempts, 5 s apart, in case its
+    // assignment is on the way) and then refuses; asked first, judged last.
+    const otherIdentity = curlImds(world_, APPS, 'bound', `&client_id=${identityB.clientId}`, 110);
+    // Judged below; a failure before that must not leave it unhandled.
+    otherIdentity.catch(() => undefined);
+
     // curl at the plain default endpoint.
     const curl = await curlImds(world_, APPS, 'bound');
     expect(curl.status, curl.body).toBe(200);
@@ -210,9 +218,6 @@ describe('the chart on real kubelet + containerd nodes', () => {
     const unbound = await curlImds(world_, APPS, 'unbound');
     expect(unbound.status).toBe(404);
     expect(unbound.body).not.toContain('access_token');
-    const other = await curlImds(world_, APPS, 'bound', `&client_id=${identityB.clientId}`);
-    expect([403, 404]).toContain(other.status);
-    expect(other.body).not.toContain('access_token');
 
     // The excepted pod reaches the node's IMDS (the node's own identity), as its exception says.
     const imdsBefore = (await world_.admin.requests({ service: 'imds', limit: 1 })).lastSeq;
@@ -225,8 +230,72 @@ describe('the chart on real kubelet + containerd nodes', () => {
     // app-a to the scale set.
     const state = await world_.admin.getState();
     const vmss = state.scaleSets.find((s) => s.name === world_.scaleSet.name);
-    expect(Object.keys(vmss?.identity?.userAssignedIdentities ?? {}).map((id) => id.toLowerCase())).toContain(identityA.id.toLowerCase());
+    expect((vmss?.identity.userAssignedIdentities ?? []).map((id) => id.toLowerCase())).toContain(identityA.id.toLowerCase());
+    const other = await otherIdentity;
+    expect([403, 404]).toContain(other.status);
+    expect(other.body).not.toContain('access_token');
     // No pod reached a node's IMDS directly so far (the excepted pod went through NMI's proxy).
     for (const node of world_.cluster.nodes) expect((await podConnectionsToImds(node.imdsForwarder)).fromPods).toEqual([]);
+  });
+
+  /**
+   * Runs `change` while the bound pod asks for tokens in a loop; afterwards everything is rolled out
+   * again, no pod connection reached a node's IMDS during it, and tokens flow again.
+   */
+  const duringTokenLoop = async (what: string, change: () => Promise<void>): Promise<TokenLoopTally> => {
+    const forwarders = w().cluster.nodes.map((node) => node.imdsForwarder);
+    const marks = await Promise.all(forwarders.map(async (forwarder) => (await podConnectionsToImds(forwarder)).total));
+    const loop = startTokenLoop(w(), APPS, 'bound');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await change();
+    await waitForRollout();
+    // Tokens again for a few rounds after the roll.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const tally = await loop.stop();
+    const reachedImds = (await Promise.all(forwarders.map((forwarder, index) => podConnectionsToImds(forwarder, marks[index])))).flatMap((c) => c.fromPods);
+    console.log(`node-tier ${what}: attempts=${tally.attempts} tokens=${tally.tokens} refused=${tally.refused} other=${JSON.stringify(tally.otherStatus)} maxGapMs=${tally.maxGapMs} podConnectionsToNodeImds=${reachedImds.length}`);
+    expect(reachedImds).toEqual([]);
+    expect(tally.flowingAtEnd, JSON.stringify(tally)).toBe(true);
+    // A bound pod is never told it has no identity: it gets a token or, while NMI restarts, a refusal.
+    expect(tally.otherStatus).toEqual({});
+    return tally;
+  };
+
+  it('helm upgrade rolls MIC and NMI: tokens keep flowing and no pod request reaches a node IMDS', async () => {
+    const revision = async (kind: string, name: string): Promise<string> =>
+      (await w().kubectl(['get', kind, '-n', RELEASE_NAMESPACE, name, '-o', 'jsonpath={.metadata.generation}'])).trim();
+    const [micGeneration, nmiGeneration] = [await revision('deployment', MIC), await revision('daemonset', NMI)];
+    await duringTokenLoop('helm-upgrade', async () => {
+      await w().helm(['upgrade', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--reuse-values', '--set', 'mic.logVerbosity=2', '--set', 'nmi.logVerbosity=2', '--wait', '--timeout', '240s']);
+    });
+    // Both were rolled (new pod templates), and run with the new args.
+    expect(await revision('deployment', MIC)).not.toBe(micGeneration);
+    expect(await revision('daemonset', NMI)).not.toBe(nmiGeneration);
+    for (const component of ['mic', 'nmi']) {
+      for (const pod of (await pods(RELEASE_NAMESPACE, `app.kubernetes.io/component=${component}`)).items.filter(ready)) {
+        expect(pod.spec.containers[0]?.['args']).toContain('--v=2');
+      }
+    }
+  });
+
+  it('kubectl delete pod of NMI: tokens keep flowing and no pod request reaches the node IMDS', async () => {
+    const node0 = w().nodeNames[0];
+    const nmi = (await pods(RELEASE_NAMESPACE, 'app.kubernetes.io/component=nmi')).items.find((pod) => pod.spec.nodeName === node0);
+    expect(nmi).toBeDefined();
+    await duringTokenLoop('nmi-deleted', async () => {
+      await w().kubectl(['delete', 'pod', '-n', RELEASE_NAMESPACE, nmi?.metadata.name ?? '', '--wait=true'], { timeoutMs: 120_000 });
+    });
+  });
+
+  it('helm uninstall: no MIC or NMI pod and no NMI rule left on any node', async () => {
+    await w().helm(['uninstall', RELEASE, '-n', RELEASE_NAMESPACE, '--wait', '--timeout', '180s']);
+    await eventually('release pods gone', async () => ((await pods(RELEASE_NAMESPACE)).items.length === 0 ? true : undefined));
+    for (const [index] of w().cluster.nodes.entries()) {
+      const rules = async (table: string): Promise<string> => (await w().cluster.execInNode(index, 'iptables', ['-w', '5', '-t', table, '-S'])).stdout;
+      await eventually(`node ${index}: NMI's rules removed`, async () => {
+        const all = (await rules('nat')) + (await rules('filter'));
+        return /aad-metadata/.test(all) ? undefined : true;
+      }, 60_000);
+    }
   });
 });

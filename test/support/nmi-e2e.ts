@@ -18,7 +18,7 @@ import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, ty
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../e2e/fixtures/${name}`, import.meta.url));
 export const IMDS_RELAY = fixture('imds-relay.ts');
-export const POD_APP = fixture('pod-app.ts');
+export const POD_APP = path.join(CLIENTS_DIR, 'node', 'pod-app.ts');
 export const NMI_PORT = 2579;
 /** /host/token stays on its own loopback port (the token listener is on every address). */
 export const HOST_TOKEN_PORT = 2580;
@@ -166,7 +166,7 @@ export interface PodAppScenario {
   readonly arm: { readonly endpoint: string; readonly subscriptionId: string; readonly resourceGroup: string; readonly scaleSet: string };
 }
 
-/** Runs test/e2e/fixtures/pod-app.ts inside a pod namespace (its own process: SDK state is per process). */
+/** Runs test/clients/node/pod-app.ts inside a pod namespace (its own process: SDK state is per process). */
 export async function runPodApp(topo: NetnsTopology, pod: PodNamespace, scenario: PodAppScenario, env: Record<string, string>): Promise<PodAppResult> {
   const [file, args] = nodeCommand(POD_APP, [JSON.stringify(scenario)]);
   const result = await topo.exec(pod.name, file, args, { env: clientEnvironment(env), timeoutMs: 90_000 });

@@ -84,9 +84,9 @@ export interface CurlAnswer {
 }
 
 /** curl in the pod's `curl` container: an IMDS token request to the plain default endpoint. */
-export async function curlImds(world: NodeWorld, namespace: string, pod: string, query = ''): Promise<CurlAnswer> {
+export async function curlImds(world: NodeWorld, namespace: string, pod: string, query = '', maxSeconds = 30): Promise<CurlAnswer> {
   const result = await execIn(world, namespace, pod, 'curl', [
-    'curl', '-s', '-m', '30', '-H', 'Metadata: true', '-w', '\n%{http_code}', `http://169.254.169.254${TOKEN_PATH}${query}`,
+    'curl', '-s', '-m', String(maxSeconds), '-H', 'Metadata: true', '-w', '\n%{http_code}', `http://169.254.169.254${TOKEN_PATH}${query}`,
   ]);
   const lines = result.stdout.split('\n');
   const status = Number(lines.at(-1));
@@ -108,7 +108,7 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     if (Date.now() > deadline) break;
     await sleep(500);
   }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : `; last error: ${String(last)}`}`);
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : `; last error: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`);
 }
 
 /** Pod addresses (POD_NETWORK) among the connections the node's IMDS forwarder accepted since `from`. */
@@ -117,8 +117,67 @@ export async function podConnectionsToImds(forwarder: ManagedProcess | undefined
   const remotes = (await readFile(forwarder.logPath, 'utf8'))
     .split('\n')
     .filter((line) => line.includes('"event":"connection"'))
-    .map((line) => String((JSON.parse(line) as { remoteAddress?: unknown }).remoteAddress ?? '').replace(/^::ffff:/, ''));
+    .map((line) => ((JSON.parse(line) as { remoteAddress?: string }).remoteAddress ?? '').replace(/^::ffff:/, ''));
   const prefix = POD_NETWORK.split('.').slice(0, 2).join('.') + '.';
   const since = remotes.slice(from);
   return { total: remotes.length, fromPods: since.filter((address) => address.startsWith(prefix)) };
+}
+
+export interface TokenLoopTally {
+  readonly attempts: number;
+  readonly tokens: number;
+  /** curl could not connect or the connection was reset (NMI down, rules fail-closed). */
+  readonly refused: number;
+  /** HTTP answers other than 200, by status. */
+  readonly otherStatus: Readonly<Record<string, number>>;
+  /** Longest time between two tokens, and from the last refusal to the next token. */
+  readonly maxGapMs: number;
+  /** Whether the last five attempts were all tokens. */
+  readonly flowingAtEnd: boolean;
+}
+
+/**
+ * A bounded token loop in a pod's `curl` container (at most `maxAttempts`, one every 200 ms, each at
+ * most 2 s) until {@link TokenLoop.stop}: what a workload that asks IMDS all the time sees during a
+ * roll. Answers are tallied by outcome; the tokens themselves are discarded inside the pod.
+ */
+export interface TokenLoop {
+  stop(): Promise<TokenLoopTally>;
+}
+
+export function startTokenLoop(world: NodeWorld, namespace: string, pod: string, maxAttempts = 900): TokenLoop {
+  const script = [
+    'rm -f /tmp/stop-loop; i=0',
+    `while [ "$i" -lt ${maxAttempts} ] && [ ! -e /tmp/stop-loop ]; do`,
+    `  code=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H 'Metadata: true' 'http://169.254.169.254${TOKEN_PATH}'); rc=$?`,
+    '  echo "$(date +%s%3N) $rc $code"; i=$((i+1)); sleep 0.2',
+    'done',
+  ].join('\n');
+  const running = execIn(world, namespace, pod, 'curl', ['sh', '-c', script]);
+  return {
+    async stop() {
+      await execIn(world, namespace, pod, 'curl', ['touch', '/tmp/stop-loop']);
+      const result = await running;
+      const lines = result.stdout.split('\n').filter((line) => /^\d+ \d+ \d+$/.test(line));
+      const otherStatus: Record<string, number> = {};
+      let tokens = 0;
+      let refused = 0;
+      let lastToken: number | undefined;
+      let maxGapMs = 0;
+      const outcomes: boolean[] = [];
+      for (const line of lines) {
+        const [at = 0, rc = 0, code = 0] = line.split(' ').map(Number);
+        const token = rc === 0 && code === 200;
+        outcomes.push(token);
+        if (token) {
+          tokens++;
+          if (lastToken !== undefined) maxGapMs = Math.max(maxGapMs, at - lastToken);
+          lastToken = at;
+        } else if (code === 0) refused++;
+        else otherStatus[String(code)] = (otherStatus[String(code)] ?? 0) + 1;
+      }
+      if (lines.length === 0) throw new Error(`token loop in ${namespace}/${pod} printed nothing (exit ${result.code}): ${result.stderr}`);
+      return { attempts: lines.length, tokens, refused, otherStatus, maxGapMs, flowingAtEnd: outcomes.length >= 5 && outcomes.slice(-5).every(Boolean) };
+    },
+  };
 }
