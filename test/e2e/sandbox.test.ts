@@ -1,6 +1,7 @@
 /**
- * `pod-identity sandbox` as a user runs it (a child process of the real CLI): with `--once --json` as
- * root (pods in network namespaces, NMI with iptables in a node namespace) and rootless, and stopped by
+ * `pod-identity sandbox` as a user runs it (a child process of the real CLI): with `--namespaces --once
+ * --json` as root (pods in network namespaces, NMI with iptables in a node namespace; the real-node
+ * sandbox is test/node/sandbox.test.ts) and rootless, and stopped by
  * SIGINT while it is up. Each run must show the allowed pod getting a token for demo-identity and the
  * other refused, and leave nothing behind: no new `pi-` namespace, no process from the run, the root
  * namespace's nat table and links as before, no files.
@@ -131,10 +132,10 @@ async function expectNothingLeft(outcome: Outcome, before: Awaited<ReturnType<ty
 }
 
 describe('pod-identity sandbox', () => {
-  it('--once --json as root: pods in namespaces, one token, one refusal, nothing left behind', async () => {
+  it('--namespaces --once --json as root: pods in namespaces, one token, one refusal, nothing left behind', async () => {
     await assertNetnsPrerequisites();
     const before = await rootSnapshot();
-    const outcome = await sandbox(['--once', '--json']);
+    const outcome = await sandbox(['--namespaces', '--once', '--json']);
     expect(outcome.code, outcome.stderr).toBe(0);
     expect(outcome.summary.mode).toBe('netns');
     expect(outcome.summary.state).toBe('done');
@@ -159,7 +160,7 @@ describe('pod-identity sandbox', () => {
     await assertNetnsPrerequisites();
     const before = await rootSnapshot();
     let sent = false;
-    const outcome = await sandbox(['--json'], (line) => {
+    const outcome = await sandbox(['--namespaces', '--json'], (line) => {
       if (sent || !line.startsWith('{')) return undefined;
       sent = true;
       const summary = JSON.parse(line) as SandboxSummary;

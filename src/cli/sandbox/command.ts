@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from '../command.ts';
+import { realNodeUnavailable, runRealNodeSandbox, sandboxImages } from './real-node.ts';
 import { runSandbox } from './run.ts';
 
 export const SANDBOX_HELP = `Usage: pod-identity sandbox [options]
@@ -17,9 +18,13 @@ shows demo/demo-allowed getting a token for demo-identity and demo/demo-denied b
 kubeconfig and commands to poke at it, and stays up until Ctrl-C (SIGINT/SIGTERM), which stops and
 removes everything it started.
 
-As root, the pods are network namespaces joined to a node namespace where NMI runs with its real
-iptables rules (nothing is changed in the root namespace). Otherwise (or with --rootless) NMI runs on
-127.0.0.1 without iptables and the pods are 127.x addresses.
+As root, on a machine with what a node needs (cgroup v1, containerd, runc, the CNI plugins, podman,
+the node binaries of scripts/build-node-binaries.sh and the images of scripts/build-images.sh), it
+runs a real node — kubelet + containerd in a network namespace — installs charts/pod-identity with
+helm, and the pods are containers of the client image. Otherwise (or with --namespaces) the pods are
+network namespaces joined to a node namespace where NMI runs with its real iptables rules, and the
+first line says why; nothing is changed in the root namespace either way. Without root (or with
+--rootless) NMI runs on 127.0.0.1 without iptables and the pods are 127.x addresses.
 
 Needs kube-apiserver, etcd, kubectl and helm: KUBEBUILDER_ASSETS, else the cache of
 scripts/build-test-binaries.sh, else it builds them (Go >= 1.26; ~20 min the first time).
@@ -27,6 +32,7 @@ scripts/build-test-binaries.sh, else it builds them (Go >= 1.26; ~20 min the fir
 Options:
   --once        run the demo, stop everything and exit (0 when the demo worked)
   --json        print one JSON summary line on stdout (progress goes to stderr)
+  --namespaces  pods as bare network namespaces and MIC/NMI as processes, even where a real node can run
   --rootless    no network namespaces or iptables even as root
   --keep-dir    keep the sandbox dir (logs, azure.json, kubeconfig) after stopping
   -h, --help    show this help
@@ -36,7 +42,7 @@ Exit codes: 0 the demo worked (and, without --once, the sandbox was stopped clea
 `;
 
 async function run(argv: readonly string[], io: CommandIo): Promise<number> {
-  let values: { once?: boolean; json?: boolean; rootless?: boolean; 'keep-dir'?: boolean; help?: boolean };
+  let values: { once?: boolean; json?: boolean; rootless?: boolean; namespaces?: boolean; 'keep-dir'?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
@@ -46,6 +52,7 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
         once: { type: 'boolean' },
         json: { type: 'boolean' },
         rootless: { type: 'boolean' },
+        namespaces: { type: 'boolean' },
         'keep-dir': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -60,16 +67,13 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   }
   const root = process.getuid?.() === 0;
   const rootless = values.rootless === true || !root;
-  return runSandbox(
-    {
-      mode: rootless ? 'rootless' : 'netns',
-      ...(rootless && values.rootless !== true ? { rootlessReason: 'not root' } : {}),
-      once: values.once === true,
-      json: values.json === true,
-      keepDir: values['keep-dir'] === true,
-    },
-    io,
-  );
+  const common = { once: values.once === true, json: values.json === true, keepDir: values['keep-dir'] === true };
+  if (rootless) return runSandbox({ mode: 'rootless', ...(values.rootless !== true ? { rootlessReason: 'not root' } : {}), ...common }, io);
+  if (values.namespaces === true) return runSandbox({ mode: 'netns', ...common }, io);
+  const images = sandboxImages();
+  const reason = await realNodeUnavailable(images);
+  if (reason === undefined) return runRealNodeSandbox({ mode: 'netns', ...common }, images, io);
+  return runSandbox({ mode: 'netns', namespacesReason: reason, ...common }, io);
 }
 
 export const sandboxCommand: Command = {

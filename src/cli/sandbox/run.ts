@@ -29,6 +29,8 @@ export interface SandboxOptions {
   readonly mode: NodeMode;
   /** Why rootless was chosen, when it was not asked for. */
   readonly rootlessReason?: string;
+  /** Why the pods are bare network namespaces and not on a real node, when that was not asked for. */
+  readonly namespacesReason?: string;
   readonly once: boolean;
   readonly json: boolean;
   /** Keep the sandbox dir (logs, azure.json) after stopping. */
@@ -179,7 +181,7 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
   try {
     say(
       options.mode === 'netns'
-        ? 'pod-identity sandbox: the whole system on this machine; pods in network namespaces, NMI with real iptables rules in a node namespace'
+        ? `pod-identity sandbox: the whole system on this machine; pods in network namespaces, NMI with real iptables rules in a node namespace${options.namespacesReason === undefined ? '' : ` (no real node: ${options.namespacesReason})`}`
         : `pod-identity sandbox: the whole system on this machine, rootless${options.rootlessReason === undefined ? '' : ` (${options.rootlessReason})`}: pods on 127.x addresses, NMI on 127.0.0.1 without iptables`,
     );
     const sandboxDir = await mkdtemp(path.join(tmpdir(), 'pod-identity-sandbox-'));
