@@ -6,9 +6,11 @@
 #   2. makes a local stand-in for docker.io/library/node:24-slim: a `debootstrap --variant=minbase`
 #      Debian root filesystem plus the Node 24 binary of the repo's pinned npm package `node` and npm,
 #      imported as $BASE_IMAGE. The root filesystem tarball is cached outside the repo, keyed by the
-#      suite, the Node binary, the npm version and this script, so a warm run skips debootstrap;
+#      suite, the Node binary, the npm version and this script's base-image section, so a warm run skips
+#      debootstrap;
 #   3. `podman build --isolation chroot --build-arg BASE_IMAGE=…` of the Dockerfiles (podman's layer cache
-#      makes a rebuild with unchanged inputs take seconds).
+#      makes a rebuild with unchanged inputs take seconds); the client image's context is test/clients, plus
+#      the repository root as the named context `repo` for package-lock.json (its npm versions).
 # Needs root. Prints the image names as its last three lines, ready for `eval`:
 #   POD_IDENTITY_MIC_IMAGE=localhost/pod-identity-mic:<version>
 #   POD_IDENTITY_NMI_IMAGE=localhost/pod-identity-nmi:<version>
@@ -53,7 +55,8 @@ if [ "$BASE_IMAGE" = "$LOCAL_BASE" ]; then
   [ -x "$node_bin" ] || { echo "build-images: $node_bin is missing: run npm ci first (the Node 24 binary comes from the npm package 'node')" >&2; exit 1; }
   node_version=$("$node_bin" --version)
   case "$node_version" in v24.*) ;; *) echo "build-images: $node_bin is $node_version, not Node 24" >&2; exit 1 ;; esac
-  key=$( (echo "$SUITE $NPM_VERSION $node_version"; sha256sum <"$node_bin"; cat "$0") | sha256sum | cut -c1-12)
+  # The key covers this section of the script only: editing how the images are built (section 3) keeps the base.
+  key=$( (echo "$SUITE $NPM_VERSION $node_version"; sha256sum <"$node_bin"; sed -n '/^# --- 2\. base image/,/^# --- 3\. images/p' "$0") | sha256sum | cut -c1-12)
   cache=${POD_IDENTITY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pod-identity}/images
   tarball="$cache/node${node_version#v}-$SUITE-slim-$key.tar"
   mkdir -p "$cache"
@@ -100,8 +103,8 @@ EOF
 fi
 
 # --- 3. images ----------------------------------------------------------------------------------------
-# Egress through a TLS-intercepting proxy (NODE_EXTRA_CA_CERTS on the host): npm in the build stages
-# needs that CA too. It is mounted read-only into RUN steps only and named by a build argument of the
+# Egress through a TLS-intercepting proxy (NODE_EXTRA_CA_CERTS on the host): npm (and pip, for the client
+# image) in the build stages needs that CA too. It is mounted read-only into RUN steps only and named by a build argument of the
 # build stages; the final images hold neither.
 ca_args=()
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$NODE_EXTRA_CA_CERTS" ]; then
@@ -116,14 +119,13 @@ for pair in "mic:$MIC_IMAGE" "nmi:$NMI_IMAGE"; do
   log "built $image in $((SECONDS - started))s ($(podman image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}'))"
 done
 
-# The client image pins the npm packages the repo's lock file pins (the Python ones are pinned in
-# test/clients/python/requirements.txt).
-locked() { "$root/node_modules/node/bin/node" -p "require('$root/package-lock.json').packages['node_modules/$1'].version"; }
+# The client image: a second build context, `repo` (the repository root), gives it package-lock.json, whose
+# @azure/identity and @azure/arm-compute entries (and everything under them) it installs exactly; the
+# Python packages are pinned in test/clients/python/requirements.txt. The CA goes to npm and pip alike.
 log "podman build -f test/clients/Dockerfile -t $CLIENT_IMAGE (BASE_IMAGE=$BASE_IMAGE)"
 started=$SECONDS
 podman build --isolation chroot --layers --build-arg "BASE_IMAGE=$BASE_IMAGE" "${ca_args[@]}" \
-  --build-arg "AZURE_IDENTITY_VERSION=$(locked @azure/identity)" --build-arg "AZURE_ARM_COMPUTE_VERSION=$(locked @azure/arm-compute)" \
-  -f "$root/test/clients/Dockerfile" -t "$CLIENT_IMAGE" "$root/test/clients" >&2
+  --build-context "repo=$root" -f "$root/test/clients/Dockerfile" -t "$CLIENT_IMAGE" "$root/test/clients" >&2
 log "built $CLIENT_IMAGE in $((SECONDS - started))s ($(podman image inspect --format '{{.Size}}' "$CLIENT_IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}'))"
 
 echo "POD_IDENTITY_MIC_IMAGE=$MIC_IMAGE"

@@ -10,9 +10,13 @@
  * - NMI from its image, as root inside a node network namespace, installs its NAT rules with the image's
  *   iptables-restore (read back with the image's iptables) and gives a pod in a pod namespace a token for
  *   its identity at http://169.254.169.254.
- * Images come from POD_IDENTITY_MIC_IMAGE / POD_IDENTITY_NMI_IMAGE (.ci/run builds them first) or are
- * built here with scripts/build-images.sh. Every mount namespace dies with its process; the image mounts
- * are undone with `podman image unmount`; the network namespaces are deleted.
+ * The client image (test/clients/Dockerfile, the real-node tier's user pods) runs as real containers with
+ * `podman run --runtime runc` and rlimits no higher than ours (which runc applies where crun cannot):
+ * uid 1000, curl, the npm packages at the lock file's versions, the Python pins, and each scenario script
+ * loading and printing its one result line.
+ * Images come from POD_IDENTITY_MIC_IMAGE / POD_IDENTITY_NMI_IMAGE / POD_IDENTITY_CLIENT_IMAGE (.ci/run
+ * builds them first) or are built here with scripts/build-images.sh. Every mount namespace dies with its
+ * process; the image mounts are undone with `podman image unmount`; the network namespaces are deleted.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { chown, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -76,18 +80,32 @@ function inImage(image: MountedImage, options: { args?: readonly string[]; comma
   ];
 }
 
-async function imageNames(): Promise<{ mic: string; nmi: string }> {
-  let mic = process.env['POD_IDENTITY_MIC_IMAGE'];
-  let nmi = process.env['POD_IDENTITY_NMI_IMAGE'];
-  if (mic === undefined || nmi === undefined) {
-    const built = await run('bash', [path.join(repoRoot, 'scripts/build-images.sh')], { timeoutMs: 1_500_000, teeStderr: true });
-    if (built.code !== 0) throw new Error(`scripts/build-images.sh failed (${String(built.code)}):\n${built.stderr.slice(-4000)}`);
-    const lines = Object.fromEntries(built.stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
-    mic = lines['POD_IDENTITY_MIC_IMAGE'];
-    nmi = lines['POD_IDENTITY_NMI_IMAGE'];
-  }
-  if (mic === undefined || nmi === undefined) throw new Error('no image names (POD_IDENTITY_MIC_IMAGE, POD_IDENTITY_NMI_IMAGE)');
-  return { mic, nmi };
+interface ImageNames {
+  readonly mic: string;
+  readonly nmi: string;
+  readonly client: string;
+}
+
+let imageNamesOnce: Promise<ImageNames> | undefined;
+
+/** The three images' names: the variables .ci/run exports, else what scripts/build-images.sh (run once) prints. */
+function imageNames(): Promise<ImageNames> {
+  imageNamesOnce ??= (async () => {
+    const variables = { mic: 'POD_IDENTITY_MIC_IMAGE', nmi: 'POD_IDENTITY_NMI_IMAGE', client: 'POD_IDENTITY_CLIENT_IMAGE' } as const;
+    let found: Record<string, string | undefined> = Object.fromEntries(Object.values(variables).map((variable) => [variable, process.env[variable] === '' ? undefined : process.env[variable]]));
+    if (Object.values(found).some((value) => value === undefined)) {
+      const built = await run('bash', [path.join(repoRoot, 'scripts/build-images.sh')], { timeoutMs: 1_500_000, teeStderr: true });
+      if (built.code !== 0) throw new Error(`scripts/build-images.sh failed (${String(built.code)}):\n${built.stderr.slice(-4000)}`);
+      found = Object.fromEntries(built.stdout.trim().split('\n').map((line) => line.split('=', 2) as [string, string]));
+    }
+    const name = (key: keyof typeof variables): string => {
+      const value = found[variables[key]];
+      if (value === undefined || value === '') throw new Error(`no image name ${variables[key]}: build the images with \`bash scripts/build-images.sh\` (as root) and export the variables it prints`);
+      return value;
+    };
+    return { mic: name('mic'), nmi: name('nmi'), client: name('client') };
+  })();
+  return imageNamesOnce;
 }
 
 /** Uid and environment of a running process, from /proc. */
@@ -280,5 +298,120 @@ describe('the MIC and NMI images, entrypoints run from the mounted images', () =
     expect(rssMb).toBeLessThan(160);
     await nmi.stop(10_000);
     expect(nmi.exit()?.code ?? nmi.exit()?.signal).not.toBe(undefined);
+  });
+});
+
+/**
+ * The client image (test/clients/Dockerfile): what user pods on the real-node tier run. Here it runs as
+ * real containers: `podman run` with runc (crun's setrlimit is refused on these machines; runc is fine
+ * with rlimits no higher than ours) and no network but loopback, so the token scenarios fail fast at an
+ * IMDS address nobody listens on — which still proves each script, its imports and its SDK load in the
+ * image and print their one result line.
+ */
+describe('the client image, run with podman (runc, --network none)', () => {
+  const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((file) => existsSync(file));
+  const SCOPE = 'https://management.azure.com/.default';
+  const CLIENT_ID = 'cccccccc-0000-4000-8000-000000000001';
+  /** Loopback inside the container, where nothing listens: connection refused at once. */
+  const NOBODY = 'http://127.0.0.1:9';
+  let image: string;
+  let config: ImageConfig;
+  const containers: string[] = [];
+
+  const podmanRun = (args: readonly string[], options: { env?: Record<string, string>; detach?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> => {
+    if (RUNC === undefined) throw new Error('runc is not installed (apt-get install runc; .ci/run installs it)');
+    const env = Object.entries(options.env ?? {}).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
+    const mode = options.detach === undefined ? ['--rm'] : ['--detach', '--name', options.detach];
+    return run('podman', ['run', ...mode, '--runtime', RUNC, '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '--network', 'none', ...env, image, ...args], { timeoutMs: 90_000 });
+  };
+  const resultLine = (output: { code: number; stdout: string; stderr: string }): Record<string, unknown> => {
+    expect(output.code, output.stderr).toBe(0);
+    const lines = output.stdout.trim().split('\n');
+    expect(lines, output.stdout).toHaveLength(1);
+    return JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+  };
+
+  beforeAll(async () => {
+    if (process.getuid?.() !== 0) throw new Error('the client image test needs root (the images are in root\'s podman store; scripts/build-images.sh builds them as root)');
+    image = (await imageNames()).client;
+    [config] = JSON.parse(`[${(await runOk('podman', ['image', 'inspect', '--format', '{{json .Config}}', image])).trim()}]`) as [ImageConfig];
+  }, 1_800_000);
+
+  afterAll(async () => {
+    for (const name of containers) await run('podman', ['rm', '--force', '--time', '0', name], { timeoutMs: 60_000 });
+  }, 120_000);
+
+  it('runs as uid/gid 1000 and, given no command, stays up (sleep infinity)', async () => {
+    expect(config.User).toBe('1000:1000');
+    expect(config.Entrypoint ?? []).toEqual([]);
+    expect(config.Cmd).toEqual(['sleep', 'infinity']);
+    const ids = await podmanRun(['sh', '-c', 'id -u; id -g; id -un']);
+    expect(ids.code, ids.stderr).toBe(0);
+    expect(ids.stdout.trim().split('\n')).toEqual(['1000', '1000', 'node']);
+
+    const name = `pi-client-image-${String(process.pid)}`;
+    containers.push(name);
+    const started = await podmanRun([], { detach: name });
+    expect(started.code, started.stderr).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const state = await runOk('podman', ['inspect', '--format', '{{.State.Running}} {{json .Config.Cmd}}', name]);
+    expect(state.trim()).toBe('true ["sleep","infinity"]');
+  });
+
+  it('has curl', async () => {
+    const curl = await podmanRun(['curl', '--version']);
+    expect(curl.code, curl.stderr).toBe(0);
+    expect(curl.stdout).toMatch(/^curl \d+\.\d+/);
+  });
+
+  it('Node 24 with @azure/identity and @azure/arm-compute at the exact versions of the repository lock file', async () => {
+    expect((await podmanRun(['node', '--version'])).stdout).toMatch(/^v24\./);
+    const repoLock = JSON.parse(readFileSync(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+    // npm's record of what it installed: every package, at its place in node_modules.
+    const installed = await podmanRun(['cat', '/clients/node/node_modules/.package-lock.json']);
+    expect(installed.code, installed.stderr).toBe(0);
+    const packages = (JSON.parse(installed.stdout) as { packages: Record<string, { version?: string }> }).packages;
+    const versions = Object.fromEntries(Object.entries(packages).map(([at, entry]) => [at, entry.version]));
+    expect(versions['node_modules/@azure/identity']).toBe(repoLock.packages['node_modules/@azure/identity']?.version);
+    expect(versions['node_modules/@azure/arm-compute']).toBe(repoLock.packages['node_modules/@azure/arm-compute']?.version);
+    expect(versions).toEqual(Object.fromEntries(Object.keys(versions).map((at) => [at, repoLock.packages[at]?.version])));
+    console.log(`images: client image node_modules: ${String(Object.keys(versions).length)} packages, all at the repository lock's versions`);
+  });
+
+  it('node /clients/node/{managed-identity-token,entra-token,pod-app}.ts load with their imports and print one result line', async () => {
+    const managed = resultLine(
+      await podmanRun(['node', '/clients/node/managed-identity-token.ts', JSON.stringify({ credential: 'managed-identity', identity: { clientId: CLIENT_ID }, scope: SCOPE })], { env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: NOBODY } }),
+    );
+    expect(managed).toMatchObject({ ok: false, errorName: expect.any(String) as string });
+    const entra = resultLine(
+      await podmanRun(['node', '/clients/node/entra-token.ts', JSON.stringify({ credential: 'client-secret', authorityHost: NOBODY, tenantId: 'tenant', clientId: CLIENT_ID, clientSecret: 'not-a-secret', scope: SCOPE })]),
+    );
+    expect(entra).toMatchObject({ ok: false, errorName: expect.any(String) as string });
+    // pod-app.ts also loads @azure/arm-compute (it never gets that far here: no token).
+    const app = await podmanRun(['node', '/clients/node/pod-app.ts', JSON.stringify({ credential: 'managed-identity', clientId: CLIENT_ID, scope: SCOPE, arm: { endpoint: NOBODY, subscriptionId: 's', resourceGroup: 'g', scaleSet: 'v' } })], {
+      env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: NOBODY },
+    });
+    expect(resultLine(app)).toMatchObject({ ok: false });
+  });
+
+  it('python3 is the venv with requirements.txt exactly, and /clients/python/get_token.py prints one result line', async () => {
+    const pins = Object.fromEntries(
+      readFileSync(path.join(repoRoot, 'test/clients/python/requirements.txt'), 'utf8')
+        .split('\n')
+        .map((line) => line.replace(/#.*/, '').trim())
+        .filter((line) => line !== '')
+        .map((line) => line.split('==') as [string, string])
+        .map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, '-'), version]),
+    );
+    const listed = await podmanRun(['python3', '-c', 'import importlib.metadata as m, json, sys; print(sys.prefix); print(json.dumps({d.metadata["Name"]: d.version for d in m.distributions()}))']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const [prefix, distributions] = listed.stdout.trim().split('\n') as [string, string];
+    expect(prefix).toBe('/opt/venv');
+    const installed = Object.fromEntries(Object.entries(JSON.parse(distributions) as Record<string, string>).map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, '-'), version]));
+    expect(Object.keys(pins).length).toBeGreaterThan(5);
+    for (const [name, version] of Object.entries(pins)) expect(`${name}==${installed[name] ?? 'missing'}`).toBe(`${name}==${version}`);
+
+    const result = resultLine(await podmanRun(['python3', '/clients/python/get_token.py', JSON.stringify({ scope: SCOPE, client_id: CLIENT_ID })], { env: { AZURE_POD_IDENTITY_AUTHORITY_HOST: NOBODY } }));
+    expect(result).toMatchObject({ ok: false, errorName: expect.any(String) as string });
   });
 });
