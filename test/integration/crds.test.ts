@@ -14,7 +14,7 @@ import {
   type PodIdentityResource,
 } from '../../src/api/index.ts';
 import { kubeConfig, kubectl, uniqueNamespace } from '../harness/context.ts';
-import { readFixture, readYamlDocuments, REPOSITORY_ROOT, sharedDir, yamlFilesUnder } from '../support/yaml-files.ts';
+import { readFixture, readYamlDocuments, REPOSITORY_ROOT, upstreamExamplesDir, yamlFilesUnder } from '../support/yaml-files.ts';
 
 // The CRDs on a real kube-apiserver: what users already have applies unchanged and reads back as the
 // normalised objects; what can never work is refused with the documented message; and an AAI's status is
@@ -71,8 +71,8 @@ function comparable(object: PodIdentityResource): unknown {
   };
 }
 
-describe('shared examples apply unchanged with kubectl and read back normalised', () => {
-  const examples = new URL('examples/', sharedDir());
+describe('upstream-form examples apply unchanged with kubectl and read back normalised', () => {
+  const examples = upstreamExamplesDir();
   const files = yamlFilesUnder(examples);
 
   it('found the examples (legacy ones included)', () => {

@@ -27,6 +27,7 @@ import {
   execIn,
   identityManifest,
   manifestList,
+  nodeTierMemory,
   podConnectionsToImds,
   startTokenLoop,
   type TokenLoopTally,
@@ -234,6 +235,8 @@ describe('the chart on real kubelet + containerd nodes', () => {
     const other = await otherIdentity;
     expect([403, 404]).toContain(other.status);
     expect(other.body).not.toContain('access_token');
+    const memory = await nodeTierMemory(world_);
+    console.log(`node-tier memory: nodes=${NODES} agents(kubelet,containerd+shims,kube-proxy,forwarders,hostNetwork NMI)=${memory.agentsMb}MB pods(cgroups, NMI included)=${memory.podsMb}MB controllers(kcm,scheduler)=${memory.controllersMb}MB`);
     // No pod reached a node's IMDS directly so far (the excepted pod went through NMI's proxy).
     for (const node of world_.cluster.nodes) expect((await podConnectionsToImds(node.imdsForwarder)).fromPods).toEqual([]);
   });

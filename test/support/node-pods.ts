@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runOk } from '../../src/devenv/exec.ts';
 import { POD_NETWORK } from '../../src/devenv/node/layout.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import type { NodeWorld } from './node-world.ts';
@@ -180,4 +181,29 @@ export function startTokenLoop(world: NodeWorld, namespace: string, pod: string,
       return { attempts: lines.length, tokens, refused, otherStatus, maxGapMs, flowingAtEnd: outcomes.length >= 5 && outcomes.slice(-5).every(Boolean) };
     },
   };
+}
+
+/** Resident memory in MB of a process (VmRSS), 0 when it is gone. */
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/**
+ * What the real nodes cost in memory, for the tier's report line: the node agents (kubelet, containerd
+ * and its shims, kube-proxy, forwarders: everything in the node namespaces) by RSS, the pods by their
+ * cgroups' usage, and the extra control-plane processes (controller manager, scheduler) by RSS.
+ */
+export async function nodeTierMemory(world: NodeWorld): Promise<{ agentsMb: number; podsMb: number; controllersMb: number }> {
+  let agentsMb = 0;
+  let podsMb = 0;
+  for (const node of world.cluster.nodes) {
+    const pids = await runOk('ip', ['netns', 'pids', node.layout.netns]);
+    for (const pid of pids.split(/\s+/).filter((p) => /^\d+$/.test(p))) agentsMb += await rssMb(Number(pid));
+    const usage = await readFile(`/sys/fs/cgroup/memory/${node.layout.cgroupRoot}/memory.usage_in_bytes`, 'utf8').catch(() => '0');
+    podsMb += Number(usage.trim()) / 1024 / 1024;
+  }
+  let controllersMb = 0;
+  for (const pid of world.cluster.controllerPids) controllersMb += await rssMb(pid);
+  return { agentsMb: Math.round(agentsMb), podsMb: Math.round(podsMb), controllersMb: Math.round(controllersMb) };
 }

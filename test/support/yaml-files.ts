@@ -1,5 +1,5 @@
 /**
- * Test helpers: locating the shared examples and test fixtures, and reading YAML documents.
+ * Test helpers: locating the upstream-form examples and test fixtures, and reading YAML documents.
  * @module
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -10,11 +10,14 @@ import { parseAllDocuments } from 'yaml';
 /** The repository root. */
 export const REPOSITORY_ROOT = new URL('../../', import.meta.url);
 
-/** The shared folder beside the repository (`../shared`), or `POD_IDENTITY_SHARED_DIR`. */
-export function sharedDir(): URL {
-  const override = process.env['POD_IDENTITY_SHARED_DIR'];
+/**
+ * Manifests and an azure.json in the forms aad-pod-identity users already have (copied into the repo:
+ * tests never read outside it), or `POD_IDENTITY_EXAMPLES_DIR` to run the same tests over other ones.
+ */
+export function upstreamExamplesDir(): URL {
+  const override = process.env['POD_IDENTITY_EXAMPLES_DIR'];
   if (override !== undefined && override !== '') return pathToFileURL(`${resolve(override)}/`);
-  return new URL('../shared/', REPOSITORY_ROOT);
+  return new URL('test/fixtures/upstream-examples/', REPOSITORY_ROOT);
 }
 
 /** Every `*.yaml` file under `dir`, recursively, sorted by path. */

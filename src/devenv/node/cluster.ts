@@ -73,6 +73,8 @@ export interface Cluster {
   readonly hub: string;
   /** The sandbox image every node has (also usable as a do-nothing container). */
   readonly pauseImage: string;
+  /** kube-controller-manager and kube-scheduler (their memory is part of what the tier costs). */
+  readonly controllerPids: readonly number[];
   /** The API server as pods and nodes dial it (`https://10.200.0.1:<port>`). */
   readonly inClusterServer: string;
   kubectl(args: string[], options?: { readonly input?: string; readonly timeoutMs?: number }): Promise<RunResult>;
@@ -205,7 +207,8 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
       }
     });
 
-    processes.push(...(await step('controllers', () => startControllers(controlPlane, binaries, dir))));
+    const controllers = await step('controllers', () => startControllers(controlPlane, binaries, dir));
+    processes.push(...controllers);
     const imageDir = path.join(dir, 'images');
     await mkdir(imageDir);
     const pauseImage = await ensurePauseImage(binaries.pause, imageDir);
@@ -251,6 +254,7 @@ export async function startCluster(options: StartClusterOptions): Promise<Cluste
       nodes,
       hub,
       pauseImage,
+      controllerPids: controllers.map((proc) => proc.pid),
       inClusterServer,
       kubectl: (args, o) => controlPlane.kubectl(args, o),
       execInNode: (index, file, args, o) => {

@@ -103,8 +103,11 @@ export function createArmRoutes(options: ArmRoutesOptions = {}): FastifyPluginAs
         const query = new URLSearchParams(request.url.split('?').slice(1).join('?'));
         const apiVersion = query.get('api-version');
         if (apiVersion === null || apiVersion === '') throw missingApiVersion();
+        // Operation URLs name the host the client called (through a forwarder that is not the
+        // listener's address), with the public URL's scheme, as real ARM answers on the host called.
         const host = request.headers.host;
-        const baseUrl = host === undefined || host === '' ? deps.publicUrl() : `${request.protocol}://${host}`;
+        const publicUrl = deps.publicUrl();
+        const baseUrl = host === undefined || host === '' ? publicUrl : `${new URL(publicUrl).protocol}//${host}`;
         if (route === undefined) throw noSuchRoute(baseUrl + request.url);
         // fastify answers HEAD with the GET handler; ARM treats it as a GET without a body.
         const method = request.method === 'HEAD' ? 'GET' : request.method;

@@ -14,7 +14,7 @@ import {
   patchCustom,
   recordAssigned,
 } from '../../support/mic-behaviour.ts';
-import { sharedDir } from '../../support/yaml-files.ts';
+import { upstreamExamplesDir } from '../../support/yaml-files.ts';
 
 // MIC's behaviour rules, end to end (MIC as a real process, real API server, simulated ARM), each
 // checked on both sides: the AzureAssignedIdentities and the identities on the simulated VM/VMSS.
@@ -355,7 +355,7 @@ describe('legacy manifests', () => {
   it('PascalCase AzureIdentity/AzureIdentityBinding (pre-1.6 casing) work end to end', async () => {
     const ns = await w().namespace('legacy');
     const azure = await w().azureIdentity('azureaccess');
-    const example = readFileSync(new URL('examples/legacy/identity-pascal-case.yaml', sharedDir()), 'utf8');
+    const example = readFileSync(new URL('legacy/identity-pascal-case.yaml', upstreamExamplesDir()), 'utf8');
     expect(example).toMatch(/ResourceID: /);
     const manifest = example
       .replace(/ResourceID: .*/, `ResourceID: ${azure.id}`)

@@ -8,9 +8,9 @@ import {
   type AzureIdentityBinding,
   type PodIdentityResource,
 } from '../../../src/api/index.ts';
-import { readYamlDocuments, REPOSITORY_ROOT, sharedDir, yamlFilesUnder } from '../../support/yaml-files.ts';
+import { readYamlDocuments, REPOSITORY_ROOT, upstreamExamplesDir, yamlFilesUnder } from '../../support/yaml-files.ts';
 
-const examplesDir = new URL('examples/', sharedDir());
+const examplesDir = upstreamExamplesDir();
 const validFixturesDir = new URL('test/fixtures/valid/', REPOSITORY_ROOT);
 
 /** Every pod-identity object in the YAML files under `dir`, labelled by file and index. */
@@ -31,10 +31,10 @@ function readAll(dir: URL): Map<string, PodIdentityResource> {
   return objects;
 }
 
-describe('shared examples', () => {
+describe('upstream-form examples (test/fixtures/upstream-examples)', () => {
   const cases = apiObjectsUnder(examplesDir);
 
-  it('include objects of the API group (the shared folder was found)', () => {
+  it('include objects of the API group (the examples folder was found)', () => {
     expect(cases.length).toBeGreaterThanOrEqual(8);
   });
 

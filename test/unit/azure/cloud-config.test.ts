@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +19,7 @@ import {
 import { watchCloudConfig } from '../../../src/azure/cloud-config-watch.ts';
 import { Secret } from '../../../src/azure/secret.ts';
 
-const EXAMPLE = '/work/shared/examples/azure.json';
+const EXAMPLE = fileURLToPath(new URL('../../fixtures/upstream-examples/azure.json', import.meta.url));
 const SECRET = 'Sup3r~Secret.Value-42';
 
 const servicePrincipal = {

@@ -97,7 +97,8 @@ async function token(overrides: Record<string, string> = {}, lifetimeSeconds = 3
 
 async function call(method: 'GET' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, bearer?: string) {
   const authorization = `Bearer ${bearer ?? (await token())}`;
-  const response = await app.inject({ method, url, headers: { authorization }, ...(body !== undefined ? { payload: body as object } : {}) });
+  // Clients call the public URL's host (operation URLs are built on the Host header).
+  const response = await app.inject({ method, url, headers: { authorization, host: new URL(PUBLIC_URL).host }, ...(body !== undefined ? { payload: body as object } : {}) });
   return { status: response.statusCode, headers: response.headers, body: response.body === '' ? undefined : response.json<Record<string, unknown>>() };
 }
 
@@ -206,6 +207,17 @@ describe('request handling', () => {
 });
 
 describe('compute long-running operations', () => {
+  it('names the host the client called in operation URLs (a forwarder address, not the listener)', async () => {
+    const response = await app.inject({
+      method: 'PATCH',
+      url: `${VMSS}?${API}`,
+      headers: { authorization: `Bearer ${await token()}`, host: '10.200.0.1:40067', 'content-type': 'application/json' },
+      payload: { identity: { type: 'UserAssigned', userAssignedIdentities: { [uami('app-a')]: {} } } },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(String(response.headers['azure-asyncoperation'])).toMatch(/^https:\/\/10\.200\.0\.1:40067\/subscriptions\//);
+  });
+
   it('PATCH answers 200 Updating with an absolute Azure-AsyncOperation URL and applies the change when the operation completes', async () => {
     const patch = await call('PATCH', `${VMSS}?${API}`, { identity: { type: 'UserAssigned', userAssignedIdentities: { [uami('app-a')]: {}, [uami('app-b')]: {} } } });
     expect(patch.status).toBe(200);
