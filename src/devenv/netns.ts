@@ -146,22 +146,26 @@ export async function deleteNamespace(ns: string): Promise<void> {
   if (result.code !== 0 && !/No such file/.test(result.stderr)) throw new Error(`ip netns del ${ns}: ${result.stderr}`);
 }
 
+/** Whether the process that made run `runId` (its owner file) is still running. */
+export async function ownerAlive(runId: string): Promise<boolean> {
+  const owner = Number((await readFile(path.join(OWNERS_DIR, runId), 'utf8').catch(() => '')).trim());
+  return owner > 0 && alive(owner);
+}
+
 /** Removes namespaces of earlier runs whose test process is gone; returns their names. */
 export async function removeLeftoverNamespaces(): Promise<string[]> {
   const removed: string[] = [];
   for (const ns of await listNamespaces()) {
     const runId = RUN_NAME.exec(ns)?.[1];
     if (runId === undefined) continue;
-    const owner = Number((await readFile(path.join(OWNERS_DIR, runId), 'utf8').catch(() => '')).trim());
-    if (owner > 0 && alive(owner)) continue;
+    if (await ownerAlive(runId)) continue;
     await deleteNamespace(ns);
     removed.push(ns);
   }
   // Owner files and log directories of runs that are over.
   const remaining = new Set((await listNamespaces()).map((ns) => RUN_NAME.exec(ns)?.[1]));
   const live = async (runId: string): Promise<boolean> => {
-    const owner = Number((await readFile(path.join(OWNERS_DIR, runId), 'utf8').catch(() => '')).trim());
-    return remaining.has(runId) || (owner > 0 && alive(owner));
+    return remaining.has(runId) || (await ownerAlive(runId));
   };
   for (const entry of await readdir(os.tmpdir()).catch(() => [])) {
     const runId = RUN_NAME.exec(entry)?.[1];

@@ -10,13 +10,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startControlPlane, SERVICE_CIDR, type ControlPlane } from '../control-plane.ts';
 import { run, type RunOptions, type RunResult } from '../exec.ts';
-import { IMDS_IP, OWNERS_DIR, deleteNamespace, removeLeftoverNamespaces } from '../netns.ts';
+import { IMDS_IP, OWNERS_DIR, deleteNamespace, ownerAlive, removeLeftoverNamespaces } from '../netns.ts';
 import type { ManagedProcess } from '../process.ts';
 import { assertCgroupV1, createCgroupRoot, nodeCgroupRoots, removeCgroupRoot } from './cgroups.ts';
 import { locateNodeBinaries } from './binaries.ts';
@@ -84,24 +84,13 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-async function ownedByLiveProcess(runId: string): Promise<boolean> {
-  const owner = Number((await readFile(path.join(OWNERS_DIR, runId), 'utf8').catch(() => '')).trim());
-  if (!(owner > 0)) return false;
-  try {
-    process.kill(owner, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Cgroups and namespaces of crashed runs (their owner process is gone). */
 export async function removeLeftoverClusters(): Promise<void> {
   // Namespaces first: that kills kubelet, containerd, shims and host-network containers.
   await removeLeftoverNamespaces();
   for (const name of await nodeCgroupRoots()) {
     const runId = /^pi-([0-9a-f]{6})-/.exec(name)?.[1] ?? '';
-    if (!(await ownedByLiveProcess(runId))) await removeCgroupRoot(name);
+    if (!(await ownerAlive(runId))) await removeCgroupRoot(name);
   }
 }
 

@@ -26,38 +26,34 @@ export async function startControllers(
     componentKubeconfig(plane, { server: plane.server, user: 'system:kube-scheduler', stem: path.join(dir, 'kube-scheduler') }),
   ]);
   const [kcmPort, schedulerPort] = (await freePorts(2)) as [number, number];
+  // What both components share: their identity for the API and for their own endpoint, on loopback, alone.
+  const common = (kubeconfig: string, port: number): string[] => [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    '--leader-elect=false',
+    '--v=1',
+  ];
   const kcm = await startProcess({
     name: 'kube-controller-manager',
     file: binaries.kubeControllerManager,
     args: [
-      `--kubeconfig=${kcmKubeconfig}`,
-      `--authentication-kubeconfig=${kcmKubeconfig}`,
-      `--authorization-kubeconfig=${kcmKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${kcmPort}`,
-      '--leader-elect=false',
+      ...common(kcmKubeconfig, kcmPort),
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${serviceAccountKeyFile(plane)}`,
       `--root-ca-file=${clusterCaFile(plane)}`,
       `--cluster-cidr=${POD_NETWORK}`,
       // Nodes get their pod subnets from their CNI config (layout.ts), not from the controller.
       '--allocate-node-cidrs=false',
-      '--v=1',
     ],
     dir,
   });
   const scheduler = await startProcess({
     name: 'kube-scheduler',
     file: binaries.kubeScheduler,
-    args: [
-      `--kubeconfig=${schedulerKubeconfig}`,
-      `--authentication-kubeconfig=${schedulerKubeconfig}`,
-      `--authorization-kubeconfig=${schedulerKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${schedulerPort}`,
-      '--leader-elect=false',
-      '--v=1',
-    ],
+    args: common(schedulerKubeconfig, schedulerPort),
     dir,
   });
   return [kcm, scheduler];
