@@ -16,6 +16,8 @@ export interface HttpServerOptions {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /** SO_REUSEPORT: another process may listen on the same address and port (NMI's handover). */
+  readonly reusePort?: boolean;
 }
 
 export interface BoundAddress {
@@ -85,7 +87,7 @@ export class HttpServer implements Runnable {
     }
     const host = this.options.host === '' ? allInterfacesHost() : this.options.host;
     try {
-      await app.listen({ host, port });
+      await app.listen({ host, port, ...(this.options.reusePort === true ? { reusePort: true } : {}) });
     } catch (error) {
       const failure = new Error(`${this.name}: listen on ${urlHost(host)}:${port}`, { cause: error });
       this.bound.reject(failure);

@@ -25,6 +25,25 @@ export interface LeadershipGate {
   readonly lost: AbortSignal;
 }
 
+/**
+ * Stops `part` as soon as `early` aborts, ahead of the rest of a {@link runAll} set, then stays until
+ * the set stops, so runAll does not take the early stop for a failure. (NMI's health and metrics
+ * listeners close at SIGTERM while its token listener still serves a handover.)
+ */
+export function stopsEarly(part: Runnable, early: AbortSignal): Runnable {
+  return runnable(
+    part.name,
+    async (signal) => {
+      await part.run(AbortSignal.any([signal, early]));
+      if (signal.aborted || !early.aborted) return; // stopped with the set, or failed on its own
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => { resolve(); }, { once: true });
+      });
+    },
+    part.needsLeader,
+  );
+}
+
 /** Wraps a runnable failure with the runnable's name. */
 export class RunnableError extends Error {
   readonly runnable: string;

@@ -26,6 +26,8 @@ export interface NmiConfig {
   readonly hostTokenListener: ListenAddress | undefined;
   readonly healthServer: ListenAddress;
   readonly metricsServer: ListenAddress;
+  /** `--handover-timeout-sec` in ms: how long a stopping NMI waits for its successor; 0 = off. */
+  readonly handoverTimeoutMs: number;
   readonly metadata: { readonly ip: string; readonly port: number };
   readonly iptables: {
     /** DNAT target of pod traffic for the metadata address. */
@@ -152,6 +154,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
   const namespaced = values.forceNamespaced || env.FORCENAMESPACED === 'true';
   const mode = values['operation-mode'];
   if (mode === 'managed' && !namespaced) problems.push('managed mode requires namespaced mode: add --forceNamespaced or FORCENAMESPACED=true');
+  if (values['handover-timeout-sec'] > 0 && values['cleanup-iptables-on-exit']) problems.push('--handover-timeout-sec and --cleanup-iptables-on-exit contradict each other: a stopping NMI would remove the rules its successor just installed (use one of them)');
   const { dnatIp, listenHost } = addresses(values, given, env, problems, notices);
   const port = values['nmi-port'];
   const hostTokenPort = values['host-token-port'];
@@ -168,6 +171,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
     hostTokenListener: hostTokenPort === 0 ? undefined : { host: '127.0.0.1', port: hostTokenPort },
     healthServer: { host: values['health-bind-address'], port: values['http-probe-port'] },
     metricsServer: { host: values['metrics-bind-address'], port: values['prometheus-port'] },
+    handoverTimeoutMs: values['handover-timeout-sec'] * 1000,
     metadata: { ip: values['metadata-ip'], port: values['metadata-port'] },
     iptables: {
       dnatIp,

@@ -116,6 +116,15 @@ export const NMI_FLAGS = {
     group: 'added',
     usage: 'Remove the iptables rules when NMI stops (upstream behaviour). Off by default: the rules stay, so pods get "connection refused" instead of the node’s IMDS while NMI restarts. `pod-identity nmi cleanup` removes them for an uninstall.',
   }),
+  'handover-timeout-sec': intFlag({
+    group: 'added',
+    default: 0,
+    min: 0,
+    max: 600,
+    placeholder: 'SECONDS',
+    usage:
+      'On SIGTERM, keep answering tokens until the NMI that replaces this one on the node answers /readyz on --http-probe-port, for at most this many seconds, so a rolling update or a deleted NMI pod leaves pods no gap. The health and metrics listeners close at once; every listener shares its port with the successor (SO_REUSEPORT). Skipped when the DaemonSet was deleted (uninstall). 0: stop at once. Keep the pod’s terminationGracePeriodSeconds above it.',
+  }),
   'not-ready-taint': stringFlag({
     group: 'added',
     placeholder: 'KEY',

@@ -13,7 +13,7 @@ import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError, TerminalError } from '../lib/errors.ts';
 import { buildHealthApp } from '../lib/health-app.ts';
 import { HttpServer } from '../lib/http-server.ts';
-import { runAll, runnable, type Runnable } from '../lib/lifecycle.ts';
+import { runAll, runnable, stopsEarly, type Runnable } from '../lib/lifecycle.ts';
 import { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import { createLogger } from '../lib/logger.ts';
 import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
@@ -21,6 +21,7 @@ import { buildMetricsApp } from '../lib/metrics-app.ts';
 import { buildNmiApp } from './app.ts';
 import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
 import { NmiHandler } from './handler.ts';
+import { awaitSuccessor, probeReady, successorReadyUrl } from './handover.ts';
 import { IdentityFinder } from './identity-finder.ts';
 import { createNmiInformers } from './informers.ts';
 import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
@@ -179,8 +180,10 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   // is still answered only to 127.0.0.1, which DNATed pod traffic (it keeps the pod's address) never is.
   const wildcard = config.tokenListener.host === '0.0.0.0' || config.tokenListener.host === '::';
   const shared = host !== undefined && host.port === config.tokenListener.port && (host.host === config.tokenListener.host || wildcard);
-  const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener });
-  const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host });
+  // With a handover every listener shares its port with the NMI that replaces this one (handover.ts).
+  const reusePort = config.handoverTimeoutMs > 0;
+  const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener, reusePort });
+  const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host, reusePort });
 
   // Without managed rules there is nothing to wait for: NMI is active once it serves.
   let intercepting = !config.iptables.manage;
@@ -209,8 +212,10 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const synced = (partSignal: AbortSignal): Promise<void> => Promise.all(informers.all.map((informer) => informer.waitForSync(partSignal))).then(() => undefined);
-  const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => intercepting && view.synced }, logger), ...config.healthServer });
-  const metricsServer = new HttpServer({ name: 'metrics server', app: buildMetricsApp(metrics, logger), ...config.metricsServer });
+  // Ready only once pods can be answered: rules in, caches synced, token listeners bound.
+  const serving = (): boolean => tokenServer.address !== undefined && (hostServer === undefined || hostServer.address !== undefined);
+  const health = new HttpServer({ name: 'health server', app: buildHealthApp({ isActive: () => intercepting, isReady: () => intercepting && view.synced && serving() }, logger), ...config.healthServer, reusePort });
+  const metricsServer = new HttpServer({ name: 'metrics server', app: buildMetricsApp(metrics, logger), ...config.metricsServer, reusePort });
 
   const lifecycle = { uninstalling: false };
   const ownDaemonSet = config.iptables.daemonSet;
@@ -232,8 +237,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
           await aborted;
         });
   const parts: Runnable[] = [
-    health,
-    metricsServer,
+    stopsEarly(health, signal),
+    stopsEarly(metricsServer, signal),
     ...(config.iptables.manage ? [iptables] : []),
     ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
     afterSync(tokenServer, synced),
@@ -245,8 +250,16 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     { version: NMI_VERSION, node: config.nodeName, mode: config.mode, namespaced: config.namespaced, listen: `${config.tokenListener.host}:${String(config.tokenListener.port)}`, dnat: `${config.iptables.dnatIp}:${String(config.iptables.dnatPort)}` },
     'NMI starting',
   );
+  const stopped = handoverOnStop(signal, {
+    timeoutMs: config.handoverTimeoutMs,
+    successorUrl: successorReadyUrl(config.healthServer),
+    // Nothing to hand over before this NMI intercepted; an uninstall removes the rules instead.
+    cancelled: () => !intercepting || lifecycle.uninstalling,
+    clock,
+    logger,
+  });
   try {
-    await runAll(parts, signal);
+    await runAll(parts, stopped);
   } finally {
     secrets.close();
     await proxy.close();
@@ -257,6 +270,39 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
       });
     }
   }
+}
+
+/**
+ * The signal that stops NMI's token path: `shutdown` itself without a handover, else once the successor
+ * is ready on the health port (which this NMI has just closed), the wait is cancelled, or it timed out.
+ */
+function handoverOnStop(
+  shutdown: AbortSignal,
+  options: { readonly timeoutMs: number; readonly successorUrl: string; readonly cancelled: () => boolean; readonly clock: Clock; readonly logger: Logger },
+): AbortSignal {
+  if (options.timeoutMs === 0) return shutdown;
+  const stop = new AbortController();
+  shutdown.addEventListener(
+    'abort',
+    () => {
+      const { logger } = options;
+      logger.info({ successor: options.successorUrl, timeoutMs: options.timeoutMs }, 'handover: serving tokens until the successor is ready');
+      void awaitSuccessor({ probe: () => probeReady(options.successorUrl), timeoutMs: options.timeoutMs, intervalMs: 100, clock: options.clock, cancelled: options.cancelled })
+        .then((result) => {
+          const message = { 'successor-ready': 'handover: successor ready, stopping', 'timed-out': 'handover: no successor ready in time, stopping', cancelled: 'handover: skipped (uninstall, or not intercepting)' }[result.outcome];
+          (result.outcome === 'timed-out' ? logger.warn.bind(logger) : logger.info.bind(logger))(result, message);
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: describeError(error) }, 'handover failed, stopping');
+        })
+        .finally(() => {
+          stop.abort(shutdown.reason);
+        });
+    },
+    { once: true },
+  );
+  if (shutdown.aborted) stop.abort(shutdown.reason);
+  return stop.signal;
 }
 
 /** `pod-identity nmi cleanup`: remove the interception rules (uninstall). */

@@ -259,8 +259,10 @@ describe('the chart on real kubelet + containerd nodes', () => {
     console.log(`node-tier ${what}: attempts=${tally.attempts} tokens=${tally.tokens} refused=${tally.refused} other=${JSON.stringify(tally.otherStatus)} maxGapMs=${tally.maxGapMs} podConnectionsToNodeImds=${reachedImds.length}`);
     expect(reachedImds).toEqual([]);
     expect(tally.flowingAtEnd, JSON.stringify(tally)).toBe(true);
-    // A bound pod is never told it has no identity: it gets a token or, while NMI restarts, a refusal.
+    // A bound pod is never told it has no identity, and never refused: the old NMI serves until the
+    // new one is ready (handover, nmi.handoverTimeoutSeconds).
     expect(tally.otherStatus).toEqual({});
+    expect(tally.refused, JSON.stringify(tally)).toBe(0);
     return tally;
   };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runAll, runnable, RunnableError, type LeadershipGate } from '../../../src/lib/lifecycle.ts';
+import { runAll, runnable, RunnableError, stopsEarly, type LeadershipGate } from '../../../src/lib/lifecycle.ts';
 
 const untilAborted = (signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
@@ -50,5 +50,33 @@ describe('runAll', () => {
     expect(leaderStarted).toBe(true);
     leadership.lose();
     await expect(running).rejects.toThrow('lost leadership');
+  });
+});
+
+describe('stopsEarly', () => {
+  it('stops its part when the early signal aborts, while runAll keeps the others until its own signal', async () => {
+    const events: string[] = [];
+    const early = new AbortController();
+    const all = new AbortController();
+    const running = runAll(
+      [
+        stopsEarly(runnable('health', async (signal) => { await untilAborted(signal); events.push('health stopped'); }), early.signal),
+        runnable('tokens', async (signal) => { await untilAborted(signal); events.push('tokens stopped'); }),
+      ],
+      all.signal,
+    );
+    early.abort();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(events).toEqual(['health stopped']);
+    all.abort();
+    await running;
+    expect(events).toEqual(['health stopped', 'tokens stopped']);
+  });
+
+  it('a part that stops on its own is still a failure', async () => {
+    const early = new AbortController();
+    const all = new AbortController();
+    const running = runAll([stopsEarly(runnable('health', () => Promise.resolve()), early.signal), runnable('tokens', (signal) => untilAborted(signal))], all.signal);
+    await expect(running).rejects.toThrow(/health: stopped unexpectedly/);
   });
 });

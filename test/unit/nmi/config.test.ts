@@ -75,3 +75,14 @@ describe('docs/nmi.md', () => {
     expect(nmiGeneratedSection(readFileSync(NMI_DOC_PATH, 'utf8'))).toBe(renderNmiFlagsSection());
   });
 });
+
+describe('NMI handover configuration', () => {
+  it('is off by default and takes seconds', () => {
+    expect(parseNmiConfig([], env).handoverTimeoutMs).toBe(0);
+    expect(parseNmiConfig(['--handover-timeout-sec=20'], env).handoverTimeoutMs).toBe(20_000);
+  });
+
+  it('refuses a handover together with removing the rules on exit', () => {
+    expect(() => parseNmiConfig(['--handover-timeout-sec=5', '--cleanup-iptables-on-exit'], env)).toThrow(/--handover-timeout-sec and --cleanup-iptables-on-exit contradict/);
+  });
+});

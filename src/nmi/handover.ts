@@ -1,0 +1,67 @@
+/**
+ * Handover on stop (`--handover-timeout-sec`). A stopping NMI keeps answering tokens until the NMI that
+ * replaces it on the node is ready, so a rolling update or a deleted NMI pod leaves pods no gap. Both
+ * processes listen on the same ports (SO_REUSEPORT). The stopping one closes its health listener first,
+ * so whatever answers /readyz on that port afterwards is the successor.
+ * @module
+ */
+import { request } from 'node:http';
+import type { Clock } from '../lib/clock.ts';
+
+export type HandoverOutcome = 'successor-ready' | 'timed-out' | 'cancelled';
+
+export interface AwaitSuccessorOptions {
+  /** True when the successor answers ready; never throws. */
+  readonly probe: () => Promise<boolean>;
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly clock: Clock;
+  /** Checked before every probe: true ends the wait (uninstall, or nothing to hand over). */
+  readonly cancelled: () => boolean;
+}
+
+export interface HandoverResult {
+  readonly outcome: HandoverOutcome;
+  readonly waitedMs: number;
+  readonly probes: number;
+}
+
+/** Probes until the successor is ready, the wait is cancelled, or `timeoutMs` has passed. */
+export async function awaitSuccessor(options: AwaitSuccessorOptions): Promise<HandoverResult> {
+  const { clock } = options;
+  const started = clock.now();
+  let probes = 0;
+  const result = (outcome: HandoverOutcome): HandoverResult => ({ outcome, waitedMs: clock.now() - started, probes });
+  for (;;) {
+    if (options.cancelled()) return result('cancelled');
+    probes += 1;
+    if (await options.probe()) return result('successor-ready');
+    const left = options.timeoutMs - (clock.now() - started);
+    if (left <= 0) return result('timed-out');
+    await clock.sleep(Math.min(options.intervalMs, left));
+  }
+}
+
+/** The URL a successor's /readyz answers on: loopback when the health listener takes every address. */
+export function successorReadyUrl(health: { readonly host: string; readonly port: number }): string {
+  const everyAddress = health.host === '' || health.host === '0.0.0.0' || health.host === '::';
+  const host = everyAddress ? '127.0.0.1' : health.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${String(health.port)}/readyz`;
+}
+
+/** GET `url`: true on 200 within `timeoutMs`; false on any other status, error or timeout. */
+export function probeReady(url: string, timeoutMs = 1_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'GET', timeout: timeoutMs, headers: { connection: 'close' } }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    req.on('timeout', () => {
+      req.destroy();
+    });
+    req.on('error', () => {
+      resolve(false);
+    });
+    req.end();
+  });
+}
