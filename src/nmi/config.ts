@@ -30,6 +30,8 @@ export interface NmiConfig {
   readonly handoverTimeoutMs: number;
   readonly metadata: { readonly ip: string; readonly port: number };
   readonly iptables: {
+    /** `--ipt-chain`: the nat chain of the redirect (`aad-metadata` like upstream). */
+    readonly chain: string;
     /** DNAT target of pod traffic for the metadata address. */
     readonly dnatIp: string;
     readonly dnatPort: number;
@@ -174,6 +176,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
     handoverTimeoutMs: values['handover-timeout-sec'] * 1000,
     metadata: { ip: values['metadata-ip'], port: values['metadata-port'] },
     iptables: {
+      chain: values['ipt-chain'],
       dnatIp,
       dnatPort: port,
       intervalMs: values['ipt-update-interval-sec'] * 1000,

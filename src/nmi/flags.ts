@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { boolFlag, enumFlag, floatFlag, intFlag, stringFlag, type FlagGroup } from '../lib/go-flags.ts';
 import { KLOG_FLAGS, KLOG_FLAG_GROUP } from '../lib/klog-flags.ts';
+import { GUARD_CHAIN, isChainName } from './iptables/rules.ts';
 import { checkTaintKey } from './node-taint.ts';
 
 function ipOrEmpty(text: string): string | undefined {
@@ -19,6 +20,11 @@ function ipv4(text: string): string | undefined {
 
 function namespaceName(text: string): string | undefined {
   return /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text) && text.length <= 63 ? undefined : 'a Kubernetes namespace name (lower-case DNS label)';
+}
+
+function chainName(text: string): string | undefined {
+  if (!isChainName(text)) return 'an iptables chain name (1–28 letters, digits, _ . -)';
+  return text === GUARD_CHAIN ? `a name other than the guard chain ${GUARD_CHAIN}` : undefined;
 }
 
 function headerSafe(text: string): string | undefined {
@@ -105,6 +111,14 @@ export const NMI_FLAGS = {
     group: 'added',
     default: true,
     usage: 'Install and keep the interception rules. false leaves redirection to something else (a CNI, a test harness); /healthz is then Active once NMI serves.',
+  }),
+  'ipt-chain': stringFlag({
+    group: 'added',
+    default: 'aad-metadata',
+    placeholder: 'CHAIN',
+    usage:
+      'Name of the nat chain that holds the redirect (jumped to first from PREROUTING). Default: upstream’s name. While an aad-pod-identity NMI still runs on the node (migration, docs/migration.md), give ours another name (e.g. pod-identity-metadata): upstream’s NMI deletes `aad-metadata` when it stops, and a chain of another name, jumped to before upstream’s, keeps pods redirected to this NMI throughout.',
+    check: chainName,
   }),
   'ipt-guard': boolFlag({
     group: 'added',

@@ -27,7 +27,7 @@ import { createNmiInformers } from './informers.ts';
 import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
 import { execIptables } from './iptables/iptables.ts';
 import { cleanupIptables, IptablesManager } from './iptables/manager.ts';
-import { AAD_METADATA_CHAIN, GUARD_CHAIN, type IptablesConfig } from './iptables/rules.ts';
+import { AAD_METADATA_CHAIN, GUARD_CHAIN, MIGRATION_CHAIN, type IptablesConfig } from './iptables/rules.ts';
 import { KeyedRateLimiter, UpstreamLimiter } from './limits.ts';
 import { NmiMetrics } from './metrics.ts';
 import { NodeView } from './node-view.ts';
@@ -59,7 +59,9 @@ async function checkKubenet(config: NmiConfig, logger: Logger): Promise<void> {
 /** The rules NMI keeps; `withGuard` forces the guard in (cleanup removes one left by an earlier run with --ipt-guard). */
 export function iptablesConfigOf(config: NmiConfig, withGuard = config.iptables.guard): IptablesConfig {
   return {
-    chain: AAD_METADATA_CHAIN,
+    chain: config.iptables.chain,
+    // Back on upstream's chain name after a migration: the migration chain is ours and can go.
+    retiredChains: config.iptables.chain === AAD_METADATA_CHAIN ? [MIGRATION_CHAIN] : [],
     metadataIp: config.metadata.ip,
     metadataPort: config.metadata.port,
     targetIp: config.iptables.dnatIp,
@@ -239,7 +241,9 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const parts: Runnable[] = [
     stopsEarly(health, signal),
     stopsEarly(metricsServer, signal),
-    ...(config.iptables.manage ? [iptables] : []),
+    // Under a handover the successor keeps the rules; a stopping NMI must not put back a chain the
+    // successor retired (a migration chain) while it lingers.
+    ...(config.iptables.manage ? [reusePort ? stopsEarly(iptables, signal) : iptables] : []),
     ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
     afterSync(tokenServer, synced),
     ...(hostServer === undefined ? [] : [afterSync(hostServer, synced)]),

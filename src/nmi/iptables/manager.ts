@@ -79,10 +79,12 @@ export class IptablesManager implements Runnable {
       await runner.apply(redirect.commands);
       this.conntrackPending = this.options.flushConntrack !== false;
     }
+    // Only once ours is in place (first in PREROUTING) may a retired chain of ours go.
+    const retired = await this.removeRetiredChains();
     // The redirect first: the guard alone would refuse pods instead of sending them to NMI.
     const guard = config.guardChain === undefined ? { commands: [], reasons: [] } : planGuard(config, await observeGuard(runner, config.guardChain));
     if (guard.commands.length > 0) await runner.apply(guard.commands, 'filter');
-    const plan: SyncPlan = { commands: [...redirect.commands, ...guard.commands], reasons: [...redirect.reasons, ...guard.reasons] };
+    const plan: SyncPlan = { commands: [...redirect.commands, ...retired.commands, ...guard.commands], reasons: [...redirect.reasons, ...retired.reasons, ...guard.reasons] };
     let conntrackDeleted = 0;
     if (this.conntrackPending && this.options.conntrack !== undefined) {
       conntrackDeleted = await this.options.conntrack(config.metadataIp, config.metadataPort);
@@ -98,6 +100,21 @@ export class IptablesManager implements Runnable {
       if (reversePickupsDeleted > 0) this.options.logger.warn({ deleted: reversePickupsDeleted }, 'deleted conntrack flows that kept pod connections on the node’s IMDS past the DNAT');
     }
     return { ...plan, conntrackDeleted, reversePickupsDeleted };
+  }
+
+  /** Removes what is left of {@link IptablesConfig.retiredChains} (nothing, on almost every sync). */
+  private async removeRetiredChains(): Promise<SyncPlan> {
+    const { config, runner } = this.options;
+    const commands: IptablesCommand[] = [];
+    const reasons: string[] = [];
+    for (const chain of config.retiredChains ?? []) {
+      const removal = planCleanup({ ...config, chain }, await observe(runner, chain));
+      if (removal.length === 0) continue;
+      await runner.apply(removal);
+      commands.push(...removal);
+      reasons.push(`retired chain ${chain} removed`);
+    }
+    return { commands, reasons };
   }
 
   /** Runs until `signal` aborts; never removes rules (fail-closed), never throws for iptables errors. */
@@ -142,7 +159,8 @@ export class IptablesManager implements Runnable {
  */
 export async function cleanupIptables(config: IptablesConfig, runner: IptablesRunner, logger?: Logger): Promise<IptablesCommand[]> {
   validateIptablesConfig(config);
-  const redirect = planCleanup(config, await observe(runner, config.chain));
+  const redirect: IptablesCommand[] = [];
+  for (const chain of [config.chain, ...(config.retiredChains ?? [])]) redirect.push(...planCleanup({ ...config, chain }, await observe(runner, chain)));
   await runner.apply(redirect);
   const guard = config.guardChain === undefined ? [] : planGuardCleanup(config, await observeGuard(runner, config.guardChain));
   await runner.apply(guard, 'filter');

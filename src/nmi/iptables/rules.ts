@@ -18,6 +18,11 @@ import { TerminalError } from '../../lib/errors.ts';
 
 export const AAD_METADATA_CHAIN = 'aad-metadata';
 export const GUARD_CHAIN = 'aad-metadata-guard';
+/**
+ * The redirect chain while an aad-pod-identity NMI still runs on the node (docs/migration.md): upstream's
+ * NMI deletes `aad-metadata` when it stops, so ours uses this name, jumped to before upstream's.
+ */
+export const MIGRATION_CHAIN = 'pod-identity-metadata';
 export const PREROUTING = 'PREROUTING';
 /** Where pod packets to the metadata address pass in the filter table: INPUT when it is a local address (as in the test namespaces), FORWARD when it is routed on (Azure). */
 export const GUARD_HOOKS = ['INPUT', 'FORWARD'] as const;
@@ -35,6 +40,11 @@ export interface IptablesConfig {
   readonly targetPort: number;
   /** Chain of the filter-table guard; undefined = no guard (upstream's rules only). */
   readonly guardChain?: string;
+  /**
+   * Redirect chains of ours that this configuration no longer uses (the migration chain once NMI is
+   * back on `aad-metadata`): removed, with their jumps, after our own redirect is in place.
+   */
+  readonly retiredChains?: readonly string[];
 }
 
 /** One iptables command, as argv after `iptables -t nat` (e.g. `['-N', 'aad-metadata']`). */
@@ -66,13 +76,20 @@ export interface ObservedState {
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const CHAIN_NAME = /^[A-Za-z0-9_.-]{1,28}$/;
 
+/** iptables' own limit: up to 28 characters (XT_EXTENSION_MAXNAMELEN − 1 for user chains), no blanks. */
+export function isChainName(text: string): boolean {
+  return CHAIN_NAME.test(text);
+}
+
 /** Rejects configurations that would produce a wrong or unparsable rule (retrying cannot fix them). */
 export function validateIptablesConfig(config: IptablesConfig): IptablesConfig {
   const problems: string[] = [];
-  for (const chain of [config.chain, ...(config.guardChain === undefined ? [] : [config.guardChain])]) {
-    if (!CHAIN_NAME.test(chain)) problems.push(`chain name ${JSON.stringify(chain)} is not a valid iptables chain name`);
+  const retired = config.retiredChains ?? [];
+  for (const chain of [config.chain, ...(config.guardChain === undefined ? [] : [config.guardChain]), ...retired]) {
+    if (!isChainName(chain)) problems.push(`chain name ${JSON.stringify(chain)} is not a valid iptables chain name`);
   }
   if (config.guardChain === config.chain) problems.push('the guard chain needs a name of its own');
+  if (retired.includes(config.chain)) problems.push(`chain ${config.chain} cannot be both used and retired`);
   if (!IPV4.test(config.metadataIp)) problems.push(`metadata IP ${JSON.stringify(config.metadataIp)} is not an IPv4 address`);
   if (!IPV4.test(config.targetIp)) problems.push(`target IP ${JSON.stringify(config.targetIp)} is not an IPv4 address`);
   if (config.targetIp === '0.0.0.0') problems.push('target IP 0.0.0.0 cannot be a DNAT destination (use 127.0.0.1 like upstream)');

@@ -86,3 +86,16 @@ describe('NMI handover configuration', () => {
     expect(() => parseNmiConfig(['--handover-timeout-sec=5', '--cleanup-iptables-on-exit'], env)).toThrow(/--handover-timeout-sec and --cleanup-iptables-on-exit contradict/);
   });
 });
+
+describe('NMI redirect chain', () => {
+  it('is upstream’s aad-metadata unless named (migration beside upstream’s NMI)', () => {
+    expect(parseNmiConfig([], env).iptables.chain).toBe('aad-metadata');
+    expect(parseNmiConfig(['--ipt-chain=pod-identity-metadata'], env).iptables.chain).toBe('pod-identity-metadata');
+  });
+
+  it('refuses names iptables would refuse, and the guard’s name', () => {
+    expect(() => parseNmiConfig(['--ipt-chain=has space'], env)).toThrow(/--ipt-chain.*iptables chain name/);
+    expect(() => parseNmiConfig([`--ipt-chain=${'x'.repeat(29)}`], env)).toThrow(/iptables chain name/);
+    expect(() => parseNmiConfig(['--ipt-chain=aad-metadata-guard'], env)).toThrow(/other than the guard chain/);
+  });
+});

@@ -332,3 +332,53 @@ describe('real executors with a fake exec', () => {
     await expect(flush(1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: invalid parameters')).rejects.toBeInstanceOf(ConntrackError);
   });
 });
+
+describe('migration chains', () => {
+  const upstreamDnat = '-A aad-metadata ! -s 127.0.0.1/32 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:2579';
+
+  it('beside upstream’s NMI: our chain goes first and upstream’s aad-metadata is left alone, so its removal changes nothing for us', async () => {
+    const nat = new FakeNat();
+    nat.chains.set('aad-metadata', [upstreamDnat, '-A aad-metadata -j RETURN']);
+    nat.chains.set('PREROUTING', ['-A PREROUTING -j aad-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    const ours = { ...config, chain: 'pod-identity-metadata' };
+    const manager = new IptablesManager({ config: ours, runner: nat, logger, flushConntrack: false });
+    await manager.syncOnce();
+    expect(nat.chains.get('PREROUTING')).toEqual(['-A PREROUTING -j pod-identity-metadata', '-A PREROUTING -j aad-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    expect(nat.chains.get('aad-metadata')).toEqual([upstreamDnat, '-A aad-metadata -j RETURN']);
+    // Upstream's NMI stops: it deletes its jump, flushes and deletes its chain.
+    await nat.apply([['-D', 'PREROUTING', '-j', 'aad-metadata'], ['-F', 'aad-metadata'], ['-X', 'aad-metadata']]);
+    const after = await manager.syncOnce();
+    expect(after.commands).toEqual([]);
+    expect(nat.chains.get('PREROUTING')?.[0]).toBe('-A PREROUTING -j pod-identity-metadata');
+  });
+
+  it('back on aad-metadata: the retired migration chain and its jump are removed once ours is first', async () => {
+    const nat = new FakeNat();
+    nat.chains.set('pod-identity-metadata', ['-A pod-identity-metadata ! -s 127.0.0.1/32 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.1:2580', '-A pod-identity-metadata -j RETURN']);
+    nat.chains.set('PREROUTING', ['-A PREROUTING -j pod-identity-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    const manager = new IptablesManager({ config: { ...config, retiredChains: ['pod-identity-metadata'] }, runner: nat, logger, flushConntrack: false });
+    const result = await manager.syncOnce();
+    expect(result.reasons).toContain('retired chain pod-identity-metadata removed');
+    expect(nat.installedCorrectly()).toBe(true);
+    expect(nat.chains.has('pod-identity-metadata')).toBe(false);
+    expect(nat.chains.get('PREROUTING')).toEqual(['-A PREROUTING -j aad-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    // Ours was inserted before the retired one was removed, in separate transactions: never no redirect.
+    const order = nat.applied.map((commands) => commands.map((c) => c.join(' ')).join('; '));
+    expect(order[0]).toContain('-I PREROUTING 1 -j aad-metadata');
+    expect(order[1]).toContain('-X pod-identity-metadata');
+    expect((await manager.syncOnce()).commands).toEqual([]);
+  });
+
+  it('uninstall removes a retired chain too', async () => {
+    const nat = new FakeNat();
+    nat.chains.set('pod-identity-metadata', ['-A pod-identity-metadata -j RETURN']);
+    nat.chains.set('PREROUTING', ['-A PREROUTING -j pod-identity-metadata']);
+    await cleanupIptables({ ...config, retiredChains: ['pod-identity-metadata'] }, nat);
+    expect([...nat.chains.keys()]).toEqual(['PREROUTING']);
+    expect(nat.chains.get('PREROUTING')).toEqual([]);
+  });
+
+  it('refuses a chain that is both used and retired', () => {
+    expect(() => new IptablesManager({ config: { ...config, retiredChains: ['aad-metadata'] }, runner: new FakeNat(), logger, flushConntrack: false })).toThrow(/both used and retired/);
+  });
+});
