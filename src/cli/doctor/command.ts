@@ -13,10 +13,13 @@ import { boolFlag, enumFlag, intFlag, optionalStringFlag, parseFlags, stringFlag
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../command.ts';
 import { createAzureReader, type AzureReader } from './azure.ts';
 import { diagnose } from './diagnose.ts';
+import { diagnoseMigration, renderMigrationText } from './migration.ts';
+import { gatherMigration } from './migration-gather.ts';
 import { gather } from './gather.ts';
 import { renderJson, renderText } from './render.ts';
 
 export const DOCTOR_HELP = `Usage: pod-identity doctor <pod> [-n NAMESPACE] [options]
+       pod-identity doctor --migration [-o text|json] [--kubeconfig FILE] [--context NAME]
 
 Walks the chain that gives a pod its Azure identity and says, step by step, what is right and the
 first thing that is wrong, with the fix: the aadpodidbinding label; AzureIdentityBindings whose
@@ -37,6 +40,8 @@ Options:
       --namespaced[=false]    MIC runs with --forceNamespaced (default: read from MIC's Deployment)
       --skip-azure            do not call ARM (the VM / VMSS and role steps are skipped)
       --events N              how many recent Events to show (default 5)
+      --migration             instead of a pod: where the switch from aad-pod-identity stands, what
+                              would break it, and the next step (docs/migration.md)
   -h, --help                  show this help
 
 Exit codes: 0 the pod should get a token; 1 a failure was found; 2 the diagnosis could not be made
@@ -59,6 +64,7 @@ const FLAGS = {
   namespaced: boolFlag({ group, usage: 'namespaced' }),
   'skip-azure': boolFlag({ group, usage: 'skip ARM' }),
   events: intFlag({ group, usage: 'events', default: 5, min: 0, max: 100 }),
+  migration: boolFlag({ group, usage: 'migration' }),
 } as const;
 
 /** Parsed command line. */
@@ -74,6 +80,8 @@ export interface DoctorArgs {
   readonly namespaced: boolean | undefined;
   readonly skipAzure: boolean;
   readonly events: number;
+  /** `--migration`: the cluster's switch from aad-pod-identity, not a pod. */
+  readonly migration: boolean;
 }
 
 /** Parses arguments; throws {@link UsageError} listing every problem. */
@@ -84,8 +92,10 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
   const help = parsed.helpRequested;
   const [rawPod, ...extra] = parsed.positionals;
   const podName = rawPod?.replace(/^pods?\//, '') ?? '';
-  if (!help) {
-    if (rawPod === undefined) problems.push('which pod? give its name: pod-identity doctor <pod> [-n namespace]');
+  if (!help && values.migration) {
+    if (rawPod !== undefined) problems.push(`--migration looks at the whole cluster, not at a pod (drop ${JSON.stringify(rawPod)})`);
+  } else if (!help) {
+    if (rawPod === undefined) problems.push('which pod? give its name: pod-identity doctor <pod> [-n namespace] (or --migration)');
     else if (!NAME.test(podName) || podName.length > 253) problems.push(`${JSON.stringify(rawPod)} is not a pod name`);
     if (extra.length > 0) problems.push(`one pod at a time (extra arguments: ${extra.join(' ')})`);
   }
@@ -104,6 +114,7 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
     namespaced: given.has('namespaced') ? values.namespaced : undefined,
     skipAzure: values['skip-azure'],
     events: values.events,
+    migration: values.migration,
   };
 }
 
@@ -145,6 +156,11 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       return EXIT_OK;
     }
     const kubeConfig = loadKubeConfig(args);
+    if (args.migration) {
+      const migration = diagnoseMigration(await gatherMigration(kubeConfig));
+      io.stdout.write(args.output === 'json' ? `${JSON.stringify(migration, null, 2)}\n` : renderMigrationText(migration));
+      return migration.healthy ? EXIT_OK : EXIT_FAILURE;
+    }
     const namespace = args.namespace ?? (kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace || 'default');
     const azure = await azureReader(args);
     const snapshot = await gather(kubeConfig, { namespace, podName: args.podName, namespaced: args.namespaced, azure, signal: io.shutdown });

@@ -120,7 +120,8 @@ export function projectEvent(raw: unknown): EventInfo | undefined {
   };
 }
 
-async function list(kubeConfig: KubeConfig, path: string, query: Record<string, string> = {}): Promise<unknown[]> {
+/** Every item of a list path, page by page. */
+export async function listAll(kubeConfig: KubeConfig, path: string, query: Record<string, string> = {}): Promise<unknown[]> {
   const items: unknown[] = [];
   let continueToken: string | undefined;
   do {
@@ -170,17 +171,17 @@ export async function gather(kubeConfig: KubeConfig, options: GatherOptions): Pr
   if (pod === undefined) throw new Error(`the API server returned no pod for ${namespace}/${podName}`);
 
   const [rawBindings, rawIdentities, rawExceptions, rawAssigned, rawNode, rawNmi, micMode] = await Promise.all([
-    list(kubeConfig, crPath(AZURE_IDENTITY_BINDING.plural)),
-    list(kubeConfig, crPath(AZURE_IDENTITY.plural)),
-    list(kubeConfig, crPath(AZURE_POD_IDENTITY_EXCEPTION.plural, namespace)),
-    list(kubeConfig, crPath(AZURE_ASSIGNED_IDENTITY.plural)),
+    listAll(kubeConfig, crPath(AZURE_IDENTITY_BINDING.plural)),
+    listAll(kubeConfig, crPath(AZURE_IDENTITY.plural)),
+    listAll(kubeConfig, crPath(AZURE_POD_IDENTITY_EXCEPTION.plural, namespace)),
+    listAll(kubeConfig, crPath(AZURE_ASSIGNED_IDENTITY.plural)),
     pod.info.nodeName === ''
       ? Promise.resolve(undefined)
       : rawRequest(kubeConfig, { method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(pod.info.nodeName)}` }).catch((error: unknown) => {
           if (isStatus(error, 404)) return undefined;
           throw error;
         }),
-    pod.info.nodeName === '' ? Promise.resolve([]) : list(kubeConfig, '/api/v1/pods', { labelSelector: `${COMPONENT_LABEL}=nmi`, fieldSelector: `spec.nodeName=${pod.info.nodeName}` }),
+    pod.info.nodeName === '' ? Promise.resolve([]) : listAll(kubeConfig, '/api/v1/pods', { labelSelector: `${COMPONENT_LABEL}=nmi`, fieldSelector: `spec.nodeName=${pod.info.nodeName}` }),
     readMode(kubeConfig, options.namespaced),
   ]);
   const identities = new Map<string, AzureIdentity>();
@@ -211,7 +212,7 @@ async function readMode(kubeConfig: KubeConfig, namespaced: boolean | undefined)
   let deployments: unknown[] = [];
   let problem: string | undefined;
   try {
-    deployments = await list(kubeConfig, '/apis/apps/v1/deployments', { labelSelector: `${COMPONENT_LABEL}=mic` });
+    deployments = await listAll(kubeConfig, '/apis/apps/v1/deployments', { labelSelector: `${COMPONENT_LABEL}=mic` });
   } catch (error) {
     if (!isStatus(error, 403)) throw error;
     problem = 'cannot list Deployments (forbidden)';
@@ -242,7 +243,7 @@ async function readEvents(kubeConfig: KubeConfig, snapshot: DoctorSnapshot): Pro
   });
   const batches = await Promise.all(
     unique.map(async (object) => {
-      const items = await list(kubeConfig, `/api/v1/namespaces/${encodeURIComponent(object.namespace)}/events`, {
+      const items = await listAll(kubeConfig, `/api/v1/namespaces/${encodeURIComponent(object.namespace)}/events`, {
         fieldSelector: `involvedObject.kind=${object.kind},involvedObject.name=${object.name}`,
       }).catch((error: unknown) => {
         if (isStatus(error, 403)) return [];
