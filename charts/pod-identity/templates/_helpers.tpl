@@ -50,3 +50,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "pod-identity.micExceptionLabel" -}}
 aadpodidentity.k8s.io/exception: {{ include "pod-identity.mic" . }}
 {{- end -}}
+
+{{/*
+Migration from aad-pod-identity (docs/migration.md): while upstream's MIC and NMI still run, NMI moves to
+its own chain and to ports upstream's NMI does not hold, and MIC shares upstream's Endpoints lock.
+*/}}
+{{- define "pod-identity.migrating" -}}
+{{- if .Values.migration.fromAadPodIdentity.enabled }}true{{ end }}
+{{- end }}
+
+{{- define "pod-identity.nmiProbePort" -}}
+{{- if include "pod-identity.migrating" . }}{{ .Values.migration.fromAadPodIdentity.nmiProbePort }}{{ else }}{{ .Values.nmi.probePort }}{{ end }}
+{{- end }}
+
+{{- define "pod-identity.nmiMetricsPort" -}}
+{{- if include "pod-identity.migrating" . }}{{ .Values.migration.fromAadPodIdentity.nmiPrometheusPort }}{{ else }}{{ default 9090 .Values.nmi.prometheusPort }}{{ end }}
+{{- end }}
+
+{{- define "pod-identity.nmiHostTokenPort" -}}
+{{- if include "pod-identity.migrating" . }}{{ .Values.migration.fromAadPodIdentity.nmiHostTokenPort }}{{ else }}{{ .Values.nmi.hostTokenPort }}{{ end }}
+{{- end }}
+
+{{/* Where MIC's leader lock lives: upstream's lock namespace while migrating. */}}
+{{- define "pod-identity.micLockNamespace" -}}
+{{- if include "pod-identity.migrating" . }}{{ .Values.migration.fromAadPodIdentity.upstreamLockNamespace }}{{ else }}{{ default .Release.Namespace .Values.mic.leaderElection.namespace }}{{ end }}
+{{- end }}

@@ -9,6 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../harness/binaries.ts';
 import { helm, kubectl } from '../../harness/context.ts';
+import { parseNmiConfig } from '../../../src/nmi/config.ts';
 
 const CHART = path.join(repoRoot, 'charts/pod-identity');
 
@@ -109,6 +110,28 @@ describe('chart and plain manifests', () => {
   it('keeps NMI’s filter-table guard by default; nmi.iptablesGuard=false turns it off', async () => {
     expect(containerOf(await render([]), 'DaemonSet').args.some((arg) => arg.startsWith('--ipt-guard'))).toBe(false);
     expect(containerOf(await render(['--set', 'nmi.iptablesGuard=false']), 'DaemonSet').args).toContain('--ipt-guard=false');
+  });
+
+  it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
+    const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
+    const nmiArgs = containerOf(manifests, 'DaemonSet').args;
+    expect(nmiArgs).toEqual(expect.arrayContaining(['--ipt-chain=pod-identity-metadata', '--http-probe-port=8086', '--prometheus-port=9091', '--host-token-port=0']));
+    const micArgs = containerOf(manifests, 'Deployment').args;
+    expect(micArgs).toEqual(expect.arrayContaining(['--leader-election-resource-lock=endpointsleases', '--leader-election-name=aad-pod-identity-mic', '--leader-election-namespace=default']));
+    // The components accept exactly what the chart passes.
+    const nmi = parseNmiConfig(nmiArgs.map((arg) => arg.replace('$(NODE_NAME)', 'node-1')), { NODE_NAME: 'node-1', NODE_IP: '10.0.0.4' });
+    expect(nmi.iptables.chain).toBe('pod-identity-metadata');
+    expect([nmi.healthServer.port, nmi.metricsServer.port, nmi.hostTokenListener]).toEqual([8086, 9091, undefined]);
+    const lockRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name === 'pod-identity-mic' && manifest.metadata.namespace === 'default') as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
+    expect(lockRole?.rules).toEqual(expect.arrayContaining([{ apiGroups: [''], resources: ['endpoints'], verbs: ['get', 'create', 'update'] }, { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]));
+    const probe = (manifests.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: { containers: { readinessProbe: { httpGet: { port: number } } }[] } } }).template.spec.containers[0]?.readinessProbe.httpGet.port;
+    expect(probe).toBe(8086);
+    const service = manifests.find((manifest) => manifest.kind === 'Service' && manifest.metadata.name === 'pod-identity-nmi-metrics') as unknown as { spec: { ports: { port: number; targetPort: number }[] } };
+    expect(service.spec.ports[0]).toMatchObject({ port: 9091, targetPort: 9091 });
+    // Off (the default), none of it.
+    const defaults = await render([]);
+    expect(containerOf(defaults, 'DaemonSet').args.some((arg) => arg.startsWith('--ipt-chain'))).toBe(false);
+    expect(containerOf(defaults, 'Deployment').args.some((arg) => arg.startsWith('--leader-election-resource-lock'))).toBe(false);
   });
 
   it('managed mode installs no MIC and lets NMI read bindings and identities', async () => {
