@@ -48,9 +48,9 @@ function withLegacySpellings(field: FieldSpellings, schema: JsonSchema): Record<
   return Object.fromEntries([[field.current, schema], ...entries]);
 }
 
-/** The `x-kubernetes-validations` of one schema node, or nothing when it has no rules. */
-function validations(kind: PodIdentityKind, appliesTo: 'object' | 'spec'): JsonSchema {
-  const rules = rulesFor(kind, appliesTo).map(
+/** The `x-kubernetes-validations` of a kind's spec, or nothing when it has no rules. */
+function validations(kind: PodIdentityKind): JsonSchema {
+  const rules = rulesFor(kind).map(
     ({ rule, message, fieldPath, reason }): ValidationRuleManifest => ({ rule, message, fieldPath, reason }),
   );
   return rules.length === 0 ? {} : { 'x-kubernetes-validations': rules };
@@ -63,7 +63,7 @@ function specSchema(kind: PodIdentityKind, description: string, properties: Reco
     description,
     'x-kubernetes-preserve-unknown-fields': true,
     properties: { metadata: EMBEDDED_METADATA_QUIRK, ...properties },
-    ...validations(kind, 'spec'),
+    ...validations(kind),
   };
 }
 
@@ -79,7 +79,6 @@ function objectSchema(kind: PodIdentityKind, description: string, spec: JsonSche
       spec,
       status,
     },
-    ...validations(kind, 'object'),
   };
 }
 

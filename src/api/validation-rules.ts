@@ -33,8 +33,13 @@ export interface CrdValidationRule {
   readonly id: string;
   /** The kind whose schema carries the rule. */
   readonly kind: PodIdentityKind;
-  /** Schema node the rule sits on: the whole object or its `spec`. */
-  readonly appliesTo: 'object' | 'spec';
+  /**
+   * Schema node the rule sits on. Only `spec`: a rule on the whole object sees its metadata, so it is
+   * evaluated again on every label or status write and never ratchets; it would refuse every update
+   * of an object upstream accepted (a spec-less one, for `has(self.spec)`). A missing spec is
+   * therefore accepted, as upstream did; the readers report such an object and MIC and NMI skip it.
+   */
+  readonly appliesTo: 'spec';
   /** The CEL expression; `self` is the node named by `appliesTo`. */
   readonly rule: string;
   /** What the user sees: which field, what is wrong, what to write instead. */
@@ -57,16 +62,6 @@ const RESOURCE_ID_FORMAT =
 
 /** Rules of AzureIdentity. */
 const IDENTITY_RULES: readonly CrdValidationRule[] = [
-  {
-    id: 'identity-spec-required',
-    kind: 'AzureIdentity',
-    appliesTo: 'object',
-    rule: 'has(self.spec)',
-    message:
-      'spec is required: an AzureIdentity needs spec.clientID, plus spec.resourceID (type 0) or spec.tenantID and spec.clientPassword (types 1 and 2)',
-    fieldPath: '.spec',
-    reason: 'FieldValueRequired',
-  },
   {
     id: 'identity-type',
     kind: 'AzureIdentity',
@@ -158,15 +153,6 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
 /** Rules of AzureIdentityBinding. */
 const BINDING_RULES: readonly CrdValidationRule[] = [
   {
-    id: 'binding-spec-required',
-    kind: 'AzureIdentityBinding',
-    appliesTo: 'object',
-    rule: 'has(self.spec)',
-    message: 'spec is required: an AzureIdentityBinding needs spec.azureIdentity and spec.selector',
-    fieldPath: '.spec',
-    reason: 'FieldValueRequired',
-  },
-  {
     id: 'binding-azure-identity-required',
     kind: 'AzureIdentityBinding',
     appliesTo: 'spec',
@@ -217,15 +203,6 @@ const BINDING_RULES: readonly CrdValidationRule[] = [
 /** Rules of AzurePodIdentityException. */
 const EXCEPTION_RULES: readonly CrdValidationRule[] = [
   {
-    id: 'exception-spec-required',
-    kind: 'AzurePodIdentityException',
-    appliesTo: 'object',
-    rule: 'has(self.spec)',
-    message: 'spec is required: an AzurePodIdentityException needs spec.podLabels',
-    fieldPath: '.spec',
-    reason: 'FieldValueRequired',
-  },
-  {
     id: 'exception-pod-labels-required',
     kind: 'AzurePodIdentityException',
     appliesTo: 'spec',
@@ -239,7 +216,7 @@ const EXCEPTION_RULES: readonly CrdValidationRule[] = [
 /** Every validation rule of the four CRDs, in the order the manifests list them. */
 export const CRD_VALIDATION_RULES: readonly CrdValidationRule[] = [...IDENTITY_RULES, ...BINDING_RULES, ...EXCEPTION_RULES];
 
-/** The rules attached to one node of one kind's schema. */
-export function rulesFor(kind: PodIdentityKind, appliesTo: CrdValidationRule['appliesTo']): CrdValidationRule[] {
-  return CRD_VALIDATION_RULES.filter((rule) => rule.kind === kind && rule.appliesTo === appliesTo);
+/** The rules of one kind (all on its `spec`). */
+export function rulesFor(kind: PodIdentityKind): CrdValidationRule[] {
+  return CRD_VALIDATION_RULES.filter((rule) => rule.kind === kind);
 }

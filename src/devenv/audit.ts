@@ -16,6 +16,10 @@ export interface AuditEvent {
   readonly verb: string;
   readonly requestURI: string;
   readonly user: { readonly username?: string; readonly groups?: readonly string[] };
+  /** The request's User-Agent header, as the client sent it. */
+  readonly userAgent?: string;
+  /** RFC 3339 with microseconds: when the API server received the request. */
+  readonly requestReceivedTimestamp?: string;
   readonly objectRef?: {
     readonly resource?: string;
     readonly subresource?: string;

@@ -19,8 +19,16 @@ export interface PreparedRequest {
 export interface KubeAccess {
   /** `https://host:port`, without a trailing slash. */
   readonly server: string;
-  /** Headers and connection pool for the next request (tokens may rotate between calls). */
-  prepare(): Promise<PreparedRequest>;
+  /**
+   * The `fieldManager` query parameter of writes (POST/PUT/PATCH), so `managedFields` name the
+   * component ({@link ./client-identity.ts}); undefined leaves it to the API server (User-Agent).
+   */
+  readonly fieldManager?: string | undefined;
+  /**
+   * Headers and connection pool for the next request (tokens may rotate between calls). Called once
+   * per request and once per watch opening; it may wait (client-side pacing) until `signal` aborts.
+   */
+  prepare(signal?: AbortSignal): Promise<PreparedRequest>;
 }
 
 export type KubeTarget = KubeConfig | KubeAccess;

@@ -1,13 +1,15 @@
 /**
- * Leader election on a `coordination.k8s.io/v1` Lease, with client-go's semantics: a candidate takes
- * the lease when its holder has not renewed it for `leaseDurationMs` *as observed locally* (so clock
- * skew between nodes does not matter), the leader renews every `retryPeriodMs`, and gives up when its
- * renew attempts have failed for `renewDeadlineMs` (counted from the first failed one, as client-go).
- * On shutdown the leader releases the lease (empty holder) so a successor takes over at once instead
- * of after the lease duration.
+ * Leader election with client-go's semantics: a candidate takes the lock when its holder has not
+ * renewed it for the lease duration *as observed locally* (so clock skew between nodes does not
+ * matter), the leader renews every `retryPeriodMs`, and gives up when its renew attempts have failed
+ * for `renewDeadlineMs` (counted from the first failed one, as client-go). On shutdown the leader
+ * releases the lock (empty holder) so a successor takes over at once instead of after the lease
+ * duration.
  *
- * Upstream aad-pod-identity used an Endpoints lock (client-go's EndpointsResourceLock, since removed
- * from client-go); see docs for the migration note.
+ * The lock is a `coordination.k8s.io/v1` Lease, or (`endpointsleases`) upstream aad-pod-identity's
+ * Endpoints lock and that Lease together, as client-go's MultiLock did: a MIC of upstream's, which
+ * sees only the Endpoints, and ours then never lead at once during a rolling switch (the decisions in
+ * {@link ./leader-record.ts}, the objects in {@link ./leader-locks.ts}).
  * @module
  */
 import type { KubeTarget } from './access.ts';
@@ -15,12 +17,15 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError } from '../lib/errors.ts';
 import type { LeadershipGate } from '../lib/lifecycle.ts';
-import { isStatus, rawRequest } from './raw-client.ts';
+import { leaderLock, type LeaderLock, type LeaderLockKind } from './leader-locks.ts';
+import { decideRound, type Observation } from './leader-record.ts';
 
 export interface LeaderElectionOptions {
   readonly kubeConfig: KubeTarget;
   readonly namespace: string;
   readonly name: string;
+  /** Default `leases`; `endpointsleases` also holds upstream's Endpoints lock of the same name. */
+  readonly lock?: LeaderLockKind;
   /** This candidate's identity (pod name by default). */
   readonly identity: string;
   /** Default 15 s (upstream MIC's default). */
@@ -41,21 +46,6 @@ export interface LeaderElectionOptions {
   readonly onTransition?: (leading: boolean) => void;
 }
 
-interface LeaseSpec {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-}
-
-interface Lease {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec?: LeaseSpec;
-}
-
 /**
  * Candidates read the lease at least this often: they see the holder's last renewal within 1 s and
  * take over within lease duration + 2 s of a leader's death (TARGETS.md), instead of lease + two
@@ -63,19 +53,15 @@ interface Lease {
  */
 export const CANDIDATE_POLL_MS = 1_000;
 
-/** Kubernetes MicroTime format (RFC 3339 with microseconds). */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 export class LeaderElector implements LeadershipGate {
-  private readonly options: Required<Omit<LeaderElectionOptions, 'onTransition' | 'clock'>> & Pick<LeaderElectionOptions, 'onTransition'>;
+  private readonly options: Required<Omit<LeaderElectionOptions, 'onTransition' | 'clock' | 'lock'>> & Pick<LeaderElectionOptions, 'onTransition'>;
   private readonly clock: Clock;
+  private readonly lock: LeaderLock;
   private readonly lostController = new AbortController();
   private readonly leadershipWaiters: (() => void)[] = [];
   private leading = false;
-  /** The last lease record we saw and when we saw it change (local clock). */
-  private observed: { holder: string; renewTime: string; at: number } | undefined;
+  /** The last lock record we saw and when we saw it change (local clock). */
+  private observed: Observation | undefined;
 
   constructor(options: LeaderElectionOptions) {
     const leaseDurationMs = options.leaseDurationMs ?? 15_000;
@@ -90,6 +76,7 @@ export class LeaderElector implements LeadershipGate {
     if (this.options.renewDeadlineMs >= leaseDurationMs) throw new Error('leader election: renew deadline must be shorter than the lease duration');
     if (this.options.retryPeriodMs >= this.options.renewDeadlineMs) throw new Error('leader election: retry period must be shorter than the renew deadline');
     this.clock = options.clock ?? systemClock;
+    this.lock = leaderLock(options.lock ?? 'leases', { kubeConfig: options.kubeConfig, namespace: options.namespace, name: options.name });
   }
 
   get lost(): AbortSignal {
@@ -117,7 +104,7 @@ export class LeaderElector implements LeadershipGate {
   /** Campaigns, then renews, until `signal` aborts (then releases) or leadership is lost. */
   async run(signal: AbortSignal): Promise<void> {
     const { retryPeriodMs, renewDeadlineMs, logger } = this.options;
-    const log = logger.child({ lease: `${this.options.namespace}/${this.options.name}`, identity: this.options.identity });
+    const log = logger.child({ lease: this.lock.description, identity: this.options.identity });
     // A function, because the abort happens while we await (TypeScript narrows a plain read).
     const stopped = (): boolean => signal.aborted;
     // Acquire.
@@ -167,11 +154,6 @@ export class LeaderElector implements LeadershipGate {
     if (this.leading) await this.release(log);
   }
 
-  private leasePath(name?: string): string {
-    const base = `/apis/coordination.k8s.io/v1/namespaces/${this.options.namespace}/leases`;
-    return name === undefined ? base : `${base}/${name}`;
-  }
-
   /**
    * Runs one lease round with a deadline of half a retry period. Without it a request that is never
    * answered (a black-holed connection; undici waits 300 s for headers) would keep a leader that can
@@ -191,77 +173,22 @@ export class LeaderElector implements LeadershipGate {
     }
   }
 
-  /** One round of client-go's tryAcquireOrRenew; true when we hold the lease afterwards. */
+  /** One round of client-go's tryAcquireOrRenew; true when we hold the lock afterwards. */
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
-    const { kubeConfig, name, namespace, identity, leaseDurationMs } = this.options;
+    const snapshot = await this.lock.read(signal);
     const now = this.clock.now();
-    const spec: LeaseSpec = {
-      holderIdentity: identity,
-      leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
-      acquireTime: microTime(now),
-      renewTime: microTime(now),
-      leaseTransitions: 0,
-    };
-    let current: Lease;
-    try {
-      current = (await rawRequest(kubeConfig, { method: 'GET', path: this.leasePath(name), signal })) as Lease;
-    } catch (error) {
-      if (!isStatus(error, 404)) throw error;
-      try {
-        await rawRequest(kubeConfig, {
-          signal,
-          method: 'POST',
-          path: this.leasePath(),
-          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec },
-        });
-      } catch (createError) {
-        if (isStatus(createError, 409)) return false; // someone else created it first
-        throw createError;
-      }
-      this.observed = { holder: identity, renewTime: spec.renewTime ?? '', at: now };
-      return true;
-    }
-
-    const holder = current.spec?.holderIdentity ?? '';
-    const renewTime = current.spec?.renewTime ?? '';
-    if (this.observed === undefined || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
-      this.observed = { holder, renewTime, at: now };
-    }
-    const heldByUs = holder === identity;
-    const durationMs = (current.spec?.leaseDurationSeconds ?? Math.ceil(leaseDurationMs / 1000)) * 1000;
-    const expired = holder === '' || this.observed.at + durationMs <= now;
-    if (!heldByUs && !expired) return false;
-
-    const transitions = current.spec?.leaseTransitions ?? 0;
-    const next: Lease = {
-      ...current,
-      spec: {
-        ...spec,
-        acquireTime: heldByUs ? (current.spec?.acquireTime ?? spec.acquireTime) : spec.acquireTime,
-        leaseTransitions: heldByUs ? transitions : transitions + 1,
-      },
-    };
-    try {
-      // PUT with the resourceVersion we read: a concurrent writer makes this fail with 409.
-      await rawRequest(kubeConfig, { method: 'PUT', path: this.leasePath(name), body: next, signal });
-    } catch (error) {
-      if (isStatus(error, 409)) return false;
-      throw error;
-    }
-    this.observed = { holder: identity, renewTime: next.spec?.renewTime ?? '', at: now };
+    const decision = decideRound({ current: snapshot.current, previous: this.observed, identity: this.options.identity, now, leaseDurationMs: this.options.leaseDurationMs });
+    this.observed = decision.observation;
+    if (decision.kind === 'held') return false;
+    if (!(await this.lock.write(decision.record, snapshot, signal))) return false;
+    // What we wrote is not what the next read returns byte for byte: that read starts a new observation.
+    this.observed = { key: WRITTEN, holder: this.options.identity, at: now };
     return true;
   }
 
   private async release(log: Logger): Promise<void> {
     try {
-      const current = (await rawRequest(this.options.kubeConfig, { method: 'GET', path: this.leasePath(this.options.name) })) as Lease;
-      if (current.spec?.holderIdentity !== this.options.identity) return;
-      await rawRequest(this.options.kubeConfig, {
-        method: 'PUT',
-        path: this.leasePath(this.options.name),
-        body: { ...current, spec: { ...current.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.clock.now()) } },
-      });
-      log.info('released the lease');
+      if (await this.lock.release(this.options.identity, this.clock.now())) log.info('released the lease');
     } catch (error) {
       log.warn({ err: describeError(error) }, 'could not release the lease; a successor waits for it to expire');
     } finally {
@@ -270,3 +197,6 @@ export class LeaderElector implements LeadershipGate {
     }
   }
 }
+
+/** Observation key after our own write; never equal to a key read from the API server. */
+const WRITTEN = '\u0000written';

@@ -39,13 +39,19 @@ export interface RawRequest {
   readonly signal?: AbortSignal;
 }
 
+/** The verbs whose options carry `fieldManager` (DELETE's do not). */
+const WRITES: ReadonlySet<RawRequest['method']> = new Set(['POST', 'PUT', 'PATCH']);
+
 export async function rawRequest(target: KubeTarget, request: RawRequest): Promise<unknown> {
   const access = await resolveAccess(target);
   const url = new URL(access.server + request.path);
   for (const [key, value] of Object.entries(request.query ?? {})) {
     if (value !== undefined) url.searchParams.set(key, String(value));
   }
-  const prepared = await access.prepare();
+  if (access.fieldManager !== undefined && WRITES.has(request.method) && !url.searchParams.has('fieldManager')) {
+    url.searchParams.set('fieldManager', access.fieldManager);
+  }
+  const prepared = await access.prepare(request.signal);
   const headers: Record<string, string> = { ...prepared.headers, Accept: 'application/json' };
   if (request.body !== undefined) headers['Content-Type'] = request.contentType ?? 'application/json';
   const response = await fetch(url, {

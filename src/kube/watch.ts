@@ -31,9 +31,10 @@ export async function watchStream(
   const url = new URL(access.server + path);
   url.searchParams.set('watch', 'true');
   for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
-  const prepared = await access.prepare();
   let response;
   try {
+    // Pacing (if any) may hold the opening; an abort while waiting ends the watch like any other.
+    const prepared = await access.prepare(signal);
     response = await fetch(url, { headers: { ...prepared.headers, Accept: 'application/json' }, ...(prepared.dispatcher === undefined ? {} : { dispatcher: prepared.dispatcher }), signal });
   } catch (error) {
     if (signal.aborted) return;

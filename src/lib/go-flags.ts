@@ -215,20 +215,23 @@ export function intFlag(options: CommonOptions & { readonly default: number; rea
 }
 
 /** A decimal number such as `5`, `0.5` or `1e2`, strictly greater than `above` when given. */
-export function floatFlag(options: CommonOptions & { readonly default: number; readonly above?: number }): FlagDefinition<number> {
-  const expected = `a number${options.above === undefined ? '' : ` > ${options.above}`}`;
-  return {
-    ...options,
-    kind: 'value',
-    placeholder: 'FLOAT',
-    default: String(options.default),
-    parse: (text) => {
-      const value = Number(text);
-      if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) || !Number.isFinite(value)) throw new FlagValueError(expected);
-      if (options.above !== undefined && value <= options.above) throw new FlagValueError(expected);
-      return value;
-    },
+function floatParser(above: number | undefined): (text: string) => number {
+  const expected = `a number${above === undefined ? '' : ` > ${above}`}`;
+  return (text) => {
+    const value = Number(text);
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) || !Number.isFinite(value)) throw new FlagValueError(expected);
+    if (above !== undefined && value <= above) throw new FlagValueError(expected);
+    return value;
   };
+}
+
+export function floatFlag(options: CommonOptions & { readonly default: number; readonly above?: number }): FlagDefinition<number> {
+  return { ...options, kind: 'value', placeholder: 'FLOAT', default: String(options.default), parse: floatParser(options.above) };
+}
+
+/** A number without a default: `undefined` unless given (`defaultText` says what the caller does then). */
+export function optionalFloatFlag(options: CommonOptions & { readonly defaultText: string; readonly above?: number }): FlagDefinition<number | undefined> {
+  return { ...options, kind: 'value', placeholder: 'FLOAT', default: undefined, parse: floatParser(options.above) };
 }
 
 interface DurationOptions extends CommonOptions {

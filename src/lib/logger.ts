@@ -1,11 +1,14 @@
 /**
  * The process logger: pino, writing one line per record to stderr (like klog with `--logtostderr`),
+ * or to a log file with klog's copy-to-stderr rules (`--logtostderr=false`, see klog-flags.ts),
  * either as JSON or as a readable text line (`--log-format`, upstream's flag). Credentials that end
  * up in a logged object are replaced by `[REDACTED]` wherever the usual field names appear, at any
  * depth, at every level, in errors and in child bindings ({@link redactLine}).
  * @module
  */
-import { pino, stdTimeFunctions, type DestinationStream, type Level, type Logger } from 'pino';
+import { pino, stdTimeFunctions, type DestinationStream, type Level, type Logger, type LoggerOptions as PinoOptions } from 'pino';
+import { KLOG_SEVERITIES, type KlogSeverity, type LogOutput } from './klog-flags.ts';
+import { openLogFile } from './log-file.ts';
 
 export type LogFormat = 'json' | 'text';
 export type LogLevel = Level | 'silent';
@@ -23,6 +26,8 @@ export interface LoggerOptions {
    * write per request — blocking while a slow reader drains the pipe — costs a sixth of the CPU.
    */
   readonly buffered?: boolean;
+  /** Where records go (klog flags); default stderr. A file that cannot be opened throws a `LogFileError`. */
+  readonly output?: LogOutput;
 }
 
 /**
@@ -78,17 +83,53 @@ export function redactLine(line: string): string {
 /** Creates the root logger; components derive children (`logger.child({ controller: 'assigner' })`). */
 export function createLogger(options: LoggerOptions): Logger {
   const stderr = options.destination ?? stderrDestination(options.buffered === true);
-  return pino(
-    {
-      level: options.level,
-      base: { component: options.component },
-      timestamp: stdTimeFunctions.isoTime,
-      // Level names rather than numbers: readable as JSON and what the text format prints.
-      formatters: { level: (label) => ({ level: label }) },
-      hooks: { streamWrite: redactLine },
+  const pinoOptions: PinoOptions = {
+    level: options.level,
+    base: { component: options.component },
+    timestamp: stdTimeFunctions.isoTime,
+    // Level names rather than numbers: readable as JSON and what the text format prints.
+    formatters: { level: (label) => ({ level: label }) },
+    hooks: { streamWrite: redactLine },
+  };
+  const formatted = (destination: DestinationStream): DestinationStream => (options.format === 'text' ? textDestination(destination) : destination);
+  const output = options.output;
+  if (output === undefined || output.kind === 'stderr') return pino(pinoOptions, formatted(stderr));
+
+  const toStderr = pino(pinoOptions, formatted(stderr));
+  const file = openLogFile({
+    target: output.target,
+    maxBytes: output.maxBytes,
+    buffered: options.buffered === true,
+    onWriteError: (error) => {
+      toStderr.error({ err: { message: String(error) } }, 'writing the log file failed; records are dropped until it works again (records at --stderrthreshold and above still come here)');
     },
-    options.format === 'text' ? textDestination(stderr) : stderr,
-  );
+  });
+  // klog, and a record here so that `kubectl logs` says where the rest went.
+  toStderr.info({ file: file.path, stderrThreshold: output.alsoToStderr ? 'all records (--alsologtostderr)' : output.stderrThreshold }, 'logging to a file (--logtostderr=false); records at the stderr threshold and above also go to stderr');
+  return pino(pinoOptions, severityRouter(formatted(file), formatted(stderr), (severity) => output.alsoToStderr || rank(severity) >= rank(output.stderrThreshold)));
+}
+
+const rank = (severity: KlogSeverity): number => KLOG_SEVERITIES.indexOf(severity);
+
+/** pino's level names → klog's severities (klog has nothing below INFO). */
+export function klogSeverityOf(level: string): KlogSeverity {
+  if (level === 'fatal') return 'FATAL';
+  if (level === 'error') return 'ERROR';
+  if (level === 'warn') return 'WARNING';
+  return 'INFO';
+}
+
+// pino writes `level` first: the first match is the record's own level, never a logged value.
+const LEVEL_FIELD = /"level":"(\w+)"/;
+
+/** Every record to `file`; to `stderr` too when `copy` says so for its severity (klog's stderrthreshold). */
+export function severityRouter(file: DestinationStream, stderr: DestinationStream, copy: (severity: KlogSeverity) => boolean): DestinationStream {
+  return {
+    write(chunk: string): void {
+      file.write(chunk);
+      if (copy(klogSeverityOf(LEVEL_FIELD.exec(chunk)?.[1] ?? 'info'))) stderr.write(chunk);
+    },
+  };
 }
 
 function stderrDestination(buffered: boolean): DestinationStream {

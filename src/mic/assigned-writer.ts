@@ -5,7 +5,7 @@
  * our finalizer. All writes go through {@link rawRequest}; errors name the AAI.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../kube/access.ts';
 import {
   API_VERSION,
   ASSIGNED_IDENTITY_FINALIZER,
@@ -99,9 +99,9 @@ function versionOf(response: unknown): string {
 }
 
 export class AssignedIdentityWriter {
-  private readonly kubeConfig: KubeConfig;
+  private readonly kubeConfig: KubeTarget;
 
-  constructor(kubeConfig: KubeConfig) {
+  constructor(kubeConfig: KubeTarget) {
     this.kubeConfig = kubeConfig;
   }
 

@@ -7,8 +7,9 @@
 import { hostname } from 'node:os';
 import { deepFreeze, type ConfigNotice, type ListenAddress } from '../lib/config-values.ts';
 import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
-import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
+import { klogNotices, klogOutput, logLevelForVerbosity, type LogOutput } from '../lib/klog-flags.ts';
 import type { LogFormat, LogLevel } from '../lib/logger.ts';
+import type { ClientRate } from '../kube/request-limiter.ts';
 import { MIC_ENVIRONMENT, MIC_FLAG_GROUPS, MIC_FLAGS } from './flags.ts';
 
 export { ConfigError } from '../lib/go-flags.ts';
@@ -26,9 +27,11 @@ export interface MicConfig {
   /** `--forceNamespaced` or FORCENAMESPACED=true. */
   readonly namespaced: boolean;
   readonly kubeClient: {
-    readonly qps: number;
-    /** client-go's `int(QPS)`, at least 1 so that a QPS below 1 still lets requests through. */
-    readonly burst: number;
+    /**
+     * `--clientQps` as client-go applies it: QPS and burst `int(QPS)`, at least 1 so that a QPS below
+     * 1 still lets requests through (client-go's burst 0 would refuse them all). Undefined: not paced.
+     */
+    readonly rate: ClientRate | undefined;
     /** `--custom-user-agent`, appended to User-Agent headers (Kubernetes and ARM). */
     readonly customUserAgent: string | undefined;
   };
@@ -67,7 +70,9 @@ export interface MicConfig {
     readonly configMapName: string;
     readonly statusKey: string;
   };
-  readonly log: { readonly format: LogFormat; readonly level: LogLevel };
+  /** `--enableProfile`: the loopback-only profiling listener (lib/profile-app.ts); undefined when off. */
+  readonly profileServer: ListenAddress | undefined;
+  readonly log: { readonly format: LogFormat; readonly level: LogLevel; readonly output: LogOutput };
   readonly notices: readonly ConfigNotice[];
 }
 
@@ -103,7 +108,7 @@ export function micHelp(program = 'mic'): string {
 function noticesFor(values: FlagValues<typeof MIC_FLAGS>, given: ReadonlySet<string>, env: NodeJS.ProcessEnv): ConfigNotice[] {
   const notices: ConfigNotice[] = [];
   if (given.has('enableScaleFeatures')) notices.push({ setting: '--enableScaleFeatures', message: 'deprecated and has no effect on MIC' });
-  if (values.enableProfile) notices.push({ setting: '--enableProfile', message: 'has no effect: Node.js has no pprof; profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' });
+  if (!values.enableProfile && given.has('profile-port')) notices.push({ setting: '--profile-port', message: 'has no effect without --enableProfile' });
   notices.push(...klogNotices(values, given));
   const forceNamespaced = env.FORCENAMESPACED;
   if (forceNamespaced !== undefined && forceNamespaced !== '' && forceNamespaced !== 'true' && forceNamespaced !== 'false') {
@@ -157,8 +162,7 @@ export function parseMicCommand(argv: readonly string[], env: NodeJS.ProcessEnv,
     podNamespace,
     namespaced: values.forceNamespaced || env.FORCENAMESPACED === 'true',
     kubeClient: {
-      qps: values.clientQps,
-      burst: Math.max(1, Math.trunc(values.clientQps)),
+      rate: values.clientQps === undefined ? undefined : { qps: values.clientQps, burst: Math.max(1, Math.trunc(values.clientQps)) },
       customUserAgent: values['custom-user-agent'] === '' ? undefined : values['custom-user-agent'],
     },
     leaderElection: {
@@ -188,7 +192,8 @@ export function parseMicCommand(argv: readonly string[], env: NodeJS.ProcessEnv,
       configMapName: values['config-map-name'],
       statusKey: values['type-upgrade-status-key'],
     },
-    log: { format: values['log-format'], level: logLevelForVerbosity(values.v) },
+    profileServer: values.enableProfile ? { host: '127.0.0.1', port: values['profile-port'] } : undefined,
+    log: { format: values['log-format'], level: logLevelForVerbosity(values.v), output: klogOutput(values, 'mic') },
     notices: noticesFor(values, given, env),
   };
   return { kind: 'run', config: deepFreeze(config) };

@@ -6,7 +6,7 @@
  * their condition kept up to date.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../kube/access.ts';
 import type { Logger } from 'pino';
 import type { AzureAssignedIdentity } from '../api/index.ts';
 import { objectKey, type DesiredAssignment, type PodInfo } from './model.ts';
@@ -20,7 +20,7 @@ import { describeError } from '../lib/errors.ts';
 import { WorkQueue } from '../lib/work-queue.ts';
 
 export interface MicControllerOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeTarget;
   readonly informers: MicInformers;
   readonly view: MicView;
   readonly reconciler: TargetReconciler;

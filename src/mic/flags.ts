@@ -10,10 +10,10 @@ import {
   boolFlag,
   durationFlag,
   enumFlag,
-  floatFlag,
   intFlag,
   listFlag,
   optionalDurationFlag,
+  optionalFloatFlag,
   optionalStringFlag,
   stringFlag,
   type FlagGroup,
@@ -77,19 +77,23 @@ export const MIC_FLAGS = {
     minMs: 1_000,
     minText: 'at least 1s',
     usage: 'Lease duration; the leader renews every quarter of it and gives up once renewing has failed for half of it; candidates check the lease every second (or every quarter of it, if shorter), so a standby takes over within the lease duration + 2 s of the leader’s last renewal.',
-    compatibility: 'same lease and renew timing; candidates check more often (upstream: every retry period, which added up to two periods to a failover); the lock is a coordination.k8s.io Lease instead of an Endpoints object (see --leader-election-resource-lock)',
+    compatibility: 'same lease and renew timing; candidates check more often (upstream: every retry period, which added up to two periods to a failover); the lock is a coordination.k8s.io Lease instead of an Endpoints object, or both with --leader-election-resource-lock=endpointsleases',
   }),
   'http-probe-port': intFlag({ group: 'upstream', default: 8080, min: 0, max: 65_535, placeholder: 'PORT', usage: 'Port of /healthz (and /readyz, /livez); 0 picks a free port.', compatibility: 'same /healthz; /readyz and /livez are new' }),
   'prometheus-port': intFlag({ group: 'upstream', default: 8888, min: 0, max: 65_535, placeholder: 'PORT', usage: 'Port of the Prometheus /metrics endpoint; 0 picks a free port.' }),
-  enableProfile: boolFlag({ group: 'upstream', usage: 'Go pprof on localhost:6060 in upstream.', compatibility: 'accepted, no effect (Node.js has no pprof); profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' }),
+  enableProfile: boolFlag({
+    group: 'upstream',
+    usage: 'Serve CPU and heap profiles on 127.0.0.1:--profile-port (default 6060, upstream’s localhost:6060): GET /debug/pprof/profile?seconds=N (default 30, at most 120) returns a V8 CPU profile (.cpuprofile, opens in Chrome DevTools or speedscope), GET /debug/pprof/heap a sampling heap profile (.heapprofile) of the objects alive now; one profile at a time. Loopback only.',
+    compatibility: 'same address and paths; V8 profiles instead of Go pprof; a heap profile (allocation sites and sizes, like Go’s), never a heap snapshot, which would hold tokens and secrets',
+  }),
   enableScaleFeatures: boolFlag({ group: 'upstream', usage: 'Deprecated; has no effect on MIC.', compatibility: 'same (accepted, logs a notice)' }),
   createDeleteBatch: intFlag({ group: 'upstream', default: 20, min: 1, usage: 'Most AzureAssignedIdentity API calls in flight per VM/VMSS target.' }),
-  clientQps: floatFlag({
+  clientQps: optionalFloatFlag({
     group: 'upstream',
-    default: 5,
     above: 0,
-    usage: 'Accepted for compatibility; not applied. Upstream throttled its Kubernetes client to this rate (5 writes/s made a 1,000-pod wave take minutes); pod-identity writes at the pace of the work and relies on the API server’s priority and fairness.',
-    compatibility: 'accepted, not applied (see usage)',
+    defaultText: 'no limit',
+    usage: 'Paces MIC’s Kubernetes requests to this many per second with bursts of int(QPS) (at least 1), as client-go does: every request and every watch opening takes a token, and requests over the rate wait their turn. Leader-lock requests are not paced, so a backlog never costs the lease. Not given: no client-side limit (the API server’s priority and fairness still applies): upstream’s default of 5 would hold a 1,000-pod wave, 2 to 3 writes per pod (the AzureAssignedIdentity, its status, an Event), to 7–10 minutes, where MIC’s target is seconds.',
+    compatibility: 'applied as upstream when given (QPS, burst int(QPS)); default no limit (upstream 5); ≤ 0 refused',
   }),
   'immutable-user-msis': listFlag({
     group: 'upstream',
@@ -128,7 +132,12 @@ export const MIC_FLAGS = {
     compatibility: 'same interval; each target is checked at a random point of every interval instead of all at once; 0 disables (upstream could not)',
   }),
   'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
-  'custom-user-agent': stringFlag({ group: 'upstream', usage: 'Appended to the User-Agent of Kubernetes and Azure requests.', check: headerSafe }),
+  'custom-user-agent': stringFlag({
+    group: 'upstream',
+    usage: 'Appended to the User-Agent of every request: Kubernetes (`pod-identity-mic/<version> (<os>/<arch>) node/<version> <this>`; the field manager of MIC’s writes stays `pod-identity-mic`) and Azure (`aad-pod-identity/MIC/<version> <this>`).',
+    compatibility: 'same; the Kubernetes User-Agent and field manager name pod-identity-mic (upstream aad-pod-identity)',
+    check: headerSafe,
+  }),
 
   // --- ours -------------------------------------------------------------------------------------
   'identity-removal-grace-period': durationFlag({
@@ -159,12 +168,13 @@ export const MIC_FLAGS = {
     usage: 'Address for the --prometheus-port listener. Empty means every interface, like upstream, because Prometheus scrapes the pod IP; 127.0.0.1 keeps metrics to a sidecar.',
     check: bindAddress,
   }),
+  'profile-port': intFlag({ group: 'added', default: 6060, min: 0, max: 65_535, placeholder: 'PORT', usage: 'Port of the --enableProfile listener on 127.0.0.1 (upstream: always 6060).' }),
   'leader-election-resource-lock': enumFlag({
     group: 'added',
     default: 'leases',
     values: ['leases', 'endpointsleases'],
     usage:
-      'Leader election lock. leases: a coordination.k8s.io Lease named --leader-election-name. endpointsleases: that Lease and upstream’s Endpoints lock of the same name, for rolling over a running aad-pod-identity MIC (see "Upgrading from aad-pod-identity").',
+      'Leader election lock. leases: a coordination.k8s.io Lease named --leader-election-name in --leader-election-namespace. endpointsleases: upstream aad-pod-identity’s Endpoints lock of that name and namespace together with that Lease (client-go’s multilock): a replica leads only when both are free or expired and then renews both, so an upstream MIC and this one never lead at once during a switch (docs/migration.md). Needs get, create and update on endpoints too.',
   }),
 
   // --- klog (upstream links klog; its manifests pass --logtostderr and sometimes --v) --------------

@@ -6,7 +6,7 @@
  * logged).
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../kube/access.ts';
 import type { Logger } from 'pino';
 import {
   AZURE_ASSIGNED_IDENTITY,
@@ -83,7 +83,7 @@ export interface MicInformers {
   readonly all: readonly Informer<unknown>[];
 }
 
-export function createMicInformers(kubeConfig: KubeConfig, logger: Logger, clock?: Clock): MicInformers {
+export function createMicInformers(kubeConfig: KubeTarget, logger: Logger, clock?: Clock): MicInformers {
   const common = { kubeConfig, logger, ...(clock === undefined ? {} : { clock }) };
   const crPath = (plural: string): string => `/apis/${GROUP}/${VERSION}/${plural}`;
   const pods = new Informer<PodInfo>({

@@ -6,6 +6,7 @@
  * @module
  */
 import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from '../kube/access.ts';
 import type { Logger } from 'pino';
 import { loadCloudConfig, type CloudConfig } from '../azure/cloud-config.ts';
 import { watchCloudConfig } from '../azure/cloud-config-watch.ts';
@@ -16,7 +17,12 @@ import { systemClock } from '../lib/clock.ts';
 import { describeError, TerminalError } from '../lib/errors.ts';
 import { runAll, runnable } from '../lib/lifecycle.ts';
 import { createLogger } from '../lib/logger.ts';
+import { LogFileError } from '../lib/log-file.ts';
+import { profileServer } from '../lib/profile-app.ts';
+import { accessFromKubeConfig } from '../kube/client-node-access.ts';
+import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { RequestLimiter } from '../kube/request-limiter.ts';
 import { LeaderElector } from '../kube/leader-election.ts';
 import { EVENT_SOURCE_COMPONENT } from '../api/index.ts';
 import { AssignedIdentityWriter } from './assigned-writer.ts';
@@ -37,6 +43,24 @@ function loadKubeConfig(config: MicConfig): KubeConfig {
   if (config.kubeconfig === undefined) kubeConfig.loadFromCluster();
   else kubeConfig.loadFromFile(config.kubeconfig);
   return kubeConfig;
+}
+
+/**
+ * MIC's access to the API server, named `pod-identity-mic` (User-Agent and field manager), and
+ * paced by `--clientQps` when given. The leader lock gets the same identity and connections
+ * without the pacing: a backlog of writes must never delay a renewal past the lease.
+ */
+function kubeAccesses(config: MicConfig): { kube: KubeAccess; leaderLock: KubeAccess } {
+  const base = accessFromKubeConfig(loadKubeConfig(config));
+  const identity = {
+    userAgent: kubeUserAgent({ component: KUBE_COMPONENT.mic, version: MIC_VERSION, customUserAgent: config.kubeClient.customUserAgent }),
+    fieldManager: KUBE_COMPONENT.mic,
+  };
+  const rate = config.kubeClient.rate;
+  return {
+    kube: identifiedAccess(base, { ...identity, limiter: rate === undefined ? undefined : new RequestLimiter(rate) }),
+    leaderLock: identifiedAccess(base, identity),
+  };
 }
 
 /** The ARM client in use; replaced when azure.json changes, so reconciles pick up new credentials. */
@@ -65,12 +89,9 @@ function immutableSet(config: MicConfig, cloud: CloudConfig): ReadonlySet<string
 
 export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: AbortSignal, logger: Logger): Promise<void> {
   for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
-  if (config.leaderElection.lock !== 'leases') {
-    throw new TerminalError(`--leader-election-resource-lock=${config.leaderElection.lock} is not supported yet; use leases (see docs/mic.md)`, { code: 'PI_CONFIG' });
-  }
   const clock = systemClock;
   const metrics = new MicMetrics();
-  const kubeConfig = loadKubeConfig(config);
+  const { kube, leaderLock } = kubeAccesses(config);
   let cloudConfig = await loadCloudConfig({ path: config.cloudConfigPath, env });
   const userAgent = `aad-pod-identity/MIC/${MIC_VERSION}${config.kubeClient.customUserAgent === undefined ? '' : ` ${config.kubeClient.customUserAgent}`}`;
   const connect = async (cloud: CloudConfig): Promise<ComputeIdentityClient> =>
@@ -91,12 +112,12 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
   const arm = new SwappableComputeClient(await connect(cloudConfig));
   let immutable = immutableSet(config, cloudConfig);
 
-  const informers = createMicInformers(kubeConfig, logger, clock);
+  const informers = createMicInformers(kube, logger, clock);
   const view = new MicView(informers, { forceNamespaced: config.namespaced }, () => clock.now());
-  const events = new EventRecorder({ kubeConfig, component: EVENT_SOURCE_COMPONENT, instance: config.leaderElection.identity, logger, clock });
+  const events = new EventRecorder({ kubeConfig: kube, component: EVENT_SOURCE_COMPONENT, instance: config.leaderElection.identity, logger, clock });
   const reconciler = new TargetReconciler({
     view,
-    writer: new AssignedIdentityWriter(kubeConfig),
+    writer: new AssignedIdentityWriter(kube),
     arm,
     events,
     writes: new WriteTracker(),
@@ -115,7 +136,7 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const controller = new MicController({
-    kubeConfig,
+    kubeConfig: kube,
     informers,
     view,
     reconciler,
@@ -134,9 +155,10 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const elector = new LeaderElector({
-    kubeConfig,
+    kubeConfig: leaderLock,
     namespace: config.leaderElection.namespace,
     name: config.leaderElection.name,
+    lock: config.leaderElection.lock,
     identity: config.leaderElection.identity,
     leaseDurationMs: config.leaderElection.leaseDurationMs,
     renewDeadlineMs: config.leaderElection.renewDeadlineMs,
@@ -153,13 +175,14 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
   const parts = [
     micHealthServer({ address: config.healthServer, health: { isActive: () => controller.isActive(), isReady: ready }, logger }),
     micMetricsServer({ address: config.metricsServer, metrics, logger }),
+    ...(config.profileServer === undefined ? [] : [profileServer({ program: 'mic', port: config.profileServer.port, logger, clock })]),
     ...informers.all.map((informer) => runnable(`informer ${informer.name}`, (partSignal) => informer.run(partSignal))),
     runnable('leader election', (partSignal) => elector.run(partSignal)),
     runnable(
       'reconciler',
       async (partSignal) => {
         if (config.typeUpgrade.enabled) {
-          const outcome = await recordTypeUpgrade(kubeConfig, {
+          const outcome = await recordTypeUpgrade(kube, {
             namespace: config.typeUpgrade.configMapNamespace,
             name: config.typeUpgrade.configMapName,
             key: config.typeUpgrade.statusKey,
@@ -190,7 +213,7 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
       ),
     );
   }
-  logger.info({ version: MIC_VERSION, identity: config.leaderElection.identity, namespaced: config.namespaced }, 'MIC starting');
+  logger.info({ version: MIC_VERSION, identity: config.leaderElection.identity, namespaced: config.namespaced, clientQps: config.kubeClient.rate?.qps ?? 'no limit' }, 'MIC starting');
   await runAll(parts, signal, elector);
 }
 
@@ -214,7 +237,14 @@ async function main(): Promise<number> {
     return 0;
   }
   const { config } = command;
-  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'mic' });
+  let logger;
+  try {
+    logger = createLogger({ format: config.log.format, level: config.log.level, component: 'mic', output: config.log.output });
+  } catch (error) {
+    if (!(error instanceof LogFileError)) throw error;
+    process.stderr.write(`mic: ${error.message}\n`);
+    return 2;
+  }
   const stop = new AbortController();
   for (const name of ['SIGTERM', 'SIGINT'] as const) {
     process.once(name, () => {

@@ -5,7 +5,7 @@
  * reaches it only when its token requests will succeed.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../kube/access.ts';
 import { AssignedIdentityState, effectiveAssignedState, IDENTITY_READY_CONDITION, type AzureAssignedIdentity } from '../api/index.ts';
 import { rawRequest } from '../kube/raw-client.ts';
 import { objectKey, type DesiredState, type PodInfo } from './model.ts';
@@ -41,7 +41,7 @@ export function needsUpdate(pod: PodInfo, wanted: IdentityReadiness): boolean {
 }
 
 /** Writes the condition with a strategic merge patch on the status subresource (conditions merge by type). */
-export async function writeIdentityReadiness(kubeConfig: KubeConfig, pod: PodInfo, readiness: IdentityReadiness, now: Date): Promise<void> {
+export async function writeIdentityReadiness(kubeConfig: KubeTarget, pod: PodInfo, readiness: IdentityReadiness, now: Date): Promise<void> {
   await rawRequest(kubeConfig, {
     method: 'PATCH',
     path: `/api/v1/namespaces/${pod.namespace}/pods/${pod.name}/status`,

@@ -6,7 +6,7 @@
  * upstream MIC started later (a rollback) does not rewrite every object either.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../kube/access.ts';
 import { isStatus, rawRequest } from '../kube/raw-client.ts';
 
 export interface TypeUpgradeOptions {
@@ -17,7 +17,7 @@ export interface TypeUpgradeOptions {
 }
 
 /** Ensures the ConfigMap has the key; returns what it did. Never overwrites an existing value. */
-export async function recordTypeUpgrade(kubeConfig: KubeConfig, options: TypeUpgradeOptions): Promise<'created' | 'updated' | 'present'> {
+export async function recordTypeUpgrade(kubeConfig: KubeTarget, options: TypeUpgradeOptions): Promise<'created' | 'updated' | 'present'> {
   const path = `/api/v1/namespaces/${options.namespace}/configmaps/${options.name}`;
   let current: { metadata?: { resourceVersion?: string }; data?: Record<string, string> };
   try {

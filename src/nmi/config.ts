@@ -6,7 +6,7 @@
  */
 import { deepFreeze, type ConfigNotice, type ListenAddress } from '../lib/config-values.ts';
 import { ConfigError, parseFlags, renderFlagHelp, type FlagValues } from '../lib/go-flags.ts';
-import { klogNotices, logLevelForVerbosity } from '../lib/klog-flags.ts';
+import { klogNotices, klogOutput, logLevelForVerbosity, type LogOutput } from '../lib/klog-flags.ts';
 import type { LogFormat, LogLevel } from '../lib/logger.ts';
 import { NMI_ENVIRONMENT, NMI_FLAG_GROUPS, NMI_FLAGS } from './flags.ts';
 
@@ -14,6 +14,7 @@ export { ConfigError } from '../lib/go-flags.ts';
 export type { ConfigNotice, ListenAddress } from '../lib/config-values.ts';
 
 export type OperationMode = 'standard' | 'managed';
+export type MetricsOperationType = 'route' | 'path';
 
 export interface NmiConfig {
   readonly kubeconfig: string | undefined;
@@ -68,7 +69,11 @@ export interface NmiConfig {
     readonly authorityHost: string | undefined;
   };
   readonly customUserAgent: string | undefined;
-  readonly log: { readonly format: LogFormat; readonly level: LogLevel };
+  /** `--metrics-operation-type`: `operation_type` of NMI operations is the route (bounded) or upstream's URL path. */
+  readonly metricsOperationType: MetricsOperationType;
+  /** `--enableProfile`: the loopback-only profiling listener (lib/profile-app.ts); undefined when off. */
+  readonly profileServer: ListenAddress | undefined;
+  readonly log: { readonly format: LogFormat; readonly level: LogLevel; readonly output: LogOutput };
   readonly notices: readonly ConfigNotice[];
 }
 
@@ -125,7 +130,7 @@ function addresses(values: Values, given: ReadonlySet<string>, env: NodeJS.Proce
 
 function noticesFor(values: Values, given: ReadonlySet<string>, env: NodeJS.ProcessEnv): ConfigNotice[] {
   const notices: ConfigNotice[] = [...klogNotices(values, given)];
-  if (values.enableProfile) notices.push({ setting: '--enableProfile', message: 'has no effect: Node.js has no pprof; profile with NODE_OPTIONS=--cpu-prof' });
+  if (!values.enableProfile && given.has('profile-port')) notices.push({ setting: '--profile-port', message: 'has no effect without --enableProfile' });
   const forceNamespaced = env.FORCENAMESPACED;
   if (forceNamespaced !== undefined && forceNamespaced !== '' && forceNamespaced !== 'true' && forceNamespaced !== 'false') {
     notices.push({ setting: 'FORCENAMESPACED', message: `${JSON.stringify(forceNamespaced)} is not "true": namespaced mode is off unless --forceNamespaced is given` });
@@ -207,7 +212,9 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       authorityHost: values['authority-host'] === '' ? undefined : values['authority-host'],
     },
     customUserAgent: values['custom-user-agent'] === '' ? undefined : values['custom-user-agent'],
-    log: { format: values['log-format'], level: logLevelForVerbosity(values.v) },
+    metricsOperationType: values['metrics-operation-type'],
+    profileServer: values.enableProfile ? { host: '127.0.0.1', port: values['profile-port'] } : undefined,
+    log: { format: values['log-format'], level: logLevelForVerbosity(values.v), output: klogOutput(values, 'nmi') },
     notices,
   };
   return { kind: 'run', config: deepFreeze(config) };

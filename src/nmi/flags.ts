@@ -79,7 +79,11 @@ export const NMI_FLAGS = {
   'retry-attempts-for-created': intFlag({ group: 'upstream', default: 16, min: 1, max: 1_000, usage: 'Standard mode: attempts while the pod’s AzureAssignedIdentity is missing or still Created.' }),
   'retry-attempts-for-assigned': intFlag({ group: 'upstream', default: 4, min: 0, max: 1_000, usage: 'Standard mode: further attempts waiting for Assigned.' }),
   'find-identity-retry-interval': intFlag({ group: 'upstream', default: 5, min: 0, max: 3_600, placeholder: 'SECONDS', usage: 'Standard mode: longest wait between attempts.', compatibility: 'same upper bound; an attempt also starts as soon as the pod’s AzureAssignedIdentity changes, so a token is served within milliseconds of Assigned' }),
-  enableProfile: boolFlag({ group: 'upstream', usage: 'Go pprof on localhost:6060 in upstream.', compatibility: 'accepted, no effect (Node.js has no pprof); profile with NODE_OPTIONS=--cpu-prof or --heapsnapshot-signal=SIGUSR2' }),
+  enableProfile: boolFlag({
+    group: 'upstream',
+    usage: 'Serve CPU and heap profiles on 127.0.0.1:--profile-port (default 6060, upstream’s localhost:6060): GET /debug/pprof/profile?seconds=N (default 30, at most 120) returns a V8 CPU profile (.cpuprofile, opens in Chrome DevTools or speedscope), GET /debug/pprof/heap a sampling heap profile (.heapprofile) of the objects alive now; one profile at a time. Loopback only. NMI runs in the host network: anything on the node can read them, as upstream’s pprof.',
+    compatibility: 'same address and paths; V8 profiles instead of Go pprof; a heap profile (allocation sites and sizes, like Go’s), never a heap snapshot, which would hold tokens and secrets',
+  }),
   enableScaleFeatures: boolFlag({ group: 'upstream', default: true, usage: 'Watch only the AzureAssignedIdentities labelled nodename=<this node> (false: all of them).' }),
   'block-instance-metadata': boolFlag({ group: 'upstream', usage: 'Answer 403 to pod requests for /metadata/instance instead of proxying them to IMDS.', compatibility: 'same; also blocks case, slash and encoding variants of the path' }),
   'metadata-header-required': boolFlag({ group: 'upstream', default: true, usage: 'Require the header Metadata: true (400 otherwise), as IMDS does.' }),
@@ -90,7 +94,12 @@ export const NMI_FLAGS = {
   'set-retry-after-header': boolFlag({ group: 'upstream', usage: 'When the pod’s identity is not available (yet), answer 503 with Retry-After: 20 instead of 404.' }),
   'enable-conntrack-deletion': boolFlag({ group: 'upstream', default: true, usage: 'Delete conntrack entries to the metadata address when the rules are installed, so connections opened before NMI are intercepted too.', compatibility: 'default true (upstream false)' }),
   'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
-  'custom-user-agent': stringFlag({ group: 'upstream', usage: 'Appended to the User-Agent of Kubernetes, IMDS and Entra ID requests.', check: headerSafe }),
+  'custom-user-agent': stringFlag({
+    group: 'upstream',
+    usage: 'Appended to the User-Agent of Kubernetes requests (`pod-identity-nmi/<version> (<os>/<arch>) node/<version> <this>`; the field manager of NMI’s writes stays `pod-identity-nmi`) and of IMDS requests (`aad-pod-identity/NMI/<version> <this>`); not yet of Entra ID requests for service-principal identities.',
+    compatibility: 'Kubernetes and IMDS requests (upstream also Entra ID); the Kubernetes User-Agent and field manager name pod-identity-nmi (upstream aad-pod-identity)',
+    check: headerSafe,
+  }),
 
   // --- ours -------------------------------------------------------------------------------------
   kubeconfig: stringFlag({ group: 'added', placeholder: 'FILE', defaultText: 'KUBECONFIG, else in-cluster', usage: 'Path to a kubeconfig file (upstream read only KUBECONFIG).' }),
@@ -147,6 +156,14 @@ export const NMI_FLAGS = {
     check: checkTaintKey,
   }),
   'health-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --http-probe-port listener (kubelet probes the node IP).', check: ipOrEmpty }),
+  'profile-port': intFlag({ group: 'added', default: 6060, ...PORT, usage: 'Port of the --enableProfile listener on 127.0.0.1 (upstream: always 6060); pick another when something else on the node uses 6060.' }),
+  'metrics-operation-type': enumFlag({
+    group: 'added',
+    default: 'route',
+    values: ['route', 'path'],
+    usage:
+      'operation_type of aadpodidentity_nmi_operations_duration_seconds. route: token, host_token, proxy, invalid_path or instance_blocked (bounded). path: the request’s URL path, as upstream, for dashboards that key on it (e.g. /metadata/identity/oauth2/token). Any pod chooses the paths it sends, so path mode lets pods create series: NMI keeps at most 1000 distinct paths (later ones count as "other") and cuts each at 256 characters.',
+  }),
   'metrics-bind-address': stringFlag({ group: 'added', placeholder: 'IP', defaultText: 'all interfaces', usage: 'Address for the --prometheus-port listener.', check: ipOrEmpty }),
   'token-cache-size': intFlag({ group: 'added', default: 1_000, min: 1, max: 1_000_000, usage: 'Most tokens cached, per (identity, resource); the least recently used is evicted beyond it.' }),
   'per-pod-requests-per-second': floatFlag({ group: 'added', default: 10, above: 0, usage: 'Token requests one pod may make per second (bursts of --per-pod-burst); beyond it 429 with Retry-After.' }),

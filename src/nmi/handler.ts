@@ -163,7 +163,7 @@ export class NmiHandler {
       }
     }
     const status = outcome.kind === 'json' ? outcome.status : 200;
-    this.deps.metrics.observeRequest(operation, status, (this.deps.clock.now() - started) / 1000, namespace, resource);
+    this.deps.metrics.observeRequest(operation, status, (this.deps.clock.now() - started) / 1000, namespace, resource, request.rawUrl);
     return outcome;
   }
 

@@ -16,6 +16,9 @@ import { HttpServer } from '../lib/http-server.ts';
 import { runAll, runnable, stopsEarly, type Runnable } from '../lib/lifecycle.ts';
 import { KeyedWaiter } from '../lib/keyed-waiter.ts';
 import { createLogger } from '../lib/logger.ts';
+import { LogFileError } from '../lib/log-file.ts';
+import { profileServer } from '../lib/profile-app.ts';
+import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
 import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
 import { buildMetricsApp } from '../lib/metrics-app.ts';
 import { buildNmiApp } from './app.ts';
@@ -82,7 +85,10 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
   await checkKubenet(config, logger);
   // Not client-node's KubeConfig: loading client-node costs NMI ~90 MB (docs/nmi.md, Memory).
-  const kubeConfig = loadKubeAccess({ kubeconfigPath: config.kubeconfig, env });
+  const kubeConfig = identifiedAccess(loadKubeAccess({ kubeconfigPath: config.kubeconfig, env }), {
+    userAgent: kubeUserAgent({ component: KUBE_COMPONENT.nmi, version: NMI_VERSION, customUserAgent: config.customUserAgent }),
+    fieldManager: KUBE_COMPONENT.nmi,
+  });
   const userAgent = `aad-pod-identity/NMI/${NMI_VERSION}${config.customUserAgent === undefined ? '' : ` ${config.customUserAgent}`}`;
   const cloud = await resolveCloud({ cloud: config.tokens.cloud, activeDirectoryEndpoint: config.tokens.authorityHost }, { env });
 
@@ -150,7 +156,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     cache: { maxEntries: config.tokens.cacheSize, clock },
   });
   late.tokens = tokenService;
-  const metrics = new NmiMetrics({ cacheStats: () => tokenService.stats() });
+  const metrics = new NmiMetrics({ cacheStats: () => tokenService.stats(), operationLabel: config.metricsOperationType });
   late.metrics = metrics;
   const finder = new IdentityFinder(view, waiter, {
     mode: config.mode,
@@ -241,6 +247,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const parts: Runnable[] = [
     stopsEarly(health, signal),
     stopsEarly(metricsServer, signal),
+    // Closes at SIGTERM too, so the NMI replacing this one (handover) gets the port.
+    ...(config.profileServer === undefined ? [] : [stopsEarly(profileServer({ program: 'nmi', port: config.profileServer.port, logger, clock }), signal)]),
     // Under a handover the successor keeps the rules; a stopping NMI must not put back a chain the
     // successor retired (a migration chain) while it lingers.
     ...(config.iptables.manage ? [reusePort ? stopsEarly(iptables, signal) : iptables] : []),
@@ -342,7 +350,14 @@ export async function nmiMain(argv: readonly string[], env: NodeJS.ProcessEnv, s
   }
   const { config } = command;
   // Buffered: NMI logs an audit record per token, on its hot path.
-  const logger = createLogger({ format: config.log.format, level: config.log.level, component: 'nmi', buffered: true });
+  let logger;
+  try {
+    logger = createLogger({ format: config.log.format, level: config.log.level, component: 'nmi', buffered: true, output: config.log.output });
+  } catch (error) {
+    if (!(error instanceof LogFileError)) throw error;
+    err.write(`nmi: ${error.message}\n`);
+    return 2;
+  }
   if (cleanup) {
     try {
       const removed = await cleanupNmiIptables(config, logger);

@@ -6,10 +6,13 @@
 import type { AdminErrorBody } from './admin/errors.ts';
 import type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
 import type { SimSettingsData, SimSettingsPatch } from './admin/settings.ts';
+import type { LroKind } from './arm/operations.ts';
+import type { LroPollEntry } from './arm/poll-log.ts';
 import type { FaultRule, FaultRuleInput } from './faults/types.ts';
 import type { RequestLogEntry } from './http/request-log.ts';
 import type { RoleAssignment, ServicePrincipal, SimStateData, UserAssignedIdentity, VirtualMachine, VirtualMachineScaleSet } from './state/model.ts';
 
+export type { LroPollEntry } from './arm/poll-log.ts';
 export type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
 
 /** Filters of `GET /requests` (all optional, all must hold). */
@@ -141,8 +144,21 @@ export class SimAdminClient {
     return entry;
   }
 
+  /** Clears the request log and the operation poll counts. */
   async clearRequests(): Promise<void> {
     await this.call('DELETE', '/requests');
+  }
+
+  /**
+   * Compute operations (oldest first) with how many times clients polled each one's status URL
+   * (`polls`, of them `pollsInProgress`); `resource` is a substring of the resource ID.
+   */
+  async operationPolls(query: { resource?: string; kind?: LroKind } = {}): Promise<LroPollEntry[]> {
+    const params = new URLSearchParams();
+    if (query.resource !== undefined) params.set('resource', query.resource);
+    if (query.kind !== undefined) params.set('kind', query.kind);
+    const search = params.toString();
+    return (await this.call<{ operations: LroPollEntry[] }>('GET', `/requests/operations${search === '' ? '' : `?${search}`}`)).operations;
   }
 
   /** Rules in evaluation order, with `hits` and `remaining`. */
@@ -171,7 +187,7 @@ export class SimAdminClient {
     return this.call('GET', '/options');
   }
 
-  /** Changes LRO durations, IMDS limits or RBAC enforcement for the next requests. */
+  /** Changes LRO durations and Retry-After hints, IMDS limits or RBAC enforcement for the next requests. */
   setOptions(patch: SimSettingsPatch): Promise<SimSettingsData> {
     return this.call('POST', '/options', patch);
   }

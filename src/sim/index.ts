@@ -6,6 +6,8 @@ export { startAzureSimulator, type AzureSimulator, type AzureSimulatorOptions, t
 export { SimAdminClient, SimAdminError, type RequestQuery } from './client.ts';
 export type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
 export { SimSettings, type ImdsLimits, type SimSettingsData, type SimSettingsPatch } from './admin/settings.ts';
+export type { LroKind } from './arm/operations.ts';
+export { LroPollLog, type LroPollEntry, type LroPollFilter } from './arm/poll-log.ts';
 export { FaultInjector } from './faults/injector.ts';
 export type { AppliedFault, FaultAction, FaultRule, FaultRuleInput } from './faults/types.ts';
 export { RequestLog, type RequestLogEntry, type RequestLogFilter } from './http/request-log.ts';

@@ -14,6 +14,8 @@ import { createCertificateAuthority, type CertificateAuthority } from '../lib/pk
 import { adminRoutes } from './admin/index.ts';
 import { SimSettings, type ImdsLimits } from './admin/settings.ts';
 import { armRoutes, type ArmDeps } from './arm/index.ts';
+import type { LroKind } from './arm/operations.ts';
+import { LroPollLog } from './arm/poll-log.ts';
 import { entraRoutes, type EntraDeps } from './entra/index.ts';
 import { FaultInjector } from './faults/injector.ts';
 import { instrumentation } from './http/instrumentation.ts';
@@ -43,6 +45,8 @@ export interface AzureSimulatorOptions {
   state?: Partial<SimStateData>;
   /** Duration of compute identity operations; default `{ vm: 10_000, vmss: 40_000 }` (use ~100 ms in tests). */
   lroDurationMs?: { vm: number; vmss: number };
+  /** `Retry-After` seconds (integer ≥ 1) per operation kind; default 1 each. */
+  lroRetryAfterSeconds?: Partial<Record<LroKind, number>>;
   /** IMDS Managed Identity limits per VM; default `{ requestsPerSecond: 20, maxConcurrent: 5 }`; false = off. */
   imdsLimits?: ImdsLimits | false;
   /** ARM checks the caller's role assignments; default false. */
@@ -73,6 +77,8 @@ export interface AzureSimulator {
   readonly issuer: TokenIssuer;
   readonly faults: FaultInjector;
   readonly requestLog: RequestLog;
+  /** Polls per compute operation (admin `GET /requests/operations`). */
+  readonly pollLog: LroPollLog;
   /** Live settings (also changed by admin `POST /options`). */
   readonly settings: SimSettings;
   /** One IMDS listener (plain HTTP) per simulated node: answers only for the identities on that node's VM / scale set. */
@@ -84,6 +90,13 @@ export interface AzureSimulator {
 /** `host:port` for a URL (IPv6 in brackets). */
 function hostPort(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `https://<name>:<port of armUrl>` for each name (duplicates dropped); [] before ARM listens. */
+function ownEndpoints(armUrl: string, names: readonly string[]): string[] {
+  if (armUrl === '') return [];
+  const port = Number(new URL(armUrl).port || 443);
+  return [...new Set(names.map((name) => `https://${hostPort(name, port)}`))];
 }
 
 function checkHost(host: string): void {
@@ -121,8 +134,10 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
   const issuer = TokenIssuer.create();
   const faults = new FaultInjector();
   const requestLog = new RequestLog();
+  const pollLog = new LroPollLog();
   const settings = new SimSettings({
     ...(opts.lroDurationMs !== undefined ? { lroDurationMs: opts.lroDurationMs } : {}),
+    ...(opts.lroRetryAfterSeconds !== undefined ? { lroRetryAfterSeconds: opts.lroRetryAfterSeconds } : {}),
     ...(opts.imdsLimits !== undefined ? { imdsLimits: opts.imdsLimits } : {}),
     ...(opts.enforceRbac !== undefined ? { enforceRbac: opts.enforceRbac } : {}),
   });
@@ -162,10 +177,14 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
       store,
       issuer,
       lroDurationMs: settings.lroDurationMs,
+      lroRetryAfterSeconds: settings.lroRetryAfterSeconds,
+      pollLog,
       get enforceRbac() {
         return settings.enforceRbac;
       },
       publicUrl: () => armUrl,
+      // ARM's own endpoints, accepted as token audiences: every name in its certificate at its port.
+      endpoints: () => ownEndpoints(armUrl, ['localhost', '127.0.0.1', host, ...(opts.advertisedAddresses ?? [])]),
       logger: logger.child({ service: 'arm' }),
     };
     await arm.register(armRoutes, armDeps);
@@ -177,7 +196,7 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
     entraUrl = `https://${hostPort(host, await listen(entra, host, opts.entraPort, 'Entra ID'))}`;
 
     const admin = await newServer('admin', false);
-    await admin.register(adminRoutes, { store, faults, requestLog, settings });
+    await admin.register(adminRoutes, { store, faults, requestLog, pollLog, settings });
     const adminUrl = `http://${hostPort(host, await listen(admin, host, opts.adminPort, 'admin API'))}`;
 
     const startImds = async (nodeName: string, at: { host?: string; port?: number } = {}): Promise<ImdsListener> => {
@@ -222,6 +241,7 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
       issuer,
       faults,
       requestLog,
+      pollLog,
       settings,
       startImds,
       stop,

@@ -171,11 +171,93 @@ describe('Azure simulator control (admin API, faults, request log)', () => {
 
     it('changes runtime options for the routes', async () => {
       const options = await admin.setOptions({ lroDurationMs: { vmss: 150 }, enforceRbac: true, imdsLimits: false });
-      expect(options).toEqual({ lroDurationMs: { vm: 100, vmss: 150 }, imdsLimits: false, enforceRbac: true });
+      expect(options).toEqual({ lroDurationMs: { vm: 100, vmss: 150 }, lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 }, imdsLimits: false, enforceRbac: true });
       expect(sim.settings.lroDurationMs.vmss).toBe(150);
       expect(sim.settings.enforceRbac).toBe(true);
       await admin.setOptions({ lroDurationMs: { vmss: 200 }, enforceRbac: false, imdsLimits: { requestsPerSecond: 20, maxConcurrent: 5 } });
-      expect(await admin.options()).toEqual({ lroDurationMs: { vm: 100, vmss: 200 }, imdsLimits: { requestsPerSecond: 20, maxConcurrent: 5 }, enforceRbac: false });
+      expect(await admin.options()).toEqual({
+        lroDurationMs: { vm: 100, vmss: 200 },
+        lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 },
+        imdsLimits: { requestsPerSecond: 20, maxConcurrent: 5 },
+        enforceRbac: false,
+      });
+    });
+  });
+
+  describe('ARM as a private cloud: its own endpoint as the token audience', () => {
+    /** A v1 client-credentials token for `resource`, as go-autorest's adal asks for one. */
+    async function v1Token(resource: string): Promise<string> {
+      const principal = await admin.seedServicePrincipal({ secret: true });
+      const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: principal.appId, client_secret: principal.secrets[0] ?? '', resource });
+      const answer = await send(`${sim.entraUrl}/${sim.tenantId}/oauth2/token`, { method: 'POST', ca: sim.caPem, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+      expect(answer.status).toBe(200);
+      return (JSON.parse(answer.body) as { access_token: string }).access_token;
+    }
+
+    it.each(['trailing slash', 'no trailing slash', 'localhost'])('accepts a token whose resource is its own endpoint (%s)', async (variant) => {
+      const port = new URL(sim.armUrl).port;
+      const resource = variant === 'trailing slash' ? `${sim.armUrl}/` : variant === 'localhost' ? `https://localhost:${port}/` : sim.armUrl;
+      const answer = await armGet('/subscriptions?api-version=2022-12-01', { Authorization: `Bearer ${await v1Token(resource)}` });
+      expect(answer.status).toBe(200);
+    });
+
+    it('refuses another endpoint with 401 InvalidAuthenticationTokenAudience, listing what it accepts', async () => {
+      const foreign = 'https://127.0.0.1:1/';
+      const answer = await armGet('/subscriptions?api-version=2022-12-01', { Authorization: `Bearer ${await v1Token(foreign)}` });
+      expect(answer.status).toBe(401);
+      const body = JSON.parse(answer.body) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('InvalidAuthenticationTokenAudience');
+      expect(body.error.message).toContain(`wrong audience or resource '${foreign}'`);
+      expect(body.error.message).toContain(`'${sim.armUrl}/'`);
+      expect(answer.headers['www-authenticate']).toMatch(/invalid_token/);
+    });
+  });
+
+  describe('long-running operations: Retry-After and polls per operation', () => {
+    function sdkClient(): ComputeManagementClient {
+      const credential: TokenCredential = {
+        getToken: async (): Promise<AccessToken> => {
+          const signed = await sim.issuer.sign({ aud: 'https://management.azure.com', iss: `https://sts.windows.net/${sim.tenantId}/`, tid: sim.tenantId, oid: 'o', sub: 'o', appid: 'a' }, 3_600);
+          return { token: signed.token, expiresOnTimestamp: signed.expiresOn * 1000 };
+        },
+      };
+      return new ComputeManagementClient(credential, subscriptionId, { endpoint: sim.armUrl, tlsOptions: { ca: sim.caPem } });
+    }
+
+    it('counts the polls of each operation, so a client honouring Retry-After shows 2 for a short operation', async () => {
+      // core-lro polls once at once (InProgress: 100 ms to go), waits the 1 s Retry-After, polls again (Succeeded).
+      await sdkClient().virtualMachines.update('rg-nodes', 'node-a', { tags: { poll: 'count' } }, { updateIntervalInMs: 10 });
+      const [operation, ...others] = await admin.operationPolls({ resource: '/virtualMachines/node-a' });
+      expect(others).toEqual([]);
+      expect(operation).toMatchObject({ kind: 'vmUpdate', status: 'Succeeded', polls: 2, pollsInProgress: 1 });
+      expect(await admin.operationPolls({ kind: 'vmssUpdate' })).toEqual([]);
+      await expect(admin.operationPolls({ kind: 'vmCreate' as never })).rejects.toMatchObject({ status: 400 });
+      await admin.clearRequests();
+      expect(await admin.operationPolls()).toEqual([]);
+    });
+
+    it('sends the Retry-After configured per kind, never 0, and refuses 0 as an option', async () => {
+      await expect(admin.setOptions({ lroRetryAfterSeconds: { vmUpdate: 0 } })).rejects.toMatchObject({ status: 400, problems: [expect.stringContaining('lroRetryAfterSeconds.vmUpdate')] });
+      await admin.setOptions({ lroRetryAfterSeconds: { vmUpdate: 7 } });
+      try {
+        const signed = await sim.issuer.sign({ aud: 'https://management.azure.com', iss: `https://sts.windows.net/${sim.tenantId}/`, tid: sim.tenantId, oid: 'o', sub: 'o', appid: 'a' }, 600);
+        const headers = { Authorization: `Bearer ${signed.token}` };
+        const vm = `/subscriptions/${subscriptionId}/resourceGroups/rg-nodes/providers/Microsoft.Compute/virtualMachines/node-b?api-version=2024-07-01`;
+        const patch = await send(arm(vm), { method: 'PATCH', ca: sim.caPem, headers, body: JSON.stringify({ tags: { retry: 'after' } }) });
+        expect(patch.status).toBe(200);
+        expect(patch.headers['retry-after']).toBe('7');
+        const status = String(patch.headers['azure-asyncoperation']);
+        const running = await send(status, { ca: sim.caPem, headers });
+        expect(JSON.parse(running.body)).toMatchObject({ status: 'InProgress' });
+        expect(running.headers['retry-after']).toBe('7');
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const done = await send(status, { ca: sim.caPem, headers });
+        expect(JSON.parse(done.body)).toMatchObject({ status: 'Succeeded' });
+        expect(done.headers['retry-after']).toBeUndefined();
+        expect(await admin.operationPolls({ resource: 'node-b' })).toEqual([expect.objectContaining({ polls: 2, pollsInProgress: 1 })]);
+      } finally {
+        await admin.setOptions({ lroRetryAfterSeconds: { vmUpdate: 1 } });
+      }
     });
   });
 

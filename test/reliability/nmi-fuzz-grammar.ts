@@ -117,6 +117,14 @@ function requestArb(ids: FuzzIds): fc.Arbitrary<FuzzRequest> {
   });
 }
 
+/** A method and request target (path and query) of the grammar, for tests that drive an app in process (`app.inject`). */
+export function requestTargetArb(ids: FuzzIds): fc.Arbitrary<{ readonly method: string; readonly target: string }> {
+  return requestArb(ids).map((request) => {
+    const query = request.params.map(([name, value]) => (value === undefined ? name : `${name}=${value}`)).join('&');
+    return { method: request.method, target: query === '' ? request.path : `${request.path}?${query}` };
+  });
+}
+
 /** Connections: a source and 1–3 requests, the last one with `Connection: close`. */
 export function connectionArb(ids: FuzzIds): fc.Arbitrary<FuzzConnection> {
   return fc.record({

@@ -11,6 +11,7 @@ import { CloudResolutionError } from '../../azure/clouds.ts';
 import { KubeApiError } from '../../kube/raw-client.ts';
 import { boolFlag, enumFlag, intFlag, optionalStringFlag, parseFlags, stringFlag } from '../../lib/go-flags.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../command.ts';
+import { cliKubeAccess } from '../kube-access.ts';
 import { createAzureReader, type AzureReader } from './azure.ts';
 import { diagnose } from './diagnose.ts';
 import { diagnoseMigration, renderMigrationText } from './migration.ts';
@@ -156,14 +157,15 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       return EXIT_OK;
     }
     const kubeConfig = loadKubeConfig(args);
+    const kube = cliKubeAccess(kubeConfig);
     if (args.migration) {
-      const migration = diagnoseMigration(await gatherMigration(kubeConfig));
+      const migration = diagnoseMigration(await gatherMigration(kube));
       io.stdout.write(args.output === 'json' ? `${JSON.stringify(migration, null, 2)}\n` : renderMigrationText(migration));
       return migration.healthy ? EXIT_OK : EXIT_FAILURE;
     }
     const namespace = args.namespace ?? (kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace || 'default');
     const azure = await azureReader(args);
-    const snapshot = await gather(kubeConfig, { namespace, podName: args.podName, namespaced: args.namespaced, azure, signal: io.shutdown });
+    const snapshot = await gather(kube, { namespace, podName: args.podName, namespaced: args.namespaced, azure, signal: io.shutdown });
     const report = diagnose(snapshot, { maxEvents: args.events });
     io.stdout.write(args.output === 'json' ? renderJson(report) : renderText(report));
     return report.healthy ? EXIT_OK : EXIT_FAILURE;

@@ -5,7 +5,7 @@
  * identity's role assignments on each identity). Projections of raw objects are exported for tests.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../../kube/access.ts';
 import {
   AZURE_ASSIGNED_IDENTITY,
   AZURE_IDENTITY,
@@ -121,7 +121,7 @@ export function projectEvent(raw: unknown): EventInfo | undefined {
 }
 
 /** Every item of a list path, page by page. */
-export async function listAll(kubeConfig: KubeConfig, path: string, query: Record<string, string> = {}): Promise<unknown[]> {
+export async function listAll(kubeConfig: KubeTarget, path: string, query: Record<string, string> = {}): Promise<unknown[]> {
   const items: unknown[] = [];
   let continueToken: string | undefined;
   do {
@@ -158,7 +158,7 @@ export interface GatherOptions {
 }
 
 /** Reads everything about one pod. An unknown pod is a {@link UsageError}. */
-export async function gather(kubeConfig: KubeConfig, options: GatherOptions): Promise<DoctorSnapshot> {
+export async function gather(kubeConfig: KubeTarget, options: GatherOptions): Promise<DoctorSnapshot> {
   const { namespace, podName } = options;
   let rawPod: unknown;
   try {
@@ -208,7 +208,7 @@ export async function gather(kubeConfig: KubeConfig, options: GatherOptions): Pr
   return { ...base, events, azure };
 }
 
-async function readMode(kubeConfig: KubeConfig, namespaced: boolean | undefined): Promise<{ mode: NamespacedMode; micNamespace: string | undefined }> {
+async function readMode(kubeConfig: KubeTarget, namespaced: boolean | undefined): Promise<{ mode: NamespacedMode; micNamespace: string | undefined }> {
   let deployments: unknown[] = [];
   let problem: string | undefined;
   try {
@@ -224,7 +224,7 @@ async function readMode(kubeConfig: KubeConfig, namespaced: boolean | undefined)
 }
 
 /** Events about the pod, its AAIs, and (when they name one of its AAIs) its bindings. */
-async function readEvents(kubeConfig: KubeConfig, snapshot: DoctorSnapshot): Promise<EventInfo[]> {
+async function readEvents(kubeConfig: KubeTarget, snapshot: DoctorSnapshot): Promise<EventInfo[]> {
   const { info } = snapshot.pod;
   const expected = desiredFor(snapshot).assignments;
   const aaiNames = new Set([...expected.map((assignment) => assignment.name), ...snapshot.assigned.map((entry) => entry.metadata.name ?? '')]);

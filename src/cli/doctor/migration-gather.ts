@@ -4,7 +4,7 @@
  * counts AzureAssignedIdentities. {@link diagnoseMigration} decides.
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeTarget } from '../../kube/access.ts';
 import { AZURE_ASSIGNED_IDENTITY, AZURE_IDENTITY, AZURE_IDENTITY_BINDING, AZURE_POD_IDENTITY_EXCEPTION, GROUP, VERSION } from '../../api/index.ts';
 import { isStatus, rawRequest } from '../../kube/raw-client.ts';
 import { listAll } from './gather.ts';
@@ -51,7 +51,7 @@ export function parseLeaderRecord(text: string | undefined, now: number): { hold
   }
 }
 
-async function crdOwner(kubeConfig: KubeConfig, name: string): Promise<'absent' | 'foreign' | 'ours'> {
+async function crdOwner(kubeConfig: KubeTarget, name: string): Promise<'absent' | 'foreign' | 'ours'> {
   try {
     const crd = (await rawRequest(kubeConfig, { method: 'GET', path: `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}` })) as { metadata?: { labels?: Record<string, string> } };
     return crd.metadata?.labels?.['app.kubernetes.io/part-of'] === 'pod-identity' ? 'ours' : 'foreign';
@@ -61,7 +61,7 @@ async function crdOwner(kubeConfig: KubeConfig, name: string): Promise<'absent' 
   }
 }
 
-async function leaseHolder(kubeConfig: KubeConfig, namespace: string, name: string): Promise<string | undefined> {
+async function leaseHolder(kubeConfig: KubeTarget, namespace: string, name: string): Promise<string | undefined> {
   try {
     const lease = (await rawRequest(kubeConfig, { method: 'GET', path: `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases/${encodeURIComponent(name)}` })) as { spec?: { holderIdentity?: string } };
     return lease.spec?.holderIdentity;
@@ -72,7 +72,7 @@ async function leaseHolder(kubeConfig: KubeConfig, namespace: string, name: stri
 }
 
 /** Reads what {@link diagnoseMigration} needs. */
-export async function gatherMigration(kubeConfig: KubeConfig, now = Date.now()): Promise<MigrationSnapshot> {
+export async function gatherMigration(kubeConfig: KubeTarget, now = Date.now()): Promise<MigrationSnapshot> {
   const crdNames = [AZURE_IDENTITY, AZURE_IDENTITY_BINDING, AZURE_ASSIGNED_IDENTITY, AZURE_POD_IDENTITY_EXCEPTION].map((kind) => `${kind.plural}.${GROUP}`);
   const [owners, deployments, daemonSets, assigned] = await Promise.all([
     Promise.all(crdNames.map(async (name) => [name, await crdOwner(kubeConfig, name)] as const)),

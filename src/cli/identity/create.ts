@@ -11,7 +11,7 @@ import { openAzureSession, type AzureSession } from './azure-session.ts';
 import { clusterPrincipalSource, resolveClusterPrincipal } from './cluster-principal.ts';
 import { assignmentSpecs, planIdentity, type IdentityView } from './create-plan.ts';
 import { CREATE_HELP, parseCreateArgs, type CreateOptions } from './create-flags.ts';
-import { loadKubeConfig, serverSideApply } from './kube.ts';
+import { loadCliKubeAccess, serverSideApply } from './kube.ts';
 import { identityManifests, renderManifests } from './manifests.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { reportFailures } from './report.ts';
@@ -50,7 +50,7 @@ export interface CreateResult {
 
 async function createOrReuse(options: CreateOptions, io: CommandIo, progress: Progress): Promise<number> {
   // Everything that can be checked without changing Azure, first.
-  const kubeConfig = options.apply ? loadKubeConfig(options.kubeconfig, options.context) : undefined;
+  const kubeConfig = options.apply ? loadCliKubeAccess(options.kubeconfig, options.context) : undefined;
   const session = await openAzureSession({ cloudconfig: options.cloudconfig, subscription: options.subscription, useCloudconfigCredential: options.useCloudconfigCredential, env: process.env });
   const source = options.skipOperatorGrant ? undefined : clusterPrincipalSource(options.clusterPrincipalId, session.config);
   const id = userAssignedIdentityId(session.subscriptionId, options.resourceGroup, options.name);

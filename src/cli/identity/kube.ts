@@ -6,11 +6,14 @@
  */
 import { KubeConfig } from '@kubernetes/client-node';
 import { AZURE_IDENTITY, AZURE_IDENTITY_BINDING, GROUP, VERSION } from '../../api/names.ts';
+import type { KubeAccess } from '../../kube/access.ts';
+import { KUBE_COMPONENT } from '../../kube/client-identity.ts';
 import { rawRequest } from '../../kube/raw-client.ts';
 import { UsageError } from '../command.ts';
+import { cliKubeAccess } from '../kube-access.ts';
 import type { KubeObject } from './manifests.ts';
 
-export const FIELD_MANAGER = 'pod-identity-cli';
+export const FIELD_MANAGER = KUBE_COMPONENT.cli;
 
 export function loadKubeConfig(file: string | undefined, context: string | undefined): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -30,12 +33,17 @@ export function loadKubeConfig(file: string | undefined, context: string | undef
   return kubeConfig;
 }
 
+/** {@link loadKubeConfig} as the CLI's access (its User-Agent and field manager). */
+export function loadCliKubeAccess(file: string | undefined, context: string | undefined): KubeAccess {
+  return cliKubeAccess(loadKubeConfig(file, context));
+}
+
 function pluralOf(kind: KubeObject['kind']): string {
   return kind === 'AzureIdentity' ? AZURE_IDENTITY.plural : AZURE_IDENTITY_BINDING.plural;
 }
 
 /** Server-side apply of one object (create or update); `force` takes over fields other managers own. */
-export async function serverSideApply(kubeConfig: KubeConfig, object: KubeObject, signal?: AbortSignal): Promise<void> {
+export async function serverSideApply(kubeConfig: KubeAccess, object: KubeObject, signal?: AbortSignal): Promise<void> {
   await rawRequest(kubeConfig, {
     method: 'PATCH',
     path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(object.metadata.namespace)}/${pluralOf(object.kind)}/${encodeURIComponent(object.metadata.name)}`,

@@ -11,7 +11,7 @@ import { rawRequest } from '../../kube/raw-client.ts';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type CommandIo } from '../command.ts';
 import { AzureCommandError, describedCall } from '../identity/arm-error.ts';
 import { openAzureSession, type AzureSession } from '../identity/azure-session.ts';
-import { loadKubeConfig } from '../identity/kube.ts';
+import { loadCliKubeAccess } from '../identity/kube.ts';
 import { createProgress, type Progress } from '../identity/progress.ts';
 import { reportFailures } from '../identity/report.ts';
 import { resourceGroupScope } from '../identity/resource-ids.ts';
@@ -32,7 +32,7 @@ async function nodeGroups(options: EnableOptions, session: AzureSession, progres
   const fromConfig = options.nodeResourceGroup ?? session.config?.resourceGroup;
   if (fromConfig !== undefined) return [fromConfig];
   progress.start('finding the node resource group from the cluster nodes');
-  const kubeConfig = loadKubeConfig(options.kubeconfig, options.context);
+  const kubeConfig = loadCliKubeAccess(options.kubeconfig, options.context);
   const list = (await rawRequest(kubeConfig, { method: 'GET', path: '/api/v1/nodes' })) as { items?: { spec?: { providerID?: string } }[] };
   const targets = (list.items ?? []).map((node) => parseProviderId(node.spec?.providerID)).filter((target) => target !== undefined);
   const groups = groupsOfNodes(targets);

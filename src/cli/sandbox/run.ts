@@ -20,6 +20,7 @@ import { installCrds } from '../../devenv/crds.ts';
 import { freePorts } from '../../devenv/ports.ts';
 import { startProcess, type ManagedProcess } from '../../devenv/process.ts';
 import { rawRequest } from '../../kube/raw-client.ts';
+import { cliKubeAccess } from '../kube-access.ts';
 import { EXIT_FAILURE, EXIT_OK, type CommandIo } from '../command.ts';
 import { startSandboxAzure, type SandboxAzure } from './azure.ts';
 import { ALLOWED_POD, DEMO_NAMESPACE, DENIED_POD, readExamples, type Examples } from './examples.ts';
@@ -203,8 +204,9 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
     );
     const kubeconfigPath = path.join(sandboxDir, 'kubeconfig');
     await copyFile(plane.kubeconfigPath, kubeconfigPath);
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfigPath);
+    const loaded = new KubeConfig();
+    loaded.loadFromFile(kubeconfigPath);
+    const kc = cliKubeAccess(loaded);
 
     await step(
       'CRDs',

@@ -5,6 +5,8 @@
  * @module
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { LRO_KINDS, type LroKind } from '../arm/operations.ts';
+import type { LroPollLog } from '../arm/poll-log.ts';
 import type { FaultInjector } from '../faults/injector.ts';
 import { parseFaultRule } from '../faults/match.ts';
 import { requestLogPredicate, type RequestLog } from '../http/request-log.ts';
@@ -20,13 +22,14 @@ export interface AdminDeps {
   readonly store: SimStore;
   readonly faults: FaultInjector;
   readonly requestLog: RequestLog;
+  readonly pollLog: LroPollLog;
   readonly settings: SimSettings;
 }
 
 type Query = Record<string, string | undefined>;
 
 export const adminRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
-  const { store, faults, requestLog, settings } = deps;
+  const { store, faults, requestLog, pollLog, settings } = deps;
   app.setErrorHandler(adminErrorHandler);
 
   app.get('/healthz', () => ({ ok: true }));
@@ -72,8 +75,14 @@ export const adminRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
       throw new AdminError(504, 'Timeout', (error as Error).message);
     }
   });
+  // Polls per compute operation: how often clients fetched each operation's status URL.
+  app.get('/requests/operations', (request) => {
+    const { resource, kind } = parseOperationQuery(request.query as Query);
+    return { operations: pollLog.query({ ...(resource !== undefined ? { resource } : {}), ...(kind !== undefined ? { kind } : {}) }) };
+  });
   app.delete('/requests', (_request, reply) => {
     requestLog.clear();
+    pollLog.clear();
     return reply.code(204).send();
   });
 
@@ -100,3 +109,15 @@ export const adminRoutes: FastifyPluginAsync<AdminDeps> = async (app, deps) => {
   app.get('/options', () => settings.data());
   app.post('/options', (request) => settings.update(parseSettingsPatch(request.body)));
 };
+
+/** `?resource=<substring of the resource ID>&kind=<operation kind>`; throws InvalidInputError. */
+function parseOperationQuery(query: Query): { resource: string | undefined; kind: LroKind | undefined } {
+  const problems: string[] = [];
+  for (const name of Object.keys(query)) if (name !== 'resource' && name !== 'kind') problems.push(`${name}: unknown filter (known: resource, kind)`);
+  const kind = query['kind'];
+  const knownKind = LRO_KINDS.find((candidate) => candidate === kind);
+  if (kind !== undefined && knownKind === undefined) problems.push(`kind: must be one of ${LRO_KINDS.join(', ')}`);
+  if (problems.length > 0) throw new InvalidInputError('invalid operation query', problems);
+  const resource = query['resource'];
+  return { resource: resource === '' ? undefined : resource, kind: knownKind };
+}

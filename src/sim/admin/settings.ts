@@ -3,6 +3,7 @@
  * routes receive live views of this object, so a change applies to the next request.
  * @module
  */
+import { LRO_KINDS, type LroKind } from '../arm/operations.ts';
 
 export interface ImdsLimits {
   /** Managed Identity category limit per VM; real IMDS: 20. */
@@ -14,6 +15,11 @@ export interface ImdsLimits {
 export interface SimSettingsData {
   /** Duration of compute long-running operations (identity assignment), ms. Azure: VM 10-20 s, VMSS 40-60 s. */
   lroDurationMs: { vm: number; vmss: number };
+  /**
+   * `Retry-After` (whole seconds, ≥ 1) on a compute write's answer and on its status polls while it runs,
+   * per operation kind. Default 1 each; real Compute sends larger values (docs/simulator.md), never 0.
+   */
+  lroRetryAfterSeconds: Record<LroKind, number>;
   /** IMDS throttling; false = unlimited. */
   imdsLimits: ImdsLimits | false;
   /** Whether ARM checks role assignments of the caller. */
@@ -22,12 +28,14 @@ export interface SimSettingsData {
 
 export type SimSettingsPatch = {
   readonly lroDurationMs?: Partial<SimSettingsData['lroDurationMs']>;
+  readonly lroRetryAfterSeconds?: Partial<SimSettingsData['lroRetryAfterSeconds']>;
   readonly imdsLimits?: ImdsLimits | false;
   readonly enforceRbac?: boolean;
 };
 
 export const DEFAULT_SETTINGS: Readonly<SimSettingsData> = Object.freeze({
   lroDurationMs: Object.freeze({ vm: 10_000, vmss: 40_000 }),
+  lroRetryAfterSeconds: Object.freeze({ vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 }),
   imdsLimits: Object.freeze({ requestsPerSecond: 20, maxConcurrent: 5 }),
   enforceRbac: false,
 });
@@ -44,15 +52,23 @@ export class InvalidSettingsError extends Error {
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isDuration = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= 3_600_000;
+// An hour at most: longer hints only make a test wait.
+const isRetryAfter = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 3600;
 const isPositive = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value) && value > 0;
 
 /** Checks an untrusted patch (admin API body, CLI flags); throws {@link InvalidSettingsError}. */
 export function parseSettingsPatch(input: unknown): SimSettingsPatch {
   if (!isRecord(input)) throw new InvalidSettingsError(['options must be a JSON object']);
   const problems: string[] = [];
-  const patch: { lroDurationMs?: Partial<SimSettingsData['lroDurationMs']>; imdsLimits?: ImdsLimits | false; enforceRbac?: boolean } = {};
+  const patch: {
+    lroDurationMs?: Partial<SimSettingsData['lroDurationMs']>;
+    lroRetryAfterSeconds?: Partial<SimSettingsData['lroRetryAfterSeconds']>;
+    imdsLimits?: ImdsLimits | false;
+    enforceRbac?: boolean;
+  } = {};
+  const known = ['lroDurationMs', 'lroRetryAfterSeconds', 'imdsLimits', 'enforceRbac'];
   for (const name of Object.keys(input)) {
-    if (!['lroDurationMs', 'imdsLimits', 'enforceRbac'].includes(name)) problems.push(`unknown option ${JSON.stringify(name)} (known: lroDurationMs, imdsLimits, enforceRbac)`);
+    if (!known.includes(name)) problems.push(`unknown option ${JSON.stringify(name)} (known: ${known.join(', ')})`);
   }
   const lro = input['lroDurationMs'];
   if (lro !== undefined) {
@@ -67,6 +83,21 @@ export function parseSettingsPatch(input: unknown): SimSettingsPatch {
       }
       for (const name of Object.keys(lro)) if (name !== 'vm' && name !== 'vmss') problems.push(`unknown field lroDurationMs.${name}`);
       patch.lroDurationMs = durations;
+    }
+  }
+  const retryAfter = input['lroRetryAfterSeconds'];
+  if (retryAfter !== undefined) {
+    if (!isRecord(retryAfter)) problems.push(`lroRetryAfterSeconds must be an object {${LRO_KINDS.join('?, ')}?}`);
+    else {
+      const seconds: Partial<SimSettingsData['lroRetryAfterSeconds']> = {};
+      for (const kind of LRO_KINDS) {
+        const value = retryAfter[kind];
+        if (value === undefined) continue;
+        if (isRetryAfter(value)) seconds[kind] = value;
+        else problems.push(`lroRetryAfterSeconds.${kind} must be whole seconds from 1 to 3600 (0 would make clients such as go-autorest poll without pause)`);
+      }
+      for (const name of Object.keys(retryAfter)) if (!(LRO_KINDS as readonly string[]).includes(name)) problems.push(`unknown field lroRetryAfterSeconds.${name} (known: ${LRO_KINDS.join(', ')})`);
+      patch.lroRetryAfterSeconds = seconds;
     }
   }
   const limits = input['imdsLimits'];
@@ -85,14 +116,16 @@ export function parseSettingsPatch(input: unknown): SimSettingsPatch {
   return patch;
 }
 
-/** The live settings. `lroDurationMs` is one object mutated in place, so views of it stay current. */
+/** The live settings. `lroDurationMs` and `lroRetryAfterSeconds` are objects mutated in place, so views of them stay current. */
 export class SimSettings {
   readonly lroDurationMs: { vm: number; vmss: number };
+  readonly lroRetryAfterSeconds: Record<LroKind, number>;
   imdsLimits: ImdsLimits | false;
   enforceRbac: boolean;
 
   constructor(initial: SimSettingsPatch = {}) {
     this.lroDurationMs = { ...DEFAULT_SETTINGS.lroDurationMs };
+    this.lroRetryAfterSeconds = { ...DEFAULT_SETTINGS.lroRetryAfterSeconds };
     this.imdsLimits = DEFAULT_SETTINGS.imdsLimits;
     this.enforceRbac = DEFAULT_SETTINGS.enforceRbac;
     this.update(initial);
@@ -103,6 +136,10 @@ export class SimSettings {
     const checked = parseSettingsPatch(patch);
     if (checked.lroDurationMs?.vm !== undefined) this.lroDurationMs.vm = checked.lroDurationMs.vm;
     if (checked.lroDurationMs?.vmss !== undefined) this.lroDurationMs.vmss = checked.lroDurationMs.vmss;
+    for (const kind of LRO_KINDS) {
+      const seconds = checked.lroRetryAfterSeconds?.[kind];
+      if (seconds !== undefined) this.lroRetryAfterSeconds[kind] = seconds;
+    }
     if (checked.imdsLimits !== undefined) this.imdsLimits = checked.imdsLimits === false ? false : { ...checked.imdsLimits };
     if (checked.enforceRbac !== undefined) this.enforceRbac = checked.enforceRbac;
     return this.data();
@@ -110,6 +147,6 @@ export class SimSettings {
 
   /** A copy, JSON-serialisable. */
   data(): SimSettingsData {
-    return { lroDurationMs: { ...this.lroDurationMs }, imdsLimits: this.imdsLimits === false ? false : { ...this.imdsLimits }, enforceRbac: this.enforceRbac };
+    return { lroDurationMs: { ...this.lroDurationMs }, lroRetryAfterSeconds: { ...this.lroRetryAfterSeconds }, imdsLimits: this.imdsLimits === false ? false : { ...this.imdsLimits }, enforceRbac: this.enforceRbac };
   }
 }

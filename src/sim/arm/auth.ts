@@ -2,6 +2,10 @@
  * Bearer-token authentication of ARM calls: the token must be one the simulated Entra ID signed
  * (signature, time, audience) for the simulated tenant. Failures are ARM's 401 bodies with a
  * `WWW-Authenticate` challenge ({@link ./errors.ts}).
+ *
+ * Audiences: the public cloud's ARM audiences, and — as a sovereign or private cloud's ARM (Azure Stack)
+ * does — this ARM's own endpoints, with or without the trailing slash. go-autorest (upstream MIC) asks
+ * Entra ID for a token whose resource is its `resourceManagerEndpoint` itself.
  * @module
  */
 import { decodeJwt } from 'jose';
@@ -51,28 +55,46 @@ function unverifiedClaims(token: string): { aud?: string; exp?: number } {
 }
 
 /** Maps a failed verification to ARM's answer. */
-function verificationError(error: unknown, token: string, nowMs: number): ArmError {
+function verificationError(error: unknown, token: string, nowMs: number, audiences: readonly string[]): ArmError {
   const claims = unverifiedClaims(token);
   const code = joseCode(error);
   if (code === 'ERR_JWT_EXPIRED' && claims.exp !== undefined) return expiredAuthenticationToken(claims.exp * 1000, nowMs);
-  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && joseClaim(error) === 'aud') return invalidAudience(claims.aud ?? '');
+  if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED' && joseClaim(error) === 'aud') return invalidAudience(claims.aud ?? '', audiences);
   return invalidAuthenticationToken();
 }
 
 /**
- * Authenticates `authorization` (the header value, if any). Throws the {@link ArmError} to answer
- * with; `nowMs` is only used in the expiry message.
+ * The audiences an ARM served at `ownEndpoints` (base URLs such as `https://127.0.0.1:41569`) accepts:
+ * the public ones, then each endpoint with and without a trailing slash (duplicates dropped).
  */
-export async function authenticate(authorization: string | undefined, issuer: TokenIssuer, tenantId: string, nowMs: number): Promise<Caller> {
+export function acceptedAudiences(ownEndpoints: readonly string[]): string[] {
+  const own = ownEndpoints
+    .map((url) => url.trim().replace(/\/+$/, ''))
+    .filter((url) => url !== '')
+    .flatMap((url) => [`${url}/`, url]);
+  return [...new Set([...ARM_AUDIENCES, ...own])];
+}
+
+/**
+ * Authenticates `authorization` (the header value, if any). Throws the {@link ArmError} to answer
+ * with; `nowMs` is only used in the expiry message. `audiences`: see {@link acceptedAudiences}.
+ */
+export async function authenticate(
+  authorization: string | undefined,
+  issuer: TokenIssuer,
+  tenantId: string,
+  nowMs: number,
+  audiences: readonly string[] = ARM_AUDIENCES,
+): Promise<Caller> {
   if (authorization === undefined || authorization.trim() === '') throw missingAuthorizationHeader();
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
   const token = match?.[1];
   if (token === undefined) throw invalidAuthorizationHeader();
   let claims;
   try {
-    claims = await issuer.verify(token, ARM_AUDIENCES);
+    claims = await issuer.verify(token, audiences);
   } catch (error) {
-    throw verificationError(error, token, nowMs);
+    throw verificationError(error, token, nowMs, audiences);
   }
   if (typeof claims.oid !== 'string' || typeof claims.tid !== 'string') throw invalidAuthenticationToken();
   if (claims.tid.toLowerCase() !== tenantId.toLowerCase()) throw wrongTenant(typeof claims.iss === 'string' ? claims.iss : '', tenantId);

@@ -10,20 +10,30 @@ import type { SimStore } from '../state/store.ts';
 import type { TokenIssuer } from '../tokens/issuer.ts';
 import type { Caller } from './auth.ts';
 import { authorizationFailed, resourceGroupNotFound, subscriptionNotFound } from './errors.ts';
-import type { OperationTracker } from './operations.ts';
+import type { LroKind, OperationTracker } from './operations.ts';
+import type { LroPollLog } from './poll-log.ts';
 import { isAuthorized } from './rbac.ts';
 
 /**
- * Dependencies of the ARM routes. `lroDurationMs` and `enforceRbac` may change while the simulator
- * runs (admin API): they are read on every request.
+ * Dependencies of the ARM routes. `lroDurationMs`, `lroRetryAfterSeconds` and `enforceRbac` may change
+ * while the simulator runs (admin API): they are read on every request.
  */
 export interface ArmDeps {
   store: SimStore;
   issuer: TokenIssuer;
   lroDurationMs: { vm: number; vmss: number };
+  /** `Retry-After` seconds per operation kind (read per request); default 1 each. */
+  lroRetryAfterSeconds?: Readonly<Record<LroKind, number>>;
+  /** Where started operations are followed for their poll counts (admin `GET /requests/operations`). */
+  pollLog?: LroPollLog;
   enforceRbac: boolean;
   /** Base URL clients reach this server at (for absolute `Azure-AsyncOperation` URLs). */
   publicUrl: () => string;
+  /**
+   * Further base URLs this ARM is served at (other names and advertised addresses of the listener).
+   * With `publicUrl` they are ARM's own endpoints, accepted as token audiences as a private cloud's ARM does.
+   */
+  endpoints?: () => readonly string[];
   logger: Logger;
 }
 

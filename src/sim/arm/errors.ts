@@ -106,9 +106,12 @@ export function expiredAuthenticationToken(expiresAtMs: number, nowMs: number): 
 /** The audiences ARM accepts, in the order its message lists them. */
 export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com'] as const;
 
-/** [issue hashicorp/go-azure-helpers#51, Azure-Samples/active-directory-dotnetcore-daemon-v2#145] */
-export function invalidAudience(audience: string): ArmError {
-  const allowed = ARM_AUDIENCES.map((value) => `'${value}'`).join(',');
+/**
+ * [issue hashicorp/go-azure-helpers#51, Azure-Samples/active-directory-dotnetcore-daemon-v2#145]
+ * `allowed`: every audience this ARM accepts (the public ones and its own endpoints), as the message lists them.
+ */
+export function invalidAudience(audience: string, allowedAudiences: readonly string[] = ARM_AUDIENCES): ArmError {
+  const allowed = allowedAudiences.map((value) => `'${value}'`).join(',');
   const message = `The access token has been obtained for wrong audience or resource '${audience}'. It should exactly match with one of the allowed audiences ${allowed}.`;
   return new ArmError(401, 'InvalidAuthenticationTokenAudience', message, { headers: challenge('The access token has been obtained for wrong audience.') });
 }

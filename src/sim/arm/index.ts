@@ -4,8 +4,8 @@
  * role assignments, subscriptions and resource groups — enough for unmodified `@azure/arm-compute`,
  * `@azure/arm-msi`, `@azure/arm-authorization` clients and the az CLI.
  *
- * Every call needs a bearer token from the simulated Entra ID (401 otherwise) and an `api-version`
- * (any value). Paths are matched case-insensitively by {@link parseArmPath}, so the plugin registers
+ * Every call needs a bearer token from the simulated Entra ID (401 otherwise) for ARM's public audiences
+ * or this ARM's own endpoints, and an `api-version` (any value). Paths are matched case-insensitively by {@link parseArmPath}, so the plugin registers
  * one catch-all route; errors are rendered in one place as ARM's `{"error":{…}}` envelope.
  * `lroDurationMs` and `enforceRbac` are read from the deps object on every request.
  * @module
@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { systemClock, type Clock } from '../../lib/clock.ts';
-import { authenticate } from './auth.ts';
+import { acceptedAudiences, authenticate } from './auth.ts';
 import type { ArmContext, ArmDeps } from './context.ts';
 import { dispatch } from './dispatch.ts';
 import { ArmError, invalidRequestContent, missingApiVersion, noSuchRoute } from './errors.ts';
@@ -98,7 +98,8 @@ export function createArmRoutes(options: ArmRoutesOptions = {}): FastifyPluginAs
         reply.headers(requestIdHeaders(request));
         operations.settleDue();
         const route = parseArmPath(request.url);
-        const caller = await authenticate(request.headers.authorization, deps.issuer, deps.store.tenantId, clock.now());
+        const audiences = acceptedAudiences([deps.publicUrl(), ...(deps.endpoints?.() ?? [])]);
+        const caller = await authenticate(request.headers.authorization, deps.issuer, deps.store.tenantId, clock.now(), audiences);
         reply.headers(rateLimits.take(route, request.method));
         const query = new URLSearchParams(request.url.split('?').slice(1).join('?'));
         const apiVersion = query.get('api-version');

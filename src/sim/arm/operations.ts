@@ -14,9 +14,17 @@ import { internalExecutionError, type ArmError } from './errors.ts';
 
 export type OperationStatus = 'InProgress' | 'Succeeded' | 'Failed';
 
+/**
+ * What a compute operation does: PUT or PATCH of a VM / scale set (a PUT that creates one included), or
+ * its DELETE. Each kind has its own `Retry-After` hint (settings `lroRetryAfterSeconds`).
+ */
+export type LroKind = 'vmUpdate' | 'vmssUpdate' | 'vmDelete' | 'vmssDelete';
+export const LRO_KINDS: readonly LroKind[] = ['vmUpdate', 'vmssUpdate', 'vmDelete', 'vmssDelete'];
+
 export interface OperationRecord {
   /** The operation ID (a GUID), last segment of the `Azure-AsyncOperation` URL. */
   readonly id: string;
+  readonly kind: LroKind;
   readonly subscriptionId: string;
   /** Location segment of the status URL (lower-case, no spaces, as ARM writes regions). */
   readonly location: string;
@@ -27,9 +35,14 @@ export interface OperationRecord {
   status: OperationStatus;
   endTime?: number;
   error?: ArmError;
+  /** GETs of the status URL ARM answered (both `Azure-AsyncOperation` and DELETE's `Location` monitor). */
+  polls: number;
+  /** Of those, the ones answered `InProgress`. */
+  pollsInProgress: number;
 }
 
 export interface StartOperation {
+  readonly kind: LroKind;
   readonly subscriptionId: string;
   readonly location: string;
   readonly resourceId: string;
@@ -59,12 +72,15 @@ export class OperationTracker {
     const durationMs = Math.max(0, input.durationMs);
     const operation: OperationRecord = {
       id: randomUUID(),
+      kind: input.kind,
       subscriptionId: input.subscriptionId,
       location: input.location.replaceAll(' ', '').toLowerCase(),
       resourceId: input.resourceId,
       startTime: now,
       dueTime: now + durationMs,
       status: 'InProgress',
+      polls: 0,
+      pollsInProgress: 0,
     };
     this.operations.set(operation.id, operation);
     const cancel = this.clock.setTimer(durationMs, () => {

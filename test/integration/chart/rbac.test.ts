@@ -4,7 +4,7 @@
  * authenticated with TokenRequest tokens of the chart's own ServiceAccounts — not as admin — through
  * the main scenarios: assignment (AAI Assigned, identity on the scale set, readiness gate), tokens from
  * NMI (managed identity and service principal), an identity edited in place, an identity Azure refuses
- * (repeated Warning Event), an exception pod, unassignment, leader election and failover between two
+ * (repeated Warning Event), an exception pod, an AKS add-on pod (the chart's AKS exception), unassignment, leader election and failover between two
  * MICs, and a `helm upgrade` rolled out as new MIC processes that keep every AAI and write nothing to ARM.
  * Then the audit log: every (verb, resource) each ServiceAccount used, against every rule the chart
  * grants it — nothing granted is unused unless documented below with the reason, nothing was refused.
@@ -291,6 +291,24 @@ describe('helm install with rbac.enabled=true, MIC and NMI with the chart’s Se
     }, WAIT);
     await vi.waitFor(() => {
       const audit = nmi.audits().map((record) => record['audit'] as Record<string, unknown>).findLast((entry) => entry['pod'] === 'agent');
+      expect(audit?.['identity']).toBe('node (exception)');
+    }, WAIT);
+  }, 60_000);
+
+  it('an AKS add-on pod in kube-system (kubernetes.azure.com/managedby: aks) gets a token from the node’s IMDS through the chart’s AKS add-on exception', async () => {
+    const ip = address();
+    await rawRequest(w().kc, {
+      method: 'POST',
+      path: '/api/v1/namespaces/kube-system/pods',
+      body: { metadata: { name: 'azure-policy-addon', labels: { 'kubernetes.azure.com/managedby': 'aks' } }, spec: { nodeName: node, containers: [{ name: 'c', image: 'example.invalid/a:1' }] } },
+    });
+    await w().setPodPhase('kube-system', 'azure-policy-addon', 'Running', ip);
+    await vi.waitFor(async () => {
+      const response = await tokenRequest(nmi, ip, { resource: ARM, client_id: main.clientId });
+      expect(response.status, response.text).toBe(200);
+    }, WAIT);
+    await vi.waitFor(() => {
+      const audit = nmi.audits().map((record) => record['audit'] as Record<string, unknown>).findLast((entry) => entry['pod'] === 'azure-policy-addon');
       expect(audit?.['identity']).toBe('node (exception)');
     }, WAIT);
   }, 60_000);

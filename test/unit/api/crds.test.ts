@@ -155,9 +155,15 @@ describe('validation rules', () => {
     for (const rule of CRD_VALIDATION_RULES) expect(rule.message).toMatch(/^spec(\.[A-Za-z.]+)? (is required|must|needs)/);
   });
 
+  it('all sit on spec, none on the whole object (it would never ratchet; docs/crds.md)', () => {
+    for (const kind of ['AzureIdentity', 'AzureIdentityBinding', 'AzureAssignedIdentity', 'AzurePodIdentityException']) {
+      expect(schemaOf(kind)['x-kubernetes-validations'], kind).toBeUndefined();
+    }
+  });
+
   it('all appear in the manifests, on the node they apply to', () => {
     for (const rule of CRD_VALIDATION_RULES) {
-      const node = rule.appliesTo === 'spec' ? specOf(rule.kind) : schemaOf(rule.kind);
+      const node = specOf(rule.kind);
       expect(node['x-kubernetes-validations']).toContainEqual({
         rule: rule.rule,
         message: rule.message,
@@ -169,7 +175,7 @@ describe('validation rules', () => {
 
   it('only read declared properties (CEL cannot see preserved unknown fields)', () => {
     for (const rule of CRD_VALIDATION_RULES) {
-      const root = rule.appliesTo === 'spec' ? specOf(rule.kind) : schemaOf(rule.kind);
+      const root = specOf(rule.kind);
       for (const access of rule.rule.matchAll(/self((?:\.[A-Za-z_][A-Za-z0-9_]*)+)(\()?/g)) {
         const path = (access[1] ?? '').split('.').slice(1);
         if (access[2] !== undefined) path.pop(); // A method call such as .matches(…), not a property.
@@ -182,7 +188,7 @@ describe('validation rules', () => {
 
   it('only match regexes against strings with a maxLength (keeps CEL cost under budget)', () => {
     for (const rule of CRD_VALIDATION_RULES) {
-      const root = rule.appliesTo === 'spec' ? specOf(rule.kind) : schemaOf(rule.kind);
+      const root = specOf(rule.kind);
       for (const [, property] of rule.rule.matchAll(/self\.([A-Za-z]+)\.matches\(/g)) {
         expect(root.properties?.[property ?? '']?.maxLength, `${rule.id}: ${property ?? ''}`).toBeGreaterThan(0);
       }

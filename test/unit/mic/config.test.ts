@@ -42,12 +42,14 @@ describe('parseMicConfig defaults (upstream 2.11)', () => {
     expect(config.healthServer).toEqual({ host: '', port: 8080 });
     expect(config.metricsServer).toEqual({ host: '', port: 8888 });
     expect(config.reconcile.writeConcurrency).toBe(20);
-    expect(config.kubeClient).toEqual({ qps: 5, burst: 5, customUserAgent: undefined });
+    // Upstream's default of 5 QPS is not ours: MIC is not paced unless --clientQps is given (docs/mic.md).
+    expect(config.kubeClient).toEqual({ rate: undefined, customUserAgent: undefined });
     expect(config.immutableClientIds).toEqual([]);
     expect(config.typeUpgrade).toEqual({ enabled: true, configMapNamespace: 'kube-system', configMapName: 'aad-pod-identity-config', statusKey: 'type-upgrade-status' });
     expect(config.reconcile.armRetry).toEqual({ maxRetries: 2, firstDelayMs: 1_000 });
     expect(config.reconcile.driftCheckIntervalMs).toBe(180_000);
-    expect(config.log).toEqual({ format: 'text', level: 'info' });
+    expect(config.log).toEqual({ format: 'text', level: 'info', output: { kind: 'stderr' } });
+    expect(config.profileServer).toBeUndefined();
     expect(config.notices).toEqual([]);
   });
 
@@ -144,7 +146,7 @@ describe('upstream flags', () => {
     expect(config.healthServer.port).toBe(9080);
     expect(config.metricsServer.port).toBe(9888);
     expect(config.reconcile.writeConcurrency).toBe(5);
-    expect(config.kubeClient).toMatchObject({ qps: 12.5, burst: 12, customUserAgent: 'contoso/1.0' });
+    expect(config.kubeClient).toEqual({ rate: { qps: 12.5, burst: 12 }, customUserAgent: 'contoso/1.0' });
     expect(config.immutableClientIds).toEqual(['aaaaaaaa-0000-0000-0000-000000000001', 'bbbbbbbb-0000-0000-0000-000000000002']);
     expect(config.typeUpgrade).toMatchObject({ enabled: false, configMapName: 'cm', statusKey: 'done.key' });
     expect(config.reconcile.armRetry).toEqual({ maxRetries: 0, firstDelayMs: 500 });
@@ -153,7 +155,8 @@ describe('upstream flags', () => {
   });
 
   it('keeps at least a burst of 1 for a QPS below 1', () => {
-    expect(parse(['--clientQps=0.5']).kubeClient).toMatchObject({ qps: 0.5, burst: 1 });
+    expect(parse(['--clientQps=0.5']).kubeClient.rate).toEqual({ qps: 0.5, burst: 1 });
+    expect(parse(['--clientQps=5']).kubeClient.rate).toEqual({ qps: 5, burst: 5 });
   });
 
   it('turns namespaced mode on for FORCENAMESPACED=true exactly', () => {
@@ -164,9 +167,18 @@ describe('upstream flags', () => {
     expect(odd.notices).toEqual([expect.objectContaining({ setting: 'FORCENAMESPACED' })]);
   });
 
-  it('accepts deprecated and no-op flags with a notice', () => {
-    const config = parse(['--enableScaleFeatures=true', '--enableProfile']);
-    expect(config.notices.map((notice) => notice.setting)).toEqual(['--enableScaleFeatures', '--enableProfile']);
+  it('accepts deprecated flags with a notice', () => {
+    const config = parse(['--enableScaleFeatures=true']);
+    expect(config.notices.map((notice) => notice.setting)).toEqual(['--enableScaleFeatures']);
+  });
+
+  it('--enableProfile serves profiles on 127.0.0.1:6060 (upstream’s address), --profile-port moves it', () => {
+    expect(parse(['--enableProfile']).profileServer).toEqual({ host: '127.0.0.1', port: 6060 });
+    expect(parse(['--enableProfile']).notices).toEqual([]);
+    expect(parse(['--enableProfile', '--profile-port=7070']).profileServer).toEqual({ host: '127.0.0.1', port: 7070 });
+    const alone = parse(['--profile-port=7070']);
+    expect(alone.profileServer).toBeUndefined();
+    expect(alone.notices).toEqual([expect.objectContaining({ setting: '--profile-port', message: 'has no effect without --enableProfile' })]);
   });
 
   it('answers --version without MIC_POD_NAMESPACE', () => {
@@ -200,13 +212,42 @@ describe('klog flags', () => {
 
   it('accepts --logtostderr silently (upstream manifests always pass it)', () => {
     expect(parse(['--logtostderr']).notices).toEqual([]);
-    expect(parse(['--logtostderr=false']).notices).toEqual([expect.objectContaining({ setting: '--logtostderr' })]);
+    expect(parse(['--logtostderr']).log.output).toEqual({ kind: 'stderr' });
   });
 
-  it('accepts and ignores the other klog flags with a notice', () => {
-    const config = parse(['--alsologtostderr', '--log_dir=/var/log', '--stderrthreshold', 'INFO', '--vmodule=mic=5', '--forceNamespaced']);
+  it('--logtostderr=false logs to a file as klog: --log_file, else a klog-named file in --log_dir (the temp dir by default)', () => {
+    expect(parse(['--logtostderr=false', '--log_file=/var/log/mic.log']).log.output).toEqual({
+      kind: 'file',
+      target: { kind: 'file', path: '/var/log/mic.log' },
+      maxBytes: 1800 * 1024 * 1024,
+      stderrThreshold: 'ERROR',
+      alsoToStderr: false,
+    });
+    expect(parse(['--logtostderr=false', '--log_dir', '/var/log', '--stderrthreshold=warning', '--alsologtostderr', '--log_file_max_size=5']).log.output).toEqual({
+      kind: 'file',
+      target: { kind: 'dir', dir: '/var/log', program: 'mic' },
+      maxBytes: 5 * 1024 * 1024,
+      stderrThreshold: 'WARNING',
+      alsoToStderr: true,
+    });
+    expect(parse(['--logtostderr=false']).log.output).toMatchObject({ target: { kind: 'dir', dir: undefined, program: 'mic' } });
+    expect(parse(['--logtostderr=false', '--log_file=/a.log', '--log_dir=/b']).notices).toEqual([expect.objectContaining({ setting: '--log_dir' })]);
+    expect(problems(['--stderrthreshold=LOUD'])).toEqual([expect.stringContaining('--stderrthreshold: "LOUD" is not valid: expected a klog severity')]);
+  });
+
+  it('says at start that the file flags have no effect while --logtostderr is true (klog ignores them then)', () => {
+    const config = parse(['--logtostderr', '--log_file=/var/log/mic.log', '--alsologtostderr', '--forceNamespaced']);
+    expect(config.log.output).toEqual({ kind: 'stderr' });
+    expect(config.notices).toEqual([
+      { setting: '--alsologtostderr', message: expect.stringContaining('has no effect while --logtostderr is true') as string },
+      { setting: '--log_file', message: expect.stringContaining('add --logtostderr=false to log to a file') as string },
+    ]);
+  });
+
+  it('accepts the klog flags that only shape klog’s line format, with a notice', () => {
+    const config = parse(['--skip_headers', '--vmodule=mic=5', '--log_backtrace_at', 'x.go:1', '--forceNamespaced']);
     expect(config.namespaced).toBe(true); // the value-taking klog flags consumed exactly their values
-    expect(config.notices.map((notice) => notice.setting)).toEqual(['--alsologtostderr', '--log_dir', '--stderrthreshold', '--vmodule']);
+    expect(config.notices.map((notice) => notice.setting)).toEqual(['--skip_headers', '--vmodule', '--log_backtrace_at']);
   });
 
   it('maps verbosity like the Kubernetes logging conventions', () => {

@@ -27,6 +27,19 @@ describe('NMI configuration', () => {
     expect(config.log.level).toBe('debug');
   });
 
+  it('applies --enableProfile, the klog file flags and --metrics-operation-type as MIC does', () => {
+    const defaults = parseNmiConfig([], env);
+    expect(defaults).toMatchObject({ profileServer: undefined, metricsOperationType: 'route', log: { output: { kind: 'stderr' } } });
+    const config = parseNmiConfig(['--enableProfile', '--profile-port=6061', '--logtostderr=false', '--log_dir=/var/log', '--metrics-operation-type=path'], env);
+    expect(config.profileServer).toEqual({ host: '127.0.0.1', port: 6061 });
+    expect(config.metricsOperationType).toBe('path');
+    expect(config.log.output).toMatchObject({ kind: 'file', target: { kind: 'dir', dir: '/var/log', program: 'nmi' }, stderrThreshold: 'ERROR' });
+    expect(config.notices).toEqual([]);
+    const ignored = parseNmiConfig(['--log_file=/x.log', '--profile-port=1'], env);
+    expect(ignored.notices.map((notice) => notice.setting)).toEqual(['--log_file', '--profile-port']);
+    expect(() => parseNmiConfig(['--metrics-operation-type=url'], env)).toThrow(/--metrics-operation-type: "url" is not valid: expected one of route, path/);
+  });
+
   it('FORCENAMESPACED=true turns namespaced mode on; other spellings leave a notice', () => {
     expect(parseNmiConfig([], { ...env, FORCENAMESPACED: 'true' }).namespaced).toBe(true);
     const config = parseNmiConfig([], { ...env, FORCENAMESPACED: 'True' });

@@ -98,7 +98,8 @@ function newResource(route: ComputeRoute & { resourceGroup: string; name: string
 /** Starts the operation that writes `change` into the resource, or marks it Failed when an added identity vanished. */
 function startWrite(context: ArmContext, resource: ComputeResource, change: ComputeChange): OperationRecord {
   const { id } = resource;
-  return context.operations.start({
+  const operation = context.operations.start({
+    kind: resource.kind === 'vm' ? 'vmUpdate' : 'vmssUpdate',
     subscriptionId: resource.subscriptionId,
     location: resource.location,
     resourceId: id,
@@ -118,6 +119,8 @@ function startWrite(context: ArmContext, resource: ComputeResource, change: Comp
       return undefined;
     },
   });
+  context.deps.pollLog?.started(operation);
+  return operation;
 }
 
 /** PUT (create or replace) and PATCH (merge). */
@@ -172,6 +175,7 @@ function remove(context: ArmContext, route: ComputeRoute & { resourceGroup: stri
   resource.provisioningState = 'Deleting';
   const { id } = resource;
   const operation = context.operations.start({
+    kind: resource.kind === 'vm' ? 'vmDelete' : 'vmssDelete',
     subscriptionId: resource.subscriptionId,
     location: resource.location,
     resourceId: id,
@@ -181,6 +185,7 @@ function remove(context: ArmContext, route: ComputeRoute & { resourceGroup: stri
       return undefined;
     },
   });
+  context.deps.pollLog?.started(operation);
   return { status: 202, headers: asyncOperationHeaders(context, operation, request, true) };
 }
 

@@ -1,20 +1,25 @@
 /**
  * Compute's async-operation status resource and the headers that point clients at it
- * (azure-protocols.md §3.3): `Azure-AsyncOperation` (absolute URL on this server), `Retry-After`,
- * and for DELETE also `Location` with `monitor=true`.
+ * (azure-protocols.md §3.3): `Azure-AsyncOperation` (absolute URL on this server), `Retry-After`
+ * (configured per operation kind, ≥ 1 s), and for DELETE also `Location` with `monitor=true`. Each poll
+ * is counted on the operation ({@link ../poll-log.ts}).
  * @module
  */
 import type { ArmContext, ArmRequest, ArmResponse } from '../context.ts';
 import { methodNotAllowed, operationNotFound } from '../errors.ts';
-import type { OperationRecord } from '../operations.ts';
+import type { LroKind, OperationRecord } from '../operations.ts';
 import type { ArmRoute } from '../paths.ts';
 
+/** The `Retry-After` of an operation kind when the deps name none. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 /**
- * `Retry-After` in whole seconds: 1 while at least a second remains, else 0 — core-lro then keeps the
- * client's own `updateIntervalInMs` (it ignores a zero), so short simulated operations poll fast.
+ * `Retry-After` for an operation of `kind`: the configured whole seconds, never below 1. Real ARM never
+ * sends 0; go-autorest (upstream MIC) polls again at once on a 0, @azure/core-lro ignores it.
  */
-export function retryAfterSeconds(remainingMs: number): string {
-  return remainingMs >= 1000 ? '1' : '0';
+export function retryAfterSeconds(context: Pick<ArmContext, 'deps'>, kind: LroKind): string {
+  const configured = context.deps.lroRetryAfterSeconds?.[kind] ?? DEFAULT_RETRY_AFTER_SECONDS;
+  return String(Number.isFinite(configured) ? Math.max(1, Math.round(configured)) : DEFAULT_RETRY_AFTER_SECONDS);
 }
 
 export function operationUrl(operation: OperationRecord, request: Pick<ArmRequest, 'apiVersion' | 'baseUrl'>): string {
@@ -33,7 +38,7 @@ export function asyncOperationHeaders(
   return {
     'azure-asyncoperation': url,
     'azure-asyncnotification': 'Enabled',
-    'retry-after': retryAfterSeconds(context.operations.remainingMs(operation)),
+    'retry-after': retryAfterSeconds(context, operation.kind),
     ...(withLocation ? { location: `${url}&monitor=true` } : {}),
   };
 }
@@ -54,6 +59,8 @@ export function handleOperation(context: ArmContext, route: Extract<ArmRoute, { 
   if (request.method !== 'GET') throw methodNotAllowed(request.method);
   const operation = context.operations.get(route.operationId);
   if (operation?.subscriptionId.toLowerCase() !== route.subscriptionId.toLowerCase()) throw operationNotFound(route.operationId);
-  const headers: Record<string, string> = operation.status === 'InProgress' ? { 'retry-after': retryAfterSeconds(context.operations.remainingMs(operation)) } : {};
+  operation.polls++;
+  if (operation.status === 'InProgress') operation.pollsInProgress++;
+  const headers: Record<string, string> = operation.status === 'InProgress' ? { 'retry-after': retryAfterSeconds(context, operation.kind) } : {};
   return { status: 200, body: renderOperation(operation), headers };
 }

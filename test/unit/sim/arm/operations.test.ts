@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../../src/lib/clock.ts';
 import { ArmError } from '../../../../src/sim/arm/errors.ts';
 import { retryAfterSeconds } from '../../../../src/sim/arm/handlers/operations.ts';
-import { OperationTracker } from '../../../../src/sim/arm/operations.ts';
+import type { ArmContext } from '../../../../src/sim/arm/context.ts';
+import { OperationTracker, type LroKind } from '../../../../src/sim/arm/operations.ts';
 
 const RESOURCE = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm';
 
@@ -11,7 +12,7 @@ describe('OperationTracker', () => {
     const clock = new ManualClock();
     const tracker = new OperationTracker(clock);
     let completed = 0;
-    const operation = tracker.start({ subscriptionId: 's', location: 'West Europe', resourceId: RESOURCE, durationMs: 500, complete: () => {
+    const operation = tracker.start({ kind: 'vmUpdate', subscriptionId: 's', location: 'West Europe', resourceId: RESOURCE, durationMs: 500, complete: () => {
         completed++;
         return undefined;
       },
@@ -31,7 +32,7 @@ describe('OperationTracker', () => {
     const clock = new ManualClock();
     const tracker = new OperationTracker(clock);
     const failure = new ArmError(400, 'FailedIdentityOperation', 'gone');
-    const operation = tracker.start({ subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 10, complete: () => failure });
+    const operation = tracker.start({ kind: 'vmUpdate', subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 10, complete: () => failure });
     await clock.advance(10);
     expect(tracker.get(operation.id)).toMatchObject({ status: 'Failed', error: failure });
   });
@@ -40,7 +41,7 @@ describe('OperationTracker', () => {
     let now = 1_000;
     const tracker = new OperationTracker({ now: () => now, setTimer: () => () => undefined, sleep: () => Promise.resolve() });
     let completed = false;
-    const operation = tracker.start({ subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 100, complete: () => void (completed = true) });
+    const operation = tracker.start({ kind: 'vmUpdate', subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 100, complete: () => void (completed = true) });
     now += 100;
     expect(tracker.get(operation.id.toUpperCase())?.status).toBe('Succeeded');
     expect(completed).toBe(true);
@@ -51,6 +52,7 @@ describe('OperationTracker', () => {
     const reported: unknown[] = [];
     const tracker = new OperationTracker(clock, (error) => reported.push(error));
     const operation = tracker.start({
+      kind: 'vmUpdate',
       subscriptionId: 's',
       location: 'eastus',
       resourceId: RESOURCE,
@@ -67,7 +69,7 @@ describe('OperationTracker', () => {
   it('close() cancels pending timers', () => {
     const clock = new ManualClock();
     const tracker = new OperationTracker(clock);
-    tracker.start({ subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 100, complete: () => undefined });
+    tracker.start({ kind: 'vmUpdate', subscriptionId: 's', location: 'eastus', resourceId: RESOURCE, durationMs: 100, complete: () => undefined });
     expect(clock.pendingTimers).toBe(1);
     tracker.close();
     expect(clock.pendingTimers).toBe(0);
@@ -75,10 +77,19 @@ describe('OperationTracker', () => {
 });
 
 describe('retryAfterSeconds', () => {
-  it('says 1 while a second or more remains, else 0 (core-lro then keeps the client’s interval)', () => {
-    expect(retryAfterSeconds(40_000)).toBe('1');
-    expect(retryAfterSeconds(1_000)).toBe('1');
-    expect(retryAfterSeconds(999)).toBe('0');
-    expect(retryAfterSeconds(0)).toBe('0');
+  const withSeconds = (seconds?: Partial<Record<LroKind, number>>) => ({ deps: { lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1, ...seconds } } }) as unknown as Pick<ArmContext, 'deps'>;
+
+  it('sends the seconds configured for the operation kind', () => {
+    const context = withSeconds({ vmssUpdate: 10, vmDelete: 3 });
+    expect(retryAfterSeconds(context, 'vmssUpdate')).toBe('10');
+    expect(retryAfterSeconds(context, 'vmDelete')).toBe('3');
+    expect(retryAfterSeconds(context, 'vmUpdate')).toBe('1');
+  });
+
+  it('never sends 0 (go-autorest would poll again at once): 1 by default and as the floor', () => {
+    expect(retryAfterSeconds({ deps: {} } as unknown as Pick<ArmContext, 'deps'>, 'vmssUpdate')).toBe('1');
+    expect(retryAfterSeconds(withSeconds({ vmUpdate: 0 }), 'vmUpdate')).toBe('1');
+    expect(retryAfterSeconds(withSeconds({ vmUpdate: 0.4 }), 'vmUpdate')).toBe('1');
+    expect(retryAfterSeconds(withSeconds({ vmUpdate: Number.NaN }), 'vmUpdate')).toBe('1');
   });
 });

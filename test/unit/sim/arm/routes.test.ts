@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../../src/lib/clock.ts';
 import { createArmRoutes, ROLE_IDS, type ArmDeps } from '../../../../src/sim/arm/index.ts';
+import type { LroKind } from '../../../../src/sim/arm/operations.ts';
+import { LroPollLog } from '../../../../src/sim/arm/poll-log.ts';
 import type { SimStateData } from '../../../../src/sim/state/model.ts';
 import { SimStore } from '../../../../src/sim/state/store.ts';
 import { TokenIssuer } from '../../../../src/sim/tokens/issuer.ts';
@@ -72,7 +74,8 @@ function state(): Partial<SimStateData> {
 let clock: ManualClock;
 let issuer: TokenIssuer;
 let store: SimStore;
-let deps: ArmDeps;
+let deps: ArmDeps & { lroRetryAfterSeconds: Record<LroKind, number> };
+let pollLog: LroPollLog;
 let app: FastifyInstance;
 
 beforeEach(async () => {
@@ -80,7 +83,18 @@ beforeEach(async () => {
   issuer = TokenIssuer.create(() => clock.now());
   store = new SimStore(TENANT);
   store.load(state());
-  deps = { store, issuer, lroDurationMs: { vm: 1_000, vmss: 5_000 }, enforceRbac: false, publicUrl: () => PUBLIC_URL, logger: pino({ level: 'silent' }) };
+  pollLog = new LroPollLog();
+  deps = {
+    store,
+    issuer,
+    lroDurationMs: { vm: 1_000, vmss: 5_000 },
+    lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 },
+    pollLog,
+    enforceRbac: false,
+    publicUrl: () => PUBLIC_URL,
+    endpoints: () => ['https://10.200.0.1:8443'],
+    logger: pino({ level: 'silent' }),
+  };
   app = fastify();
   await app.register(createArmRoutes({ clock }), deps);
   await app.ready();
@@ -140,7 +154,7 @@ describe('authentication', () => {
     expect(errorOf(graph.body)).toEqual({
       code: 'InvalidAuthenticationTokenAudience',
       message:
-        "The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.",
+        "The access token has been obtained for wrong audience or resource 'https://graph.microsoft.com'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com','https://arm.example:8443/','https://arm.example:8443','https://10.200.0.1:8443/','https://10.200.0.1:8443'.",
     });
 
     expect(errorOf((await call('GET', vmUrl, undefined, await token({ tid: 'other-tenant' }))).body).code).toBe('InvalidAuthenticationTokenTenant');
@@ -148,6 +162,19 @@ describe('authentication', () => {
 
   it.each(['https://management.azure.com', 'https://management.azure.com/', 'https://management.core.windows.net/'])('accepts the audience %s', async (aud) => {
     expect((await call('GET', vmUrl, undefined, await token({ aud }))).status).toBe(200);
+  });
+
+  // A private cloud's ARM (Azure Stack) accepts its own endpoint: go-autorest asks for exactly that resource.
+  it.each([`${PUBLIC_URL}/`, PUBLIC_URL, 'https://10.200.0.1:8443/', 'https://10.200.0.1:8443'])('accepts its own endpoint %s as the audience', async (aud) => {
+    expect((await call('GET', vmUrl, undefined, await token({ aud }))).status).toBe(200);
+  });
+
+  it.each(['https://arm.example:9443/', 'https://arm.example/', 'https://10.200.0.2:8443/', `${PUBLIC_URL}/subscriptions`])('refuses another endpoint %s with InvalidAuthenticationTokenAudience', async (aud) => {
+    const response = await call('GET', vmUrl, undefined, await token({ aud }));
+    expect(response.status).toBe(401);
+    expect(errorOf(response.body).code).toBe('InvalidAuthenticationTokenAudience');
+    expect(errorOf(response.body).message).toContain(`wrong audience or resource '${aud}'`);
+    expect(response.headers['www-authenticate']).toMatch(/error="invalid_token"/);
   });
 });
 
@@ -252,9 +279,56 @@ describe('compute long-running operations', () => {
   it('reads the LRO duration on every request', async () => {
     deps.lroDurationMs.vm = 100;
     const patch = await call('PATCH', `${VM}?${API}`, { identity: { type: 'SystemAssigned, UserAssigned', userAssignedIdentities: { [uami('app-a')]: {} } } });
-    expect(patch.headers['retry-after']).toBe('0');
+    // Less than a second to go: still a whole second, never 0.
+    expect(patch.headers['retry-after']).toBe('1');
     await clock.advance(100);
     expect(store.getCompute(VM)?.identity).toMatchObject({ type: 'SystemAssigned, UserAssigned', systemAssigned: { principalId: 'sys-p' } });
+  });
+
+  it('sends the Retry-After configured per operation kind (read per request) on the write and on every InProgress poll', async () => {
+    deps.lroRetryAfterSeconds.vmssUpdate = 10;
+    deps.lroRetryAfterSeconds.vmDelete = 3;
+    const patch = await call('PATCH', `${VMSS}?${API}`, { identity: { type: 'UserAssigned', userAssignedIdentities: { [uami('app-a')]: {} } } });
+    expect(patch.headers['retry-after']).toBe('10');
+    const poll = pollPath(patch.headers['azure-asyncoperation']);
+    await clock.advance(4_900);
+    expect((await call('GET', poll)).headers['retry-after']).toBe('10');
+    deps.lroRetryAfterSeconds.vmssUpdate = 2;
+    expect((await call('GET', poll)).headers['retry-after']).toBe('2');
+    await clock.advance(100);
+    const done = await call('GET', poll);
+    expect(done.body).toMatchObject({ status: 'Succeeded' });
+    expect(done.headers['retry-after']).toBeUndefined();
+
+    const vmPatch = await call('PATCH', `${VM}?${API}`, { tags: { a: 'b' } });
+    expect(vmPatch.headers['retry-after']).toBe('1');
+    await clock.advance(1_000);
+    const deleted = await call('DELETE', `${VM}?${API}`);
+    expect(deleted.headers['retry-after']).toBe('3');
+  });
+
+  it('counts the polls of each operation (both status URLs), InProgress ones apart, in the poll log', async () => {
+    const START = new Date(clock.now()).toISOString();
+    const patch = await call('PATCH', `${VMSS}?${API}`, { identity: { type: 'UserAssigned', userAssignedIdentities: { [uami('app-a')]: {} } } });
+    const poll = pollPath(patch.headers['azure-asyncoperation']);
+    await call('GET', poll);
+    await call('GET', poll);
+    await clock.advance(5_000);
+    await call('GET', poll);
+    const vmssOperation = poll.split('/').pop()?.split('?')[0];
+    expect(pollLog.query()).toEqual([
+      { operationId: vmssOperation, kind: 'vmssUpdate', resourceId: VMSS, startTime: START, endTime: new Date(clock.now()).toISOString(), status: 'Succeeded', polls: 3, pollsInProgress: 2 },
+    ]);
+
+    const deleted = await call('DELETE', `${VM}?${API}`);
+    const monitor = String(deleted.headers['location']).slice(PUBLIC_URL.length);
+    await call('GET', monitor);
+    await call('GET', pollPath(deleted.headers['azure-asyncoperation']));
+    expect(pollLog.query({ kind: 'vmDelete' })).toEqual([expect.objectContaining({ resourceId: VM, status: 'InProgress', polls: 2, pollsInProgress: 2 })]);
+    expect(pollLog.query({ resource: 'AKS-POOL-VMSS' }).map((entry) => entry.kind)).toEqual(['vmssUpdate']);
+    // A poll of an unknown operation is a 404, not a count.
+    expect((await call('GET', poll.replace(/operations\/[0-9a-f-]+/, 'operations/00000000-0000-4000-8000-000000000000'))).status).toBe(404);
+    expect(pollLog.query().map((entry) => entry.polls)).toEqual([3, 2]);
   });
 
   it('refuses another write while an operation runs: 409 Conflict with Compute’s text', async () => {
