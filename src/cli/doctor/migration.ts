@@ -147,7 +147,14 @@ export function diagnoseMigration(snapshot: MigrationSnapshot): MigrationReport 
   // Upstream is gone.
   const coexistence = snapshot.ourMic.some((mic) => flagValue(mic.args, 'leader-election-resource-lock') === 'endpointsleases') || snapshot.ourNmi.some((nmi) => (flagValue(nmi.args, 'ipt-chain') ?? DEFAULT_CHAIN) !== DEFAULT_CHAIN);
   const staleLocks = snapshot.endpointsLocks.filter((lock) => !lock.fresh);
-  if (coexistence) return report('switched-coexistence-settings', 'step 4: helm upgrade pod-identity --reuse-values --set migration.fromAadPodIdentity.enabled=false (back to the Lease and aad-metadata; NMI removes its migration chain)');
+  if (coexistence) {
+    // The Lease must stay where it is during that roll, or an old and a new MIC would each hold their own.
+    const lockNamespace = snapshot.ourMic.map((mic) => flagValue(mic.args, 'leader-election-namespace')).find((namespace) => namespace !== undefined && namespace !== '') ?? 'default';
+    return report(
+      'switched-coexistence-settings',
+      `step 4: helm upgrade pod-identity --reuse-values --set migration.fromAadPodIdentity.enabled=false --set mic.leaderElection.namespace=${lockNamespace} (back to the Lease alone and aad-metadata, the Lease kept in place; NMI removes its migration chain)`,
+    );
+  }
   if (staleLocks.length > 0) {
     checks.push({ name: 'stale-lock', status: 'warn', message: `upstream’s Endpoints lock is left over: ${staleLocks.map((lock) => `${lock.namespace}/${lock.name}`).join(', ')}` });
     return report('done', `migration complete; delete the left-over lock: ${staleLocks.map((lock) => `kubectl delete endpoints -n ${lock.namespace} ${lock.name}`).join('; ')}`);

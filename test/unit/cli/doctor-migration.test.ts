@@ -65,7 +65,7 @@ describe('doctor --migration: the stages of the switch and the next step', () =>
     const ours = { ...upstreamLock, holder: 'pod-identity-mic-5f-xyz', heldWithLease: true };
     const report = diagnoseMigration(snapshot({ crds: crds('ours'), ourMic: [ourMicSharing], ourNmi: [ourNmiOwnChain], endpointsLocks: [ours] }));
     expect(report.stage).toBe('switched-coexistence-settings');
-    expect(report.next).toMatch(/^step 4: helm upgrade .*migration.fromAadPodIdentity.enabled=false/);
+    expect(report.next).toMatch(/^step 4: helm upgrade .*migration.fromAadPodIdentity.enabled=false --set mic.leaderElection.namespace=default /);
   });
 
   it('done, with a stale upstream lock to delete; then done', () => {
