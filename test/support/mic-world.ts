@@ -4,7 +4,8 @@
  * service principal for MIC with the roles upstream documents, an azure.json for MIC, and helpers to
  * run MIC as a real process and to create identities, bindings and pods.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ import type { ComputeTargetRef } from '../../src/azure/provider-id.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
 import { installCrds } from '../harness/crds.ts';
+import { installUpstreamCrds } from './upstream-crds.ts';
 import { freePorts } from '../harness/ports.ts';
 import { seedMicPrincipal, writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { controlPlane } from '../harness/context.ts';
@@ -44,6 +46,8 @@ export interface WorldOptions {
   readonly binDir?: string;
   /** Extra kube-apiserver flags, e.g. `--etcd-compaction-interval=1s --watch-cache=false` so resumed watches get 410 Gone. */
   readonly extraApiServerArgs?: readonly string[];
+  /** Which CRDs the cluster starts with: ours (deploy/crds.yaml, default) or upstream v1.8.17's as its chart installs them (a migration's starting state). */
+  readonly crds?: 'ours' | 'upstream';
 }
 
 /** The binaries of the vitest integration run, when running inside one. */
@@ -65,6 +69,29 @@ export interface MicProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+
+/** A MIC child process (ours or upstream's) as a {@link MicProcess}: its output kept, stop = signal then SIGKILL after 10 s. */
+export function micProcess(child: ChildProcessByStdio<null, Readable, Readable>, name: string, healthPort: number, metricsPort: number): MicProcess {
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
+  return {
+    name,
+    healthPort,
+    metricsPort,
+    child,
+    output: () => output,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
 
 export class MicWorld {
   readonly plane: ControlPlane;
@@ -104,7 +131,8 @@ export class MicWorld {
     });
     let sim: AzureSimulator | undefined;
     try {
-      await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
+      if (options.crds === 'upstream') await installUpstreamCrds(plane);
+      else await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
       sim = await startAzureSimulator({ lroDurationMs: options.lroDurationMs ?? { vm: 300, vmss: 600 }, enforceRbac: options.enforceRbac ?? false });
       const admin = new SimAdminClient(sim.adminUrl);
       await admin.seedResourceGroup({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP });
@@ -178,25 +206,7 @@ export class MicWorld {
       ],
       { env: { PATH: process.env['PATH'] ?? '', MIC_POD_NAMESPACE: 'kube-system', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
-    const mic: MicProcess = {
-      name,
-      healthPort,
-      metricsPort,
-      child,
-      output: () => output,
-      stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-        if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-        child.kill(signal);
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        const code = await exited;
-        clearTimeout(timer);
-        return code;
-      },
-    };
+    const mic = micProcess(child, name, healthPort, metricsPort);
     this.mics.push(mic);
     return mic;
   }

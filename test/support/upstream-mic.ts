@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
 import { freePorts } from '../harness/ports.ts';
-import type { MicProcess, MicWorld } from './mic-world.ts';
+import { micProcess, type MicProcess, type MicWorld } from './mic-world.ts';
 
 export interface UpstreamMicOptions {
   /** Leader-election instance, and the name of its files in the world's directory. */
@@ -70,23 +70,5 @@ export async function startUpstreamMic(world: MicWorld, binaries: UpstreamBinari
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
-  return {
-    name: options.name,
-    healthPort,
-    metricsPort,
-    child,
-    output: () => output,
-    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
+  return micProcess(child, options.name, healthPort, metricsPort);
 }
