@@ -85,6 +85,30 @@ function canonical(value: unknown): string {
   return value === undefined ? 'null' : JSON.stringify(value);
 }
 
+/**
+ * `value` without fields holding Go's zero values (`''`, `0`, `false`, `null`, `[]`, `{}`), recursively.
+ * Upstream's MIC embeds the identity and binding as Go structs: zero fields are dropped (`omitempty`:
+ * no `type` for type 0, no empty `tenantID`) or written empty (`clientPassword: {}`), so its AAIs say
+ * the same as ours only when zero values count as absent. Without this, our MIC rewrote every AAI it
+ * took over from upstream's (a PUT each, new resourceVersions; test/integration/upstream/handover.test.ts).
+ */
+export function withoutZeroValues(value: unknown): unknown {
+  // Go keeps the elements of a non-empty slice, zero or not.
+  if (Array.isArray(value)) return value.length === 0 ? undefined : (value as unknown[]).map((item) => withoutZeroValues(item) ?? item);
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .map(([key, entry]) => [key, withoutZeroValues(entry)] as const)
+      .filter(([, entry]) => entry !== undefined);
+    return entries.length === 0 ? undefined : Object.fromEntries(entries);
+  }
+  return value === '' || value === 0 || value === false || value === null ? undefined : value;
+}
+
+/** Specs compared as upstream's Go structs would carry them (see {@link withoutZeroValues}). */
+function sameSpec(a: unknown, b: unknown): boolean {
+  return canonical(withoutZeroValues(a)) === canonical(withoutZeroValues(b));
+}
+
 /** Whether an existing AAI already says what `desired` says (pod, node, identity and binding content). */
 export function assignmentMatches(current: AzureAssignedIdentity, desired: DesiredAssignment): boolean {
   const { spec } = current;
@@ -99,10 +123,10 @@ export function assignmentMatches(current: AzureAssignedIdentity, desired: Desir
     identity.metadata.name === desired.identity.metadata.name &&
     identity.metadata.namespace === desired.identity.metadata.namespace &&
     canonical(identity.metadata.annotations ?? {}) === canonical(desired.identity.metadata.annotations ?? {}) &&
-    canonical(identity.spec) === canonical(desired.identity.spec) &&
+    sameSpec(identity.spec, desired.identity.spec) &&
     binding.metadata.name === desired.binding.metadata.name &&
     binding.metadata.namespace === desired.binding.metadata.namespace &&
-    canonical(binding.spec) === canonical(desired.binding.spec)
+    sameSpec(binding.spec, desired.binding.spec)
   );
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
-import { planTarget, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type TargetPlanInput } from '../../../src/mic/plan.ts';
+import { readAzureAssignedIdentity } from '../../../src/api/index.ts';
+import { planTarget, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, withoutZeroValues, type TargetPlanInput } from '../../../src/mic/plan.ts';
 import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
@@ -90,6 +91,41 @@ describe('planTarget', () => {
     const plan = planTarget(input({ desiredOnTarget: [desired!], currentOnTarget: [stale], onTarget: new Set([idA]) }));
     expect(plan.writes).toHaveLength(1);
     expect(plan.writes[0]?.current).toBe(stale);
+  });
+
+  it('takes over an AAI in upstream v1.8.17’s wire shape as it is: Go zero values count as absent', () => {
+    const [desired] = desiredFor([{ name: 'p1', label: 'a' }]);
+    const { spec } = desired!.identity;
+    // What upstream's MIC embeds (read back from the API server in test/integration/upstream/handover.test.ts):
+    // no `type` (0, omitempty), an empty `clientPassword` struct, empty metadata inside spec and status.
+    const upstreamShape = readAzureAssignedIdentity({
+      apiVersion: 'aadpodidentity.k8s.io/v1',
+      kind: 'AzureAssignedIdentity',
+      metadata: { name: desired!.name, namespace: desired!.namespace, labels: { nodename: desired!.nodeName } },
+      spec: {
+        azureIdentityRef: { ...desired!.identity, spec: { clientID: spec.clientID, resourceID: spec.resourceID, clientPassword: {}, metadata: { creationTimestamp: null } }, status: { metadata: { creationTimestamp: null } } },
+        azureBindingRef: { ...desired!.binding, spec: { ...desired!.binding.spec, weight: 0, metadata: { creationTimestamp: null } }, status: { metadata: { creationTimestamp: null } } },
+        metadata: { creationTimestamp: null },
+        pod: desired!.podName,
+        podNamespace: desired!.podNamespace,
+        nodename: desired!.nodeName,
+      },
+      status: { status: 'Assigned', availableReplicas: 1 },
+    });
+    const plan = planTarget(input({ desiredOnTarget: [desired!], currentOnTarget: [upstreamShape], onTarget: new Set([idA]) }));
+    expect(plan.writes).toEqual([]);
+    expect(plan.toMarkAssigned).toEqual([]);
+    expect(plan.identitiesToAdd).toEqual([]);
+
+    // A value that is not a zero value still counts.
+    const tenant = { ...upstreamShape, spec: { ...upstreamShape.spec, azureIdentityRef: { ...upstreamShape.spec.azureIdentityRef!, spec: { ...upstreamShape.spec.azureIdentityRef!.spec, tenantID: 'other' } } } };
+    expect(planTarget(input({ desiredOnTarget: [desired!], currentOnTarget: [tenant], onTarget: new Set([idA]) })).writes).toHaveLength(1);
+  });
+
+  it('withoutZeroValues drops zero fields recursively and keeps the elements of non-empty lists', () => {
+    expect(withoutZeroValues({ a: '', b: 0, c: false, d: null, e: [], f: {}, g: { h: '' }, i: 'x', j: 1 })).toEqual({ i: 'x', j: 1 });
+    expect(withoutZeroValues({ list: ['a', ''] })).toEqual({ list: ['a', ''] });
+    expect(withoutZeroValues({})).toBeUndefined();
   });
 
   it('unassigns an AAI no longer desired first, and removes the identity only after the grace period', () => {
