@@ -126,7 +126,7 @@ export function selectsPod(entry: AzureAssignedIdentity, pod: CallingPod): boole
 
 /**
  * One attempt of standard mode: from the pod's AAIs (from any MIC; empty state = legacy Assigned),
- * the identities usable now, or whether to wait. `attempt` counts from 0.
+ * the identities usable now, or whether to wait. `attempt` counts from 0 and is the number of waits so far.
  */
 export function standardModeAttempt(
   pod: CallingPod,
@@ -155,20 +155,23 @@ export function standardModeAttempt(
   const total = options.retryAttemptsForCreated + options.retryAttemptsForAssigned;
   const created = byState(AssignedIdentityState.Created);
   const requested = selector === undefined || selector.kind === 'object_id' ? '' : `${selector.kind} in request: ${selector.kind === 'client_id' ? redactClientId(selector.value) : selector.value}, `;
-  if (created.length === 0 && attempt + 1 >= options.retryAttemptsForCreated) {
-    return {
-      kind: 'refuse',
-      status: 404,
-      error: 'invalid_request',
-      description: `${requested}getting assigned identities for pod ${pod.namespace}/${pod.name} in CREATED state failed after ${options.retryAttemptsForCreated} attempts, retry duration [${options.retryIntervalSeconds}]s. Check MIC pod logs for identity assignment errors`,
-    };
-  }
-  if (attempt + 1 >= total) {
+  // Upstream's listPodIDsWithRetry sleeps after every unsuccessful attempt, the last one included, so it
+  // gives up `created` (no AAI) or `created + assigned` (still Created) intervals after the request:
+  // 80 s and 100 s by default. Attempt k comes after k waits, so those are attempts `created` and `total`.
+  if (attempt >= total) {
     return {
       kind: 'refuse',
       status: 404,
       error: 'invalid_request',
       description: `${requested}getting assigned identities for pod ${pod.namespace}/${pod.name} in ASSIGNED state failed after ${total} attempts, retry duration [${options.retryIntervalSeconds}]s. Check MIC pod logs for identity assignment errors`,
+    };
+  }
+  if (created.length === 0 && attempt >= options.retryAttemptsForCreated) {
+    return {
+      kind: 'refuse',
+      status: 404,
+      error: 'invalid_request',
+      description: `${requested}getting assigned identities for pod ${pod.namespace}/${pod.name} in CREATED state failed after ${options.retryAttemptsForCreated} attempts, retry duration [${options.retryIntervalSeconds}]s. Check MIC pod logs for identity assignment errors`,
     };
   }
   return { kind: 'wait', reason: created.length > 0 ? 'identity assignment in progress (Created)' : 'no AzureAssignedIdentity for the pod yet' };

@@ -1,7 +1,8 @@
 /**
  * IdentityFinder (standard mode): a request waiting for its pod's assignment is answered as soon as the
  * pod goes away (found by the soak suite: a deleted pod's request was held for the remaining attempts,
- * ~55 s with the defaults), and keeps waiting while the pod lives.
+ * ~55 s with the defaults), and keeps waiting while the pod lives — as long as upstream waited (found
+ * by the mixed-cluster e2e test: ours gave up one interval earlier).
  */
 import { describe, expect, it } from 'vitest';
 import { ManualClock, flushMicrotasks } from '../../../src/lib/clock.ts';
@@ -67,5 +68,18 @@ describe('IdentityFinder while a pod waits for its assignment', () => {
     await flushMicrotasks();
     expect(decision).toBeUndefined();
     expect(waiter.waiting).toBe(1);
+  });
+
+  it('refuses a pod whose AAI never comes after 16 waits of 5 s (80 s), as upstream, not one wait earlier', async () => {
+    const clock = new ManualClock(0);
+    const waiter = new KeyedWaiter(clock);
+    let decision: Decision | undefined;
+    void finder({ pod: pod() }, clock, waiter).decide(pod(), undefined).then((result) => { decision = result; });
+    await flushMicrotasks();
+    await clock.advance(79_999);
+    expect(decision).toBeUndefined();
+    await clock.advance(1);
+    expect(decision).toMatchObject({ kind: 'refuse', status: 404 });
+    expect(decision?.kind === 'refuse' ? decision.description : '').toContain('in CREATED state failed after 16 attempts, retry duration [5]s');
   });
 });

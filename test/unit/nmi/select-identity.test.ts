@@ -80,13 +80,14 @@ describe('standardModeAttempt', () => {
 
   it("waits while Created, then gives up with upstream's messages and attempt counts", () => {
     expect(standardModeAttempt(caller, aais('Created', ['a']), undefined, 0, options)).toMatchObject({ kind: 'wait' });
-    expect(standardModeAttempt(caller, aais('Created', ['a']), undefined, 18, options)).toMatchObject({ kind: 'wait' });
-    expect(standardModeAttempt(caller, aais('Created', ['a']), undefined, 19, options)).toMatchObject({
+    // Attempt k follows k waits; upstream gives up after 20 (Created) and 16 (no AAI) waits of 5 s.
+    expect(standardModeAttempt(caller, aais('Created', ['a']), undefined, 19, options)).toMatchObject({ kind: 'wait' });
+    expect(standardModeAttempt(caller, aais('Created', ['a']), undefined, 20, options)).toMatchObject({
       kind: 'refuse',
       description: expect.stringContaining('in ASSIGNED state failed after 20 attempts') as unknown,
     });
-    expect(standardModeAttempt(caller, [], undefined, 14, options).kind).toBe('wait');
-    expect(standardModeAttempt(caller, [], undefined, 15, options)).toMatchObject({
+    expect(standardModeAttempt(caller, [], undefined, 15, options).kind).toBe('wait');
+    expect(standardModeAttempt(caller, [], undefined, 16, options)).toMatchObject({
       kind: 'refuse',
       description: expect.stringContaining('in CREATED state failed after 16 attempts') as unknown,
     });
