@@ -4,7 +4,9 @@
  * `app.inject()`; port 0 picks a free port, and {@link HttpServer.listening} tells which.
  * @module
  */
+import { Server as NetServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Runnable } from './lifecycle.ts';
 
@@ -18,6 +20,13 @@ export interface HttpServerOptions {
   readonly port: number;
   /** SO_REUSEPORT: another process may listen on the same address and port (NMI's handover). */
   readonly reusePort?: boolean;
+  /**
+   * On stop, first stop accepting, answer what the open connections still ask (each answer with
+   * `Connection: close`) until none is left or this many ms passed, then close the rest. Without it
+   * a stop cuts requests in flight and connections accepted a moment before; with a successor on the
+   * same port (SO_REUSEPORT) new connections already go to the successor, so a drained stop cuts none.
+   */
+  readonly drainMs?: number;
 }
 
 export interface BoundAddress {
@@ -81,6 +90,13 @@ export class HttpServer implements Runnable {
 
   async run(signal: AbortSignal): Promise<void> {
     const { app, port } = this.options;
+    const drain = { active: false };
+    if ((this.options.drainMs ?? 0) > 0) {
+      // Runs before fastify writes the head: the connection ends after this answer.
+      app.server.on('request', (_request: IncomingMessage, response: ServerResponse) => {
+        if (drain.active && !response.headersSent) response.setHeader('connection', 'close');
+      });
+    }
     if (signal.aborted) {
       this.bound.reject(new Error(`${this.name}: stopped before listening`));
       return;
@@ -99,8 +115,27 @@ export class HttpServer implements Runnable {
       this.boundAddress = { host, port: actualPort, url: `http://${urlHost(host)}:${actualPort}` };
       this.bound.resolve(this.boundAddress);
       await aborted(signal);
+      drain.active = true;
+      await this.drain();
     } finally {
       await app.close();
+    }
+  }
+
+  /** Stops accepting and waits (bounded by `drainMs`) until the open connections are gone. */
+  private async drain(): Promise<void> {
+    const { app, drainMs = 0 } = this.options;
+    if (drainMs <= 0 || !app.server.listening) return;
+    // net's close, not http's: http.Server#close also destroys every connection without a request
+    // in progress — including one accepted a moment ago whose request is still on the way.
+    NetServer.prototype.close.call(app.server);
+    const deadline = Date.now() + drainMs;
+    while (Date.now() < deadline) {
+      const open = await new Promise<number>((resolve) => {
+        app.server.getConnections((error, count) => { resolve(error === null ? count : 0); });
+      });
+      if (open === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 }

@@ -92,7 +92,7 @@ export const NMI_FLAGS = {
   'allow-network-plugin-kubenet': boolFlag({ group: 'upstream', usage: 'Run even though the kubelet uses kubenet (pods on kubenet can spoof other pods’ addresses).' }),
   'kubelet-config': stringFlag({ group: 'upstream', default: '/etc/default/kubelet', placeholder: 'FILE', usage: 'Kubelet defaults file checked for --network-plugin=kubenet.', compatibility: 'same check; a missing file is logged and treated as "not kubenet" (upstream exited)' }),
   'set-retry-after-header': boolFlag({ group: 'upstream', usage: 'When the pod’s identity is not available (yet), answer 503 with Retry-After: 20 instead of 404.' }),
-  'enable-conntrack-deletion': boolFlag({ group: 'upstream', default: true, usage: 'Delete conntrack entries to the metadata address when the rules are installed, so connections opened before NMI are intercepted too.', compatibility: 'default true (upstream false)' }),
+  'enable-conntrack-deletion': boolFlag({ group: 'upstream', default: true, usage: 'Delete conntrack entries of connections to the metadata address that IMDS itself answers when the rules are installed, so connections opened before NMI are intercepted too (connections already DNATed to an NMI are kept).', compatibility: 'default true (upstream false)' }),
   'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
   'custom-user-agent': stringFlag({
     group: 'upstream',

@@ -42,6 +42,8 @@ import { TokenService, type NodeImds } from './token-service.ts';
 import { uninstallWatch } from './uninstall-watch.ts';
 
 export const NMI_VERSION = '0.1.0';
+/** How long a stopping NMI keeps answering requests on connections already open (then closes them). */
+export const TOKEN_DRAIN_MS = 2_000;
 
 const KUBENET_MESSAGE =
   'AAD Pod Identity is not supported for Kubenet. Review https://azure.github.io/aad-pod-identity/docs/configure/aad_pod_identity_on_kubenet/ for more details.';
@@ -190,8 +192,11 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const shared = host !== undefined && host.port === config.tokenListener.port && (host.host === config.tokenListener.host || wildcard);
   // With a handover every listener shares its port with the NMI that replaces this one (handover.ts).
   const reusePort = config.handoverTimeoutMs > 0;
-  const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener, reusePort });
-  const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host, reusePort });
+  // A stop answers what open connections still ask instead of cutting them: under a handover new ones
+  // already go to the successor (docs/nmi.md), so a roll or a migration cuts no request.
+  const drainMs = TOKEN_DRAIN_MS;
+  const tokenServer = new HttpServer({ name: 'token server', app: buildNmiApp({ handler, proxy, hostListener: shared, logger }), ...config.tokenListener, reusePort, drainMs });
+  const hostServer = host === undefined || shared ? undefined : new HttpServer({ name: 'host token server', app: buildNmiApp({ handler, proxy, hostListener: true, logger }), ...host, reusePort, drainMs });
 
   // Without managed rules there is nothing to wait for: NMI is active once it serves.
   let intercepting = !config.iptables.manage;
@@ -208,6 +213,8 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     flushConntrack: config.iptables.flushConntrack,
     conntrack: execConntrack(),
     reversePickups: execConntrackReversePickups(),
+    // Beside another NMI still redirecting pods (a migration, a replaced NMI): ours first only once we serve.
+    untilServing: () => tokenServer.listening(),
     onSynced: () => {
       intercepting = true;
       installed.resolve(undefined);

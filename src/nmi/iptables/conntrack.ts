@@ -1,7 +1,9 @@
 /**
- * Deletes conntrack entries of TCP flows originally addressed to IMDS, so that connections a pod
- * opened before the DNAT existed (or while it was missing) are re-evaluated and hit NMI instead of
- * staying pinned to the node's IMDS.
+ * Deletes conntrack entries of TCP flows originally addressed to IMDS that IMDS itself answers, so
+ * that connections a pod opened before the DNAT existed (or while it was missing) are re-evaluated and
+ * hit NMI instead of staying pinned to the node's IMDS. Flows already DNATed to an NMI are kept: a
+ * deleted one would be DNATed anew, mid-stream, to wherever the rules point now, and reset there —
+ * during a migration that is every kept-alive connection to aad-pod-identity's NMI (docs/migration.md).
  * @module
  */
 import { PodIdentityError } from '../../lib/errors.ts';
@@ -25,9 +27,12 @@ export type ConntrackFlusher = (metadataIp: string, metadataPort: number) => Pro
 
 const DELETED = /(\d+) flow entries have been deleted/;
 
-/** The real flusher: `conntrack -D -p tcp --orig-dst <ip> --dport <port>`. */
+/**
+ * The real flusher: `conntrack -D -p tcp --orig-dst <ip> --dport <port> --reply-src <ip>` — flows to
+ * IMDS whose replies come from IMDS (not translated), never flows an NMI's DNAT already redirected.
+ */
 export function execConntrack(options: { readonly conntrack?: string; readonly exec?: Exec } = {}): ConntrackFlusher {
-  return conntrackDelete(options, (metadataIp, metadataPort) => ['--orig-dst', metadataIp, '--dport', String(metadataPort)]);
+  return conntrackDelete(options, (metadataIp, metadataPort) => ['--orig-dst', metadataIp, '--dport', String(metadataPort), '--reply-src', metadataIp]);
 }
 
 /**

@@ -13,7 +13,7 @@ import { describeError } from '../../lib/errors.ts';
 import type { Runnable } from '../../lib/lifecycle.ts';
 import type { ConntrackFlusher } from './conntrack.ts';
 import { observe, observeGuard, type IptablesRunner } from './iptables.ts';
-import { planCleanup, planGuard, planGuardCleanup, planSync, validateIptablesConfig, type IptablesCommand, type IptablesConfig, type SyncPlan } from './rules.ts';
+import { planCleanup, planGuard, planGuardCleanup, planSync, preroutingJumpTargets, PREROUTING, redirectsMetadata, validateIptablesConfig, type IptablesCommand, type IptablesConfig, type SyncPlan } from './rules.ts';
 
 export const DEFAULT_IPTABLES_INTERVAL_MS = 5_000;
 /** Fast first retries (a held xtables lock clears quickly), capped well below a minute. */
@@ -36,6 +36,13 @@ export interface IptablesManagerOptions {
    * pod's connection to IMDS past the DNAT (conntrack.ts). Its failure is logged, never fatal.
    */
   readonly reversePickups?: ConntrackFlusher;
+  /**
+   * Resolves once this NMI answers pods (its token listener is up). Given, the first install waits for
+   * it while another chain already redirects the metadata address — aad-pod-identity's NMI during a
+   * migration, or the NMI this one replaces — so no pod is ever sent to a port nobody listens on yet.
+   * With no redirect in place, ours goes in at once (fail-closed).
+   */
+  readonly untilServing?: () => Promise<unknown>;
   /** After every successful sync; the first one means interception is active. */
   readonly onSynced?: () => void;
   /** A sync after the first one had to fix drift. */
@@ -117,9 +124,41 @@ export class IptablesManager implements Runnable {
     return { commands, reasons };
   }
 
+  /** Other chains jumped to from PREROUTING that redirect the metadata address (not ours). */
+  async otherRedirects(): Promise<string[]> {
+    const { config, runner } = this.options;
+    const prerouting = (await runner.listChain(PREROUTING)) ?? '';
+    const others: string[] = [];
+    for (const chain of preroutingJumpTargets(prerouting)) {
+      if (chain === config.chain) continue;
+      const listing = await runner.listChain(chain);
+      if (listing !== undefined && redirectsMetadata(config, listing)) others.push(chain);
+    }
+    return others;
+  }
+
+  /** Before the first install: while someone else already redirects pods, wait until this NMI serves. */
+  private async deferWhileRedirected(signal: AbortSignal): Promise<void> {
+    const { logger, config, untilServing } = this.options;
+    if (untilServing === undefined) return;
+    let others: string[];
+    try {
+      others = await this.otherRedirects();
+    } catch (error) {
+      logger.warn({ err: describeError(error) }, 'could not read the nat table for other redirects; installing at once');
+      return;
+    }
+    if (others.length === 0 || signal.aborted) return;
+    logger.info({ chain: config.chain, redirectedBy: others }, 'pods are already redirected by another chain: ours goes in first once this NMI serves tokens');
+    const aborted = new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+    // A listener that failed is fatal elsewhere; installing then is still fail-closed.
+    await Promise.race([untilServing().catch(() => undefined), aborted]);
+  }
+
   /** Runs until `signal` aborts; never removes rules (fail-closed), never throws for iptables errors. */
   async run(signal: AbortSignal): Promise<void> {
     const { logger, config } = this.options;
+    await this.deferWhileRedirected(signal);
     let synced = false;
     let failures = 0;
     while (!signal.aborted) {

@@ -159,6 +159,22 @@ export function jumpPositions(config: IptablesConfig, prerouting: string): numbe
   return hookJumpPositions(config.chain, PREROUTING, prerouting);
 }
 
+/** Chains that PREROUTING jumps to unconditionally (`-A PREROUTING -j <chain>`, as NMIs install them), in order. */
+export function preroutingJumpTargets(prerouting: string): string[] {
+  const prefix = `-A ${PREROUTING} -j `;
+  return listingLines(prerouting)
+    .filter((line) => line.startsWith(prefix) && !line.slice(prefix.length).includes(' '))
+    .map((line) => line.slice(prefix.length));
+}
+
+/** Whether a `-S <chain>` listing DNATs TCP to the metadata address and port: someone's redirect (e.g. aad-pod-identity's `aad-metadata`). */
+export function redirectsMetadata(config: Pick<IptablesConfig, 'metadataIp' | 'metadataPort'>, listing: string): boolean {
+  return listingLines(listing).some((line) => {
+    const words = line.split(' ');
+    return words.includes('DNAT') && line.includes(` -d ${config.metadataIp}/32 `) && line.includes(` --dport ${String(config.metadataPort)} `) && words.includes('tcp');
+  });
+}
+
 /** One custom chain, its exact rules and the built-in chains that must jump to it first. */
 interface ChainPlanSpec {
   readonly chain: string;

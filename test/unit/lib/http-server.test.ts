@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import http from 'node:http';
+import { connect, createServer } from 'node:net';
 import fastify, { type FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { allInterfacesHost, HttpServer } from '../../../src/lib/http-server.ts';
@@ -53,5 +54,62 @@ describe('HttpServer', () => {
       stop.abort();
       await run.catch(() => undefined);
     }
+  });
+
+  it('a drained stop answers the request in flight and a connection accepted just before, then closes; an undrained one cuts both', async () => {
+    const slowApp = (): FastifyInstance => {
+      const instance = fastify({ forceCloseConnections: true, return503OnClosing: true });
+      instance.get('/', async () => 'hi');
+      instance.get('/slow', async () => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return 'slow';
+      });
+      return instance;
+    };
+    const get = (port: number, path: string): Promise<string> =>
+      new Promise((resolve) => {
+        const request = http.get(`http://127.0.0.1:${String(port)}${path}`, { agent: false }, (response) => {
+          let body = '';
+          response.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+          response.on('end', () => { resolve(`${String(response.statusCode)} ${body}`); });
+        });
+        request.on('error', (error: NodeJS.ErrnoException) => { resolve(error.code ?? error.message); });
+      });
+    /** A connection that is accepted now and sends its request only when asked; resolves with what came back. */
+    const lateRequest = async (port: number): Promise<{ send: () => Promise<string> }> => {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      let received = '';
+      socket.on('data', (chunk: Buffer) => { received += chunk.toString(); });
+      const ended = new Promise<string>((resolve) => {
+        socket.once('close', () => { resolve(received); });
+        socket.once('error', (error: NodeJS.ErrnoException) => { resolve(error.code ?? error.message); });
+      });
+      return { send: () => { if (socket.writable) socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'); return ended; } };
+    };
+    const scenario = async (drainMs: number | undefined): Promise<{ inFlight: string; late: string; afterStop: string; stopMs: number }> => {
+      const server = new HttpServer({ name: 'server', app: slowApp(), host: '127.0.0.1', port: 0, ...(drainMs === undefined ? {} : { drainMs }) });
+      const stop = new AbortController();
+      const run = server.run(stop.signal);
+      const { port } = await server.listening();
+      const inFlight = get(port, '/slow');
+      const late = await lateRequest(port);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = performance.now();
+      stop.abort();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const afterStop = await get(port, '/');
+      const answered = await late.send();
+      const result = { inFlight: await inFlight, late: answered.startsWith('HTTP/1.1 200') && /connection: close/i.test(answered) ? 'answered, then closed' : answered === '' ? 'closed unanswered' : answered, afterStop };
+      await run;
+      return { ...result, stopMs: performance.now() - started };
+    };
+    const drained = await scenario(2_000);
+    expect(drained).toMatchObject({ inFlight: '200 slow', late: 'answered, then closed', afterStop: 'ECONNREFUSED' });
+    // It ends as soon as the connections are gone, well before drainMs.
+    expect(drained.stopMs).toBeLessThan(1_500);
+    const cut = await scenario(undefined);
+    expect(cut.inFlight).not.toBe('200 slow');
+    expect(cut.late).not.toBe('answered, then closed');
   });
 });

@@ -330,6 +330,10 @@ describe('real executors with a fake exec', () => {
     expect(await flush(1, 'conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n')).toBe(0);
     expect(await flush(0, 'conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.\n')).toBe(3);
     await expect(flush(1, 'conntrack v1.4.7 (conntrack-tools): Operation failed: invalid parameters')).rejects.toBeInstanceOf(ConntrackError);
+    // Only flows IMDS itself answers: one DNATed to an NMI (ours or upstream's) is kept.
+    let args: readonly string[] = [];
+    await execConntrack({ exec: (_file, argv) => { args = argv; return Promise.resolve({ code: 1, stdout: '', stderr: '0 flow entries have been deleted.' }); } })('169.254.169.254', 80);
+    expect(args).toEqual(['-D', '-p', 'tcp', '--orig-dst', '169.254.169.254', '--dport', '80', '--reply-src', '169.254.169.254']);
   });
 });
 
@@ -376,6 +380,47 @@ describe('migration chains', () => {
     await cleanupIptables({ ...config, retiredChains: ['pod-identity-metadata'] }, nat);
     expect([...nat.chains.keys()]).toEqual(['PREROUTING']);
     expect(nat.chains.get('PREROUTING')).toEqual([]);
+  });
+
+  it('beside another redirect at start: ours goes in only once this NMI serves; nothing to wait for on a bare node', async () => {
+    const nat = new FakeNat();
+    nat.chains.set('aad-metadata', [upstreamDnat, '-A aad-metadata -j RETURN']);
+    nat.chains.set('PREROUTING', ['-A PREROUTING -j aad-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    nat.chains.set('KUBE-SERVICES', ['-A KUBE-SERVICES -d 10.0.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-X']);
+    const serving = Promise.withResolvers<undefined>();
+    const ours = { ...config, chain: 'pod-identity-metadata' };
+    const { clock, events, controller, done, manager } = setup({ config: ours, untilServing: () => serving.promise }, nat);
+    expect(await manager.otherRedirects()).toEqual(['aad-metadata']);
+    await clock.advance(10_000);
+    // Not serving yet: upstream's redirect alone, untouched.
+    expect(nat.applied).toEqual([]);
+    expect(events).toEqual([]);
+    serving.resolve(undefined);
+    await clock.advance(0);
+    expect(nat.chains.get('PREROUTING')).toEqual(['-A PREROUTING -j pod-identity-metadata', '-A PREROUTING -j aad-metadata', '-A PREROUTING -j KUBE-SERVICES']);
+    expect(events).toEqual(['synced']);
+    controller.abort();
+    await done;
+
+    // A bare node (kube-proxy's jump only) or our own chain left by the NMI before: installed at once, fail-closed.
+    const never = new Promise<never>(() => undefined);
+    const bare = setup({ untilServing: () => never });
+    await bare.clock.advance(0);
+    expect(bare.nat.installedCorrectly()).toBe(true);
+    bare.controller.abort();
+    await bare.done;
+  });
+
+  it('stops while waiting to serve without touching the rules', async () => {
+    const nat = new FakeNat();
+    nat.chains.set('aad-metadata', [upstreamDnat, '-A aad-metadata -j RETURN']);
+    nat.chains.set('PREROUTING', ['-A PREROUTING -j aad-metadata']);
+    const { controller, done, events } = setup({ config: { ...config, chain: 'pod-identity-metadata' }, untilServing: () => new Promise<never>(() => undefined) }, nat);
+    await Promise.resolve();
+    controller.abort();
+    await done;
+    expect(nat.applied).toEqual([]);
+    expect(events).toEqual([]);
   });
 
   it('refuses a chain that is both used and retired', () => {

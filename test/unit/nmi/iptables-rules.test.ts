@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TerminalError } from '../../../src/lib/errors.ts';
 import { isMissingChain, isTransientFailure, restoreInput } from '../../../src/nmi/iptables/iptables.ts';
-import { expectedChainRules, expectedGuardRules, jumpPositions, planCleanup, planGuard, planGuardCleanup, planSync, validateIptablesConfig, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, expectedGuardRules, jumpPositions, planCleanup, planGuard, planGuardCleanup, planSync, preroutingJumpTargets, redirectsMetadata, validateIptablesConfig, type IptablesConfig } from '../../../src/nmi/iptables/rules.ts';
 
 const config: IptablesConfig = { chain: 'aad-metadata', metadataIp: '169.254.169.254', metadataPort: 80, targetIp: '10.244.1.1', targetPort: 2579 };
 
@@ -173,5 +173,21 @@ describe('planGuard (filter table)', () => {
 
   it('restore input names the table', () => {
     expect(restoreInput([['-N', 'x']], 'filter')).toBe('*filter\n-N x\nCOMMIT\n');
+  });
+});
+
+describe('other redirects of the metadata address', () => {
+  it('PREROUTING’s unconditional jumps, in order; conditional ones (kube-proxy’s) are not NMI redirects', () => {
+    const listing = '-P PREROUTING ACCEPT\n-A PREROUTING -j pod-identity-metadata\n-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n-A PREROUTING -j aad-metadata\n';
+    expect(preroutingJumpTargets(listing)).toEqual(['pod-identity-metadata', 'aad-metadata']);
+    expect(preroutingJumpTargets('-P PREROUTING ACCEPT\n')).toEqual([]);
+  });
+
+  it('a DNAT of the metadata address and port, as upstream’s and ours write it, is a redirect; others are not', () => {
+    expect(redirectsMetadata(config, GOOD_CHAIN)).toBe(true);
+    expect(redirectsMetadata(config, '-N aad-metadata\n-A aad-metadata ! -s 127.0.0.1/32 -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.0.0.1:2579\n')).toBe(true);
+    expect(redirectsMetadata(config, '-N x\n-A x -d 169.254.169.254/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.0.0.1:80\n')).toBe(false);
+    expect(redirectsMetadata(config, '-N x\n-A x -d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:80\n')).toBe(false);
+    expect(redirectsMetadata(config, '-N x\n-A x -d 169.254.169.254/32 -p tcp -m tcp --dport 80 -j RETURN\n')).toBe(false);
   });
 });
