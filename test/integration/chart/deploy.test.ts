@@ -123,7 +123,11 @@ describe('chart and plain manifests', () => {
     expect(nmi.iptables.chain).toBe('pod-identity-metadata');
     expect([nmi.healthServer.port, nmi.metricsServer.port, nmi.hostTokenListener]).toEqual([8086, 9091, undefined]);
     const lockRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name === 'pod-identity-mic' && manifest.metadata.namespace === 'default') as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
-    expect(lockRole?.rules).toEqual(expect.arrayContaining([{ apiGroups: [''], resources: ['endpoints'], verbs: ['get', 'create', 'update'] }, { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]));
+    expect(lockRole?.rules).toEqual(expect.arrayContaining([{ apiGroups: [''], resources: ['endpoints'], resourceNames: ['aad-pod-identity-mic'], verbs: ['get', 'update'] }, { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]));
+    // Step 4 (migration off, the Lease kept in upstream's lock namespace): old replicas still renew the Endpoints.
+    const step4 = await render(['--set', 'mic.leaderElection.namespace=default']);
+    const step4Role = step4.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name === 'pod-identity-mic' && manifest.metadata.namespace === 'default') as unknown as { rules: { resources: string[] }[] } | undefined;
+    expect(step4Role?.rules.some((rule) => rule.resources.includes('endpoints'))).toBe(true);
     const probe = (manifests.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: { containers: { readinessProbe: { httpGet: { port: number } } }[] } } }).template.spec.containers[0]?.readinessProbe.httpGet.port;
     expect(probe).toBe(8086);
     const service = manifests.find((manifest) => manifest.kind === 'Service' && manifest.metadata.name === 'pod-identity-nmi-metrics') as unknown as { spec: { ports: { port: number; targetPort: number }[] } };
