@@ -81,13 +81,15 @@ export class IptablesManager implements Runnable {
   /** One check-and-fix. Throws on any iptables or conntrack failure. */
   async syncOnce(): Promise<SyncResult> {
     const { config, runner } = this.options;
-    const redirect = planSync(config, await observe(runner, config.chain));
+    const observed = await observe(runner, config.chain);
+    const redirect = planSync(config, observed);
     if (redirect.commands.length > 0) {
       await runner.apply(redirect.commands);
       this.conntrackPending = this.options.flushConntrack !== false;
     }
-    // Only once ours is in place (first in PREROUTING) may a retired chain of ours go.
-    const retired = await this.removeRetiredChains();
+    // Only once ours is in place (first in PREROUTING) may a retired chain of ours go. PREROUTING as
+    // read is still current unless this sync just changed it.
+    const retired = await this.removeRetiredChains(redirect.commands.length === 0 ? observed.prerouting : undefined);
     // The redirect first: the guard alone would refuse pods instead of sending them to NMI.
     const guard = config.guardChain === undefined ? { commands: [], reasons: [] } : planGuard(config, await observeGuard(runner, config.guardChain));
     if (guard.commands.length > 0) await runner.apply(guard.commands, 'filter');
@@ -110,12 +112,13 @@ export class IptablesManager implements Runnable {
   }
 
   /** Removes what is left of {@link IptablesConfig.retiredChains} (nothing, on almost every sync). */
-  private async removeRetiredChains(): Promise<SyncPlan> {
+  private async removeRetiredChains(prerouting: string | undefined): Promise<SyncPlan> {
     const { config, runner } = this.options;
     const commands: IptablesCommand[] = [];
     const reasons: string[] = [];
     for (const chain of config.retiredChains ?? []) {
-      const removal = planCleanup({ ...config, chain }, await observe(runner, chain));
+      const state = prerouting === undefined || commands.length > 0 ? await observe(runner, chain) : { chain: await runner.listChain(chain), prerouting };
+      const removal = planCleanup({ ...config, chain }, state);
       if (removal.length === 0) continue;
       await runner.apply(removal);
       commands.push(...removal);
