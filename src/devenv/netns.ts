@@ -95,6 +95,13 @@ export async function rootNamespaceSnapshot(): Promise<RootNamespaceSnapshot> {
   return { nat, links };
 }
 
+/** An Error naming what changed in the root namespace since `before` (nat table, links); undefined when nothing did. */
+export async function rootNamespaceChange(before: RootNamespaceSnapshot): Promise<Error | undefined> {
+  const after = await rootNamespaceSnapshot();
+  if (after.nat === before.nat && after.links.join() === before.links.join()) return undefined;
+  return new Error(`the root namespace changed:\n${JSON.stringify(before)}\n${JSON.stringify(after)}`);
+}
+
 export async function assertNetnsPrerequisites(): Promise<void> {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push(`root (running as uid ${process.getuid?.() ?? '?'})`);

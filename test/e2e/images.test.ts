@@ -26,7 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { run, runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceSnapshot } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceChange, rootNamespaceSnapshot } from '../harness/netns.ts';
 import { freePorts } from '../harness/ports.ts';
 import { startProcess, type ManagedProcess } from '../harness/process.ts';
 import { MicWorld } from '../support/mic-world.ts';
@@ -193,10 +193,8 @@ describe('the MIC and NMI images, entrypoints run from the mounted images', () =
     }
     await world?.stop().catch((error: unknown) => errors.push(error));
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-    if (before !== undefined) {
-      const after = await rootNamespaceSnapshot();
-      if (JSON.stringify(after) !== JSON.stringify(before)) errors.push(new Error(`the root namespace changed:\n${JSON.stringify(before)}\n${JSON.stringify(after)}`));
-    }
+    const changed = before === undefined ? undefined : await rootNamespaceChange(before);
+    if (changed !== undefined) errors.push(changed);
     if (errors.length > 0) throw new AggregateError(errors, 'images test cleanup failed');
   }, 120_000);
 

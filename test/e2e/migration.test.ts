@@ -37,7 +37,7 @@ import { rawRequest } from '../../src/kube/raw-client.ts';
 import { AAD_METADATA_CHAIN, expectedChainRules, MIGRATION_CHAIN, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { repoRoot } from '../harness/binaries.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, rootNamespaceChange, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
 import { chartNames, chartServiceAccountKubeconfig, helm, CHART_DIR } from '../support/chart.ts';
 import { flagIn, startChartMic, startChartNmi, workloadContainer, type ChartContainer } from '../support/chart-processes.ts';
@@ -336,10 +336,8 @@ afterAll(async () => {
   }
   await topo?.cleanup().catch((error: unknown) => errors.push(error));
   await world?.stop().catch((error: unknown) => errors.push(error));
-  if (rootBefore !== undefined) {
-    const after = await rootNamespaceSnapshot();
-    if (after.nat !== rootBefore.nat || after.links.join() !== rootBefore.links.join()) errors.push(new Error('the root namespace changed'));
-  }
+  const changed = rootBefore === undefined ? undefined : await rootNamespaceChange(rootBefore);
+  if (changed !== undefined) errors.push(changed);
   if (errors.length > 0) throw new AggregateError(errors, 'migration e2e cleanup failed');
 }, 120_000);
 

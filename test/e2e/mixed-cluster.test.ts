@@ -29,7 +29,7 @@ import { KUBE_COMPONENT } from '../../src/kube/client-identity.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import { MIGRATION_CHAIN } from '../../src/nmi/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
-import { assertNetnsPrerequisites, createTopology, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, rootNamespaceChange, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
 import { chartNames, chartServiceAccountKubeconfig, helmInstall } from '../support/chart.ts';
 import { flagIn, startChartMic, startChartNmi, workloadContainer, type ChartContainer } from '../support/chart-processes.ts';
@@ -186,10 +186,8 @@ afterAll(async () => {
   }
   for (const topo of topologies) await topo.cleanup().catch((error: unknown) => errors.push(error));
   await world?.stop().catch((error: unknown) => errors.push(error));
-  if (rootBefore !== undefined) {
-    const after = await rootNamespaceSnapshot();
-    if (after.nat !== rootBefore.nat || after.links.join() !== rootBefore.links.join()) errors.push(new Error('the root namespace changed'));
-  }
+  const changed = rootBefore === undefined ? undefined : await rootNamespaceChange(rootBefore);
+  if (changed !== undefined) errors.push(changed);
   if (errors.length > 0) throw new AggregateError(errors, 'mixed-cluster e2e cleanup failed');
 }, 120_000);
 
