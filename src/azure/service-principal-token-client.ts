@@ -48,6 +48,8 @@ export interface ServicePrincipalTokenClientOptions {
   readonly maxRetries?: number;
   /** Delay before the first retry, doubling up to 2 s; default 200 ms. */
   readonly retryDelayMs?: number;
+  /** Put before @azure/identity's own User-Agent on every Entra ID request (`--custom-user-agent`). */
+  readonly userAgent?: string | undefined;
 }
 
 /** v2 scope of a v1 resource: `<resource>/.default`, keeping a trailing slash (MSAL needs `…//.default` then). */
@@ -168,6 +170,7 @@ export class ServicePrincipalTokenClient {
   private readonly caPem: string | undefined;
   private readonly maxCredentials: number;
   private readonly retryOptions: { readonly maxRetries: number; readonly retryDelayInMs: number; readonly maxRetryDelayInMs: number };
+  private readonly userAgent: string | undefined;
   private probeAgent: Agent | undefined;
   /** Insertion order = recency (re-inserted on use). */
   private readonly credentials = new Map<string, CachedCredential>();
@@ -180,6 +183,7 @@ export class ServicePrincipalTokenClient {
     this.maxCredentials = Math.max(1, options.maxCredentials ?? 256);
     // @azure/identity's default (3 retries from 800 ms) holds a pod's request for ~6 s on a 5xx.
     this.retryOptions = { maxRetries: options.maxRetries ?? 2, retryDelayInMs: options.retryDelayMs ?? 200, maxRetryDelayInMs: 2_000 };
+    this.userAgent = options.userAgent;
     this.knownHosts.set(options.cloud.authorityHost, options.cloud.knownAuthorityHost);
   }
 
@@ -244,6 +248,7 @@ export class ServicePrincipalTokenClient {
       const response = await undiciRequest(`${authorityHost}/${encodeURIComponent(tenantId)}/v2.0/.well-known/openid-configuration`, {
         method: 'GET',
         dispatcher: this.probeAgent,
+        ...(this.userAgent === undefined ? {} : { headers: { 'user-agent': this.userAgent } }),
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       });
       const text = await response.body.text();
@@ -280,6 +285,7 @@ export class ServicePrincipalTokenClient {
       authorityHost: authority.host,
       disableInstanceDiscovery: !authority.known,
       retryOptions: this.retryOptions,
+      ...(this.userAgent === undefined ? {} : { userAgentOptions: { userAgentPrefix: this.userAgent } }),
       ...(this.caPem === undefined ? {} : { tlsOptions: { ca: this.caPem } }),
     };
     const credential =

@@ -15,6 +15,7 @@ import { pino, type Level, type Logger } from 'pino';
 import YAML from 'yaml';
 import { createCertificateAuthority } from '../lib/pki.ts';
 import { InvalidInputError } from '../sim/admin/fields.ts';
+import { LRO_KINDS, type LroKind } from '../sim/arm/operations.ts';
 import { parseStateData } from '../sim/admin/state-schema.ts';
 import { startAzureSimulator, type AzureSimulator } from '../sim/simulator.ts';
 import type { SimStateData } from '../sim/state/model.ts';
@@ -38,6 +39,10 @@ Options:
   --tenant-id GUID      tenant (default: the state file's, else random)
   --lro-vm-ms N         VM identity operation duration (default 10000)
   --lro-vmss-ms N       VMSS identity operation duration (default 40000)
+  --lro-retry-after [KIND=]SECONDS
+                        Retry-After of operation polls, whole seconds from 1 (default 1; real ARM
+                        sends 10–60); KIND is one of ${LRO_KINDS.join(', ')}, none sets every
+                        kind; repeatable
   --no-imds-limits      do not throttle IMDS (default: 20 requests/s, 5 concurrent per VM)
   --enforce-rbac        ARM checks the caller's role assignments
   --ca-out FILE         write the CA certificate there (default: a temporary file, removed on exit)
@@ -65,6 +70,7 @@ export interface AzureSimConfig {
   readonly imds: readonly ImdsSpec[];
   readonly tenantId?: string;
   readonly lroDurationMs: { readonly vm?: number; readonly vmss?: number };
+  readonly lroRetryAfterSeconds: Partial<Record<LroKind, number>>;
   readonly imdsLimits: boolean;
   readonly enforceRbac: boolean;
   readonly caOut?: string;
@@ -102,6 +108,25 @@ function parseImds(spec: string, problems: string[]): ImdsSpec | undefined {
   return { node, ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}) };
 }
 
+/** `SECONDS` (every kind) or `KIND=SECONDS`, later ones winning. */
+function parseRetryAfter(specs: readonly string[], problems: string[]): Partial<Record<LroKind, number>> {
+  const seconds: Partial<Record<LroKind, number>> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const kindName = eq === -1 ? undefined : spec.slice(0, eq);
+    const kind = LRO_KINDS.find((known) => known === kindName);
+    if (kindName !== undefined && kind === undefined) {
+      problems.push(`--lro-retry-after ${JSON.stringify(spec)}: unknown kind ${JSON.stringify(kindName)} (known: ${LRO_KINDS.join(', ')})`);
+      continue;
+    }
+    // 0 is refused: go-autorest then polls without pause (the simulator never sends it).
+    const value = integer(spec.slice(eq + 1), '--lro-retry-after seconds', 1, 3_600, problems);
+    if (value === undefined) continue;
+    for (const target of kind === undefined ? LRO_KINDS : [kind]) seconds[target] = value;
+  }
+  return seconds;
+}
+
 /** Parses the command line; throws {@link UsageError} listing every problem. */
 export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
   let values;
@@ -121,6 +146,7 @@ export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
         'tenant-id': { type: 'string' },
         'lro-vm-ms': { type: 'string' },
         'lro-vmss-ms': { type: 'string' },
+        'lro-retry-after': { type: 'string', multiple: true, default: [] },
         'no-imds-limits': { type: 'boolean', default: false },
         'enforce-rbac': { type: 'boolean', default: false },
         'ca-out': { type: 'string' },
@@ -157,6 +183,7 @@ export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
       vm: integer(values['lro-vm-ms'], '--lro-vm-ms', 0, 3_600_000, problems),
       vmss: integer(values['lro-vmss-ms'], '--lro-vmss-ms', 0, 3_600_000, problems),
     },
+    lroRetryAfterSeconds: parseRetryAfter(values['lro-retry-after'], problems),
     imdsLimits: !values['no-imds-limits'],
     enforceRbac: values['enforce-rbac'],
     ...(values['ca-out'] !== undefined ? { caOut: values['ca-out'] } : {}),
@@ -248,6 +275,7 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       ...(config.tenantId !== undefined ? { tenantId: config.tenantId } : {}),
       state,
       lroDurationMs: { vm: config.lroDurationMs.vm ?? 10_000, vmss: config.lroDurationMs.vmss ?? 40_000 },
+      lroRetryAfterSeconds: config.lroRetryAfterSeconds,
       ...(config.imdsLimits ? {} : { imdsLimits: false }),
       enforceRbac: config.enforceRbac,
       ca,

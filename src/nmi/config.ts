@@ -29,6 +29,10 @@ export interface NmiConfig {
   readonly metricsServer: ListenAddress;
   /** `--handover-timeout-sec` in ms: how long a stopping NMI waits for its successor; 0 = off. */
   readonly handoverTimeoutMs: number;
+  /** A second port where a ready /readyz counts as the successor (0: none). */
+  readonly handoverProbePort: number;
+  /** Set net.ipv4.tcp_migrate_req=1 for the handover (tcp-migrate-req.ts). */
+  readonly handoverTcpMigrateReq: boolean;
   readonly metadata: { readonly ip: string; readonly port: number };
   readonly iptables: {
     /** `--ipt-chain`: the nat chain of the redirect (`aad-metadata` like upstream). */
@@ -179,6 +183,8 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
     healthServer: { host: values['health-bind-address'], port: values['http-probe-port'] },
     metricsServer: { host: values['metrics-bind-address'], port: values['prometheus-port'] },
     handoverTimeoutMs: values['handover-timeout-sec'] * 1000,
+    handoverProbePort: values['handover-probe-port'],
+    handoverTcpMigrateReq: values['handover-tcp-migrate-req'],
     metadata: { ip: values['metadata-ip'], port: values['metadata-port'] },
     iptables: {
       chain: values['ipt-chain'],

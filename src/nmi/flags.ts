@@ -96,8 +96,8 @@ export const NMI_FLAGS = {
   'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
   'custom-user-agent': stringFlag({
     group: 'upstream',
-    usage: 'Appended to the User-Agent of Kubernetes requests (`pod-identity-nmi/<version> (<os>/<arch>) node/<version> <this>`; the field manager of NMI’s writes stays `pod-identity-nmi`) and of IMDS requests (`aad-pod-identity/NMI/<version> <this>`); not yet of Entra ID requests for service-principal identities.',
-    compatibility: 'Kubernetes and IMDS requests (upstream also Entra ID); the Kubernetes User-Agent and field manager name pod-identity-nmi (upstream aad-pod-identity)',
+    usage: 'Appended to the User-Agent of Kubernetes requests (`pod-identity-nmi/<version> (<os>/<arch>) node/<version> <this>`; the field manager of NMI’s writes stays `pod-identity-nmi`), of IMDS requests (`aad-pod-identity/NMI/<version> <this>`) and, before @azure/identity’s own, of Entra ID requests for service-principal identities.',
+    compatibility: 'as upstream: Kubernetes, IMDS and Entra ID requests; the Kubernetes User-Agent and field manager name pod-identity-nmi (upstream aad-pod-identity)',
     check: headerSafe,
   }),
 
@@ -147,6 +147,19 @@ export const NMI_FLAGS = {
     placeholder: 'SECONDS',
     usage:
       'On SIGTERM, keep answering tokens until the NMI that replaces this one on the node answers /readyz on --http-probe-port, for at most this many seconds, so a rolling update or a deleted NMI pod leaves pods no gap. The health and metrics listeners close at once; every listener shares its port with the successor (SO_REUSEPORT). Skipped when the DaemonSet was deleted (uninstall). 0: stop at once. Keep the pod’s terminationGracePeriodSeconds above it.',
+  }),
+  'handover-tcp-migrate-req': boolFlag({
+    group: 'added',
+    default: true,
+    usage:
+      'With --handover-timeout-sec, set net.ipv4.tcp_migrate_req=1 in the node’s network namespace when it is 0, so closing this NMI’s listeners hands connections still in their accept queue to the successor instead of resetting them (Linux 5.14+; needs a writable /proc/sys, else NMI warns once and a pod connecting in that instant may see one reset). false: never write it.',
+  }),
+  'handover-probe-port': intFlag({
+    group: 'added',
+    default: 0,
+    ...PORT,
+    usage:
+      'During a handover, a ready /readyz on this port also counts as the successor: for a successor that moves --http-probe-port (the chart sets it while migrating from aad-pod-identity, whose NMI holds the usual port; leaving migration mode moves it back). 0: only --http-probe-port.',
   }),
   'not-ready-taint': stringFlag({
     group: 'added',

@@ -42,11 +42,21 @@ export async function awaitSuccessor(options: AwaitSuccessorOptions): Promise<Ha
   }
 }
 
-/** The URL a successor's /readyz answers on: loopback when the health listener takes every address. */
-export function successorReadyUrl(health: { readonly host: string; readonly port: number }): string {
+/**
+ * The URLs a successor's /readyz answers on: the health listener's port, and `otherPort` when the
+ * successor may move it (0: none). Loopback when the health listener takes every address.
+ */
+export function successorReadyUrls(health: { readonly host: string; readonly port: number }, otherPort = 0): string[] {
   const everyAddress = health.host === '' || health.host === '0.0.0.0' || health.host === '::';
   const host = everyAddress ? '127.0.0.1' : health.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${String(health.port)}/readyz`;
+  const ports = otherPort === 0 || otherPort === health.port ? [health.port] : [health.port, otherPort];
+  return ports.map((port) => `http://${host.includes(':') ? `[${host}]` : host}:${String(port)}/readyz`);
+}
+
+/** True when any of `urls` answers ready (asked together). */
+export async function probeAnyReady(urls: readonly string[], timeoutMs = 1_000): Promise<boolean> {
+  const answers = await Promise.all(urls.map((url) => probeReady(url, timeoutMs)));
+  return answers.includes(true);
 }
 
 /** GET `url`: true on 200 within `timeoutMs`; false on any other status, error or timeout. */

@@ -24,7 +24,8 @@ import { buildMetricsApp } from '../lib/metrics-app.ts';
 import { buildNmiApp } from './app.ts';
 import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
 import { NmiHandler } from './handler.ts';
-import { awaitSuccessor, probeReady, successorReadyUrl } from './handover.ts';
+import { awaitSuccessor, probeAnyReady, successorReadyUrls } from './handover.ts';
+import { ensureTcpMigrateReq } from './tcp-migrate-req.ts';
 import { IdentityFinder } from './identity-finder.ts';
 import { createNmiInformers } from './informers.ts';
 import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
@@ -137,7 +138,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
       for (const identity of late.servicePrincipals?.takeUsersOf(namespace, name) ?? []) late.tokens?.invalidate(identity);
     },
   });
-  const spSource = new ServicePrincipalSource(cloud, secrets, () => late.metrics?.kubernetesError('get_secret'));
+  const spSource = new ServicePrincipalSource(cloud, secrets, () => late.metrics?.kubernetesError('get_secret'), userAgent);
   late.servicePrincipals = spSource;
   const tokenService = new TokenService({
     imds,
@@ -192,6 +193,11 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const shared = host !== undefined && host.port === config.tokenListener.port && (host.host === config.tokenListener.host || wildcard);
   // With a handover every listener shares its port with the NMI that replaces this one (handover.ts).
   const reusePort = config.handoverTimeoutMs > 0;
+  if (reusePort && config.handoverTcpMigrateReq) {
+    const migrate = await ensureTcpMigrateReq();
+    if (migrate.state === 'unavailable') logger.warn({ reason: migrate.reason }, 'handover: net.ipv4.tcp_migrate_req cannot be set; when this NMI stops, a pod connecting in that instant may see one reset (docs/nmi.md, Handover)');
+    else if (migrate.state === 'turned-on') logger.info('handover: set net.ipv4.tcp_migrate_req=1 so closing a listener hands its waiting connections to the successor');
+  }
   // A stop answers what open connections still ask instead of cutting them: under a handover new ones
   // already go to the successor (docs/nmi.md), so a roll or a migration cuts no request.
   const drainMs = TOKEN_DRAIN_MS;
@@ -271,7 +277,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   );
   const stopped = handoverOnStop(signal, {
     timeoutMs: config.handoverTimeoutMs,
-    successorUrl: successorReadyUrl(config.healthServer),
+    successorUrls: successorReadyUrls(config.healthServer, config.handoverProbePort),
     // Nothing to hand over before this NMI intercepted; an uninstall removes the rules instead.
     cancelled: () => !intercepting || lifecycle.uninstalling,
     clock,
@@ -297,7 +303,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
  */
 function handoverOnStop(
   shutdown: AbortSignal,
-  options: { readonly timeoutMs: number; readonly successorUrl: string; readonly cancelled: () => boolean; readonly clock: Clock; readonly logger: Logger },
+  options: { readonly timeoutMs: number; readonly successorUrls: readonly string[]; readonly cancelled: () => boolean; readonly clock: Clock; readonly logger: Logger },
 ): AbortSignal {
   if (options.timeoutMs === 0) return shutdown;
   const stop = new AbortController();
@@ -305,8 +311,8 @@ function handoverOnStop(
     'abort',
     () => {
       const { logger } = options;
-      logger.info({ successor: options.successorUrl, timeoutMs: options.timeoutMs }, 'handover: serving tokens until the successor is ready');
-      void awaitSuccessor({ probe: () => probeReady(options.successorUrl), timeoutMs: options.timeoutMs, intervalMs: 100, clock: options.clock, cancelled: options.cancelled })
+      logger.info({ successor: options.successorUrls, timeoutMs: options.timeoutMs }, 'handover: serving tokens until the successor is ready');
+      void awaitSuccessor({ probe: () => probeAnyReady(options.successorUrls), timeoutMs: options.timeoutMs, intervalMs: 100, clock: options.clock, cancelled: options.cancelled })
         .then((result) => {
           const message = { 'successor-ready': 'handover: successor ready, stopping', 'timed-out': 'handover: no successor ready in time, stopping', cancelled: 'handover: skipped (uninstall, or not intercepting)' }[result.outcome];
           (result.outcome === 'timed-out' ? logger.warn.bind(logger) : logger.info.bind(logger))(result, message);

@@ -20,13 +20,21 @@ export class ServicePrincipalSource implements ServicePrincipalTokens {
   private client: Promise<ServicePrincipalTokenClient> | undefined;
   private readonly secrets: SecretWatch;
   private readonly onSecretError: () => void;
+  private readonly userAgent: string | undefined;
   /** Identities by the Secret they read, to drop their tokens when it changes. */
   private readonly users = new Map<string, Map<string, IdentityRef>>();
 
-  constructor(cloud: Pick<ResolvedCloud, 'authorityHost' | 'knownAuthorityHost'>, secrets: SecretWatch, onSecretError: () => void = () => undefined) {
+  constructor(
+    cloud: Pick<ResolvedCloud, 'authorityHost' | 'knownAuthorityHost'>,
+    secrets: SecretWatch,
+    onSecretError: () => void = () => undefined,
+    /** NMI's User-Agent (with `--custom-user-agent`) for Entra ID requests. */
+    userAgent?: string,
+  ) {
     this.cloud = cloud;
     this.secrets = secrets;
     this.onSecretError = onSecretError;
+    this.userAgent = userAgent;
   }
 
   async getToken(identity: AzureIdentity, tenantId: string, resource: string, signal?: AbortSignal): Promise<AccessToken> {
@@ -62,7 +70,7 @@ export class ServicePrincipalSource implements ServicePrincipalTokens {
   }
 
   private loadClient(): Promise<ServicePrincipalTokenClient> {
-    this.client ??= import('../azure/service-principal-token-client.ts').then(({ ServicePrincipalTokenClient: Client }) => new Client({ cloud: this.cloud }));
+    this.client ??= import('../azure/service-principal-token-client.ts').then(({ ServicePrincipalTokenClient: Client }) => new Client({ cloud: this.cloud, userAgent: this.userAgent }));
     return this.client;
   }
 

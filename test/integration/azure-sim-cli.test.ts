@@ -138,11 +138,13 @@ describe('pod-identity azure-sim', () => {
     expect(run.stderr()).not.toContain(accessToken);
   });
 
-  it('stops cleanly on SIGINT too and writes the CA where --ca-out says', async () => {
+  it('stops cleanly on SIGINT too, writes the CA where --ca-out says and takes --lro-retry-after per kind', async () => {
     const caOut = path.join(dir, 'ca-out.pem');
-    const run = startCli(['azure-sim', '--ca-out', caOut]);
+    const run = startCli(['azure-sim', '--ca-out', caOut, '--lro-retry-after', '3', '--lro-retry-after', 'vmDelete=5']);
     const ready = await readyLine(run);
     expect(ready.caFile).toBe(caOut);
+    // Every kind first, then one kind: later ones win.
+    expect((await new SimAdminClient(ready.admin).options()).lroRetryAfterSeconds).toEqual({ vmUpdate: 3, vmssUpdate: 3, vmDelete: 5, vmssDelete: 3 });
     expect(ready.imds).toEqual({});
     expect(await readFile(caOut, 'utf8')).toBe(ready.caPem);
     run.child.kill('SIGINT');
@@ -174,6 +176,10 @@ describe('pod-identity azure-sim', () => {
     const bad = startCli(['azure-sim', '--arm-port', 'eighty']);
     expect(await bad.exited).toBe(2);
     expect(bad.stderr()).toContain('--arm-port must be an integer');
+    const retryAfter = startCli(['azure-sim', '--lro-retry-after', '0', '--lro-retry-after', 'vmPatch=2']);
+    expect(await retryAfter.exited).toBe(2);
+    expect(retryAfter.stderr()).toContain('--lro-retry-after seconds must be an integer from 1 to 3600 (got "0")');
+    expect(retryAfter.stderr()).toContain('--lro-retry-after "vmPatch=2": unknown kind "vmPatch" (known: vmUpdate, vmssUpdate, vmDelete, vmssDelete)');
     const unknown = startCli(['make-coffee']);
     expect(await unknown.exited).toBe(2);
     expect(unknown.stderr()).toContain('unknown command "make-coffee"');

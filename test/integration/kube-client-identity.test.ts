@@ -13,7 +13,7 @@ import { rawRequest } from '../../src/kube/raw-client.ts';
 import { readAuditEvents, type AuditEvent } from '../harness/audit.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { MicWorld, SUBSCRIPTION, type MicProcess } from '../support/mic-world.ts';
-import { startNmi, type NmiProcess } from '../support/nmi-world.ts';
+import { startNmi, tokenRequest, type NmiProcess } from '../support/nmi-world.ts';
 
 const CUSTOM = 'contoso-aks/2 (ua-test)';
 const TAINT = 'aadpodidentity.k8s.io/nmi-not-ready';
@@ -150,6 +150,36 @@ describe('NMI towards the API server', () => {
     expect(Object.keys(agents)).toHaveLength(1);
     expect(Object.keys(agents)[0]).toMatch(new RegExp(`^pod-identity-nmi/${VERSIONED} ${CUSTOM.replace(/[()]/g, '\\$&')}$`));
     expect([...new Set((await requestsBy('nmi-ua')).map((event) => event.verb))]).toEqual(expect.arrayContaining(['list', 'watch', 'get', 'patch']));
+  }, 60_000);
+
+  it('sends aad-pod-identity/NMI/<version> plus --custom-user-agent to IMDS and to Entra ID (service principal)', async () => {
+    const node = world().scaleSetNodes[1] ?? '';
+    const ns = await world().namespace('ua-nmi');
+    const since = (await world().admin.requests({ limit: 1 })).lastSeq;
+    const azure = await world().azureIdentity('ua-nmi-reader');
+    await world().createIdentity(ns, 'ua-nmi-reader', { type: 0, resourceID: azure.id, clientID: azure.clientId });
+    await world().createBinding(ns, 'ua-nmi-reader-binding', 'ua-nmi-reader', 'ua-nmi-reader');
+    await world().createPod(ns, 'msi-app', node, 'ua-nmi-reader', { ip: '127.11.0.2' });
+    const secret = `s-${randomUUID()}`;
+    const principal = await world().admin.seedServicePrincipal({ displayName: 'ua-nmi-sp', secret });
+    await rawRequest(world().kc, { method: 'POST', path: `/api/v1/namespaces/${ns}/secrets`, body: { metadata: { name: 'ua-sp' }, stringData: { clientSecret: secret } } });
+    await world().createIdentity(ns, 'ua-sp', { type: 1, tenantID: world().sim.tenantId, clientID: principal.appId, clientPassword: { name: 'ua-sp', namespace: ns }, adEndpoint: world().sim.entraUrl });
+    await world().createBinding(ns, 'ua-sp-binding', 'ua-sp', 'ua-sp');
+    await world().createPod(ns, 'sp-app', node, 'ua-sp', { ip: '127.11.0.3' });
+    if (nmi === undefined) throw new Error('the NMI of the test before is not running');
+    for (const ip of ['127.11.0.2', '127.11.0.3']) {
+      const answer = await tokenRequest(nmi, ip, { resource: 'https://management.azure.com/' });
+      expect(answer.status, answer.text).toBe(200);
+    }
+    const { entries } = await world().admin.requests({ since });
+    const expected = new RegExp(`^aad-pod-identity/NMI/\\d+\\.\\d+\\.\\d+ ${CUSTOM.replace(/[()]/g, '\\$&')}`);
+    const imds = entries.filter((entry) => entry.service.startsWith('imds') && entry.path.includes('/oauth2/token'));
+    const entra = entries.filter((entry) => entry.service === 'entra' && entry.path.includes('/token'));
+    expect(imds.length).toBeGreaterThan(0);
+    expect(entra.length).toBeGreaterThan(0);
+    for (const entry of imds) expect(entry.userAgent).toMatch(new RegExp(`${expected.source}$`));
+    // @azure/identity puts its own product tokens after ours.
+    for (const entry of entra) expect(entry.userAgent).toMatch(new RegExp(`${expected.source} azsdk-js-identity/`));
   }, 60_000);
 });
 

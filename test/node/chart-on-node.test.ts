@@ -42,7 +42,7 @@ const NMI = `${RELEASE}-nmi`;
 interface PodList {
   readonly items: readonly {
     readonly metadata: { readonly name: string; readonly labels?: Record<string, string>; readonly deletionTimestamp?: string };
-    readonly spec: { readonly nodeName?: string; readonly hostNetwork?: boolean; readonly priorityClassName?: string; readonly serviceAccountName?: string; readonly containers: readonly Record<string, unknown>[]; readonly volumes?: readonly Record<string, unknown>[] };
+    readonly spec: { readonly nodeName?: string; readonly hostNetwork?: boolean; readonly priorityClassName?: string; readonly serviceAccountName?: string; readonly containers: readonly Record<string, unknown>[]; readonly initContainers?: readonly Record<string, unknown>[]; readonly volumes?: readonly Record<string, unknown>[] };
     readonly status: { readonly phase?: string; readonly podIP?: string; readonly conditions?: readonly { type: string; status: string }[] };
   }[];
 }
@@ -101,6 +101,8 @@ describe('the chart on real kubelet + containerd nodes', () => {
 
   it('helm install: MIC Ready with one Active leader and NMI Ready on every node, each exactly as the chart renders it', async () => {
     const values = w().chartValues();
+    // A fresh node: the kernel's default. The chart's init container turns it on (docs/nmi.md, handover).
+    for (const index of w().cluster.nodes.keys()) await w().cluster.execInNode(index, 'sysctl', ['-qw', 'net.ipv4.tcp_migrate_req=0']);
     await w().helm(['install', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--create-namespace', ...setArgs(values), '--wait', '--timeout', '240s']);
     const { leader } = await waitForRollout();
     const lease = await json<{ spec: { holderIdentity?: string } }>(['get', 'lease', '-n', RELEASE_NAMESPACE, 'aad-pod-identity-mic']);
@@ -126,6 +128,7 @@ describe('the chart on real kubelet + containerd nodes', () => {
           volumeMounts: ((container['volumeMounts'] as { name: string }[] | undefined) ?? []).filter((mount) => !mount.name.startsWith('kube-api-access-')),
         }));
         expect(containers).toMatchObject(template['containers'] as object[]);
+        expect(pod.spec.initContainers ?? []).toMatchObject((template['initContainers'] as object[] | undefined) ?? []);
         expect(pod.spec.volumes?.filter((v) => 'hostPath' in v)).toMatchObject((template['volumes'] as object[] | undefined) ?? []);
         expect(pod.spec.serviceAccountName).toBe(template['serviceAccountName']);
         expect(pod.spec.hostNetwork ?? false).toBe(template['hostNetwork'] ?? false);
@@ -143,6 +146,7 @@ describe('the chart on real kubelet + containerd nodes', () => {
       expect(listening).toContain('127.0.0.1:2579');
       const nat = (await w().cluster.execInNode(index, 'iptables', ['-w', '5', '-t', 'nat', '-S', 'aad-metadata'])).stdout;
       expect(nat).toContain(`--to-destination ${node.layout.ip}:2579`);
+      expect((await w().cluster.execInNode(index, 'sysctl', ['-n', 'net.ipv4.tcp_migrate_req'])).stdout.trim()).toBe('1');
     }
   });
 

@@ -125,10 +125,16 @@ export class MicWorld {
   static async start(options: WorldOptions = {}): Promise<MicWorld> {
     const dir = mkdtempSync(path.join(tmpdir(), 'pod-identity-mic-world-'));
     const binDir = options.binDir ?? providedBinDir();
-    const plane = await startControlPlane({
-      ...(binDir === undefined ? {} : { binDir }),
-      ...(options.extraApiServerArgs === undefined ? {} : { extraApiServerArgs: [...options.extraApiServerArgs] }),
-    });
+    let plane: ControlPlane;
+    try {
+      plane = await startControlPlane({
+        ...(binDir === undefined ? {} : { binDir }),
+        ...(options.extraApiServerArgs === undefined ? {} : { extraApiServerArgs: [...options.extraApiServerArgs] }),
+      });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
     let sim: AzureSimulator | undefined;
     try {
       if (options.crds === 'upstream') await installUpstreamCrds(plane);
@@ -169,6 +175,7 @@ export class MicWorld {
     } catch (error) {
       await sim?.stop();
       await plane.stop();
+      rmSync(dir, { recursive: true, force: true });
       throw error;
     }
   }

@@ -62,6 +62,7 @@ const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) 
       status,
       durationMs: Math.round((performance.now() - state.started) * 10) / 10,
       clientAddress: request.socket.remoteAddress ?? '',
+      ...(request.headers['user-agent'] !== undefined ? { userAgent: request.headers['user-agent'].slice(0, 512) } : {}),
       ...(state.fault !== undefined ? { fault: state.fault } : {}),
     });
     opts.logger.debug({ request: entry }, 'request');

@@ -1,6 +1,7 @@
 /**
  * The simulator's request log: a bounded ring of what each server was asked and what it answered,
- * for tests to assert on. It never holds headers, bodies, secrets or tokens (see redact.ts).
+ * for tests to assert on. It never holds bodies, secrets or tokens (see redact.ts); of the headers it
+ * keeps only the User-Agent, so a test can tell which client asked.
  * @module
  */
 import type { AppliedFault } from '../faults/types.ts';
@@ -23,6 +24,8 @@ export interface RequestLogEntry {
   readonly status: number;
   readonly durationMs: number;
   readonly clientAddress: string;
+  /** The request's User-Agent header, when it sent one. */
+  readonly userAgent?: string;
   readonly fault?: AppliedFault;
 }
 

@@ -112,16 +112,30 @@ describe('chart and plain manifests', () => {
     expect(containerOf(await render(['--set', 'nmi.iptablesGuard=false']), 'DaemonSet').args).toContain('--ipt-guard=false');
   });
 
+  it('with the handover, a privileged init container sets net.ipv4.tcp_migrate_req; the NMI container stays unprivileged', async () => {
+    interface PodSpec { initContainers?: { name: string; command: string[]; securityContext: { privileged?: boolean } }[]; containers: { securityContext: { privileged?: boolean; capabilities: { add: string[] } } }[] }
+    const podSpec = (manifests: Manifest[]): PodSpec => (manifests.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: PodSpec } }).template.spec;
+    const defaults = podSpec(await render([]));
+    expect(defaults.initContainers?.map((init) => [init.name, init.securityContext.privileged])).toEqual([['tcp-migrate-req', true]]);
+    expect(defaults.initContainers?.[0]?.command.join(' ')).toContain('/proc/sys/net/ipv4/tcp_migrate_req');
+    expect(defaults.containers[0]?.securityContext.privileged).toBeUndefined();
+    expect(defaults.containers[0]?.securityContext.capabilities.add).toEqual(['NET_ADMIN', 'NET_RAW']);
+    expect(podSpec(await render(['--set', 'nmi.handoverTcpMigrateReq=false'])).initContainers).toBeUndefined();
+    expect(podSpec(await render(['--set', 'nmi.handoverTimeoutSeconds=0'])).initContainers).toBeUndefined();
+  });
+
   it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
     const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
     const nmiArgs = containerOf(manifests, 'DaemonSet').args;
     expect(nmiArgs).toEqual(expect.arrayContaining(['--ipt-chain=pod-identity-metadata', '--http-probe-port=8086', '--prometheus-port=9091', '--host-token-port=0']));
+    // The NMI that leaves migration mode probes on 8085 again: the stopping one takes it as its successor.
+    expect(nmiArgs).toContain('--handover-probe-port=8085');
     const micArgs = containerOf(manifests, 'Deployment').args;
     expect(micArgs).toEqual(expect.arrayContaining(['--leader-election-resource-lock=endpointsleases', '--leader-election-name=aad-pod-identity-mic', '--leader-election-namespace=default']));
     // The components accept exactly what the chart passes.
     const nmi = parseNmiConfig(nmiArgs.map((arg) => arg.replace('$(NODE_NAME)', 'node-1')), { NODE_NAME: 'node-1', NODE_IP: '10.0.0.4' });
     expect(nmi.iptables.chain).toBe('pod-identity-metadata');
-    expect([nmi.healthServer.port, nmi.metricsServer.port, nmi.hostTokenListener]).toEqual([8086, 9091, undefined]);
+    expect([nmi.healthServer.port, nmi.metricsServer.port, nmi.hostTokenListener, nmi.handoverProbePort]).toEqual([8086, 9091, undefined, 8085]);
     const lockRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name === 'pod-identity-mic' && manifest.metadata.namespace === 'default') as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
     expect(lockRole?.rules).toEqual(expect.arrayContaining([{ apiGroups: [''], resources: ['endpoints'], resourceNames: ['aad-pod-identity-mic'], verbs: ['get', 'update'] }, { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }]));
     // Step 4 (migration off, the Lease kept in upstream's lock namespace): old replicas still renew the Endpoints.
@@ -135,6 +149,7 @@ describe('chart and plain manifests', () => {
     // Off (the default), none of it.
     const defaults = await render([]);
     expect(containerOf(defaults, 'DaemonSet').args.some((arg) => arg.startsWith('--ipt-chain'))).toBe(false);
+    expect(containerOf(defaults, 'DaemonSet').args.some((arg) => arg.startsWith('--handover-probe-port'))).toBe(false);
     expect(containerOf(defaults, 'Deployment').args.some((arg) => arg.startsWith('--leader-election-resource-lock'))).toBe(false);
   });
 

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../../src/lib/clock.ts';
-import { awaitSuccessor, probeReady, successorReadyUrl } from '../../../src/nmi/handover.ts';
+import { awaitSuccessor, probeAnyReady, probeReady, successorReadyUrls } from '../../../src/nmi/handover.ts';
 
 /** Runs the wait on a manual clock, advancing it while the wait is pending. */
 async function drive(clock: ManualClock, wait: Promise<unknown>, stepMs: number, maxSteps: number): Promise<void> {
@@ -43,12 +43,17 @@ describe('awaitSuccessor', () => {
   });
 });
 
-describe('successorReadyUrl', () => {
+describe('successorReadyUrls', () => {
   it('asks loopback when the health listener takes every address, else that address', () => {
-    expect(successorReadyUrl({ host: '', port: 8085 })).toBe('http://127.0.0.1:8085/readyz');
-    expect(successorReadyUrl({ host: '::', port: 8085 })).toBe('http://127.0.0.1:8085/readyz');
-    expect(successorReadyUrl({ host: '10.0.0.4', port: 8085 })).toBe('http://10.0.0.4:8085/readyz');
-    expect(successorReadyUrl({ host: 'fd00::4', port: 8085 })).toBe('http://[fd00::4]:8085/readyz');
+    expect(successorReadyUrls({ host: '', port: 8085 })).toEqual(['http://127.0.0.1:8085/readyz']);
+    expect(successorReadyUrls({ host: '::', port: 8085 })).toEqual(['http://127.0.0.1:8085/readyz']);
+    expect(successorReadyUrls({ host: '10.0.0.4', port: 8085 })).toEqual(['http://10.0.0.4:8085/readyz']);
+    expect(successorReadyUrls({ host: 'fd00::4', port: 8085 })).toEqual(['http://[fd00::4]:8085/readyz']);
+  });
+
+  it('adds the port a successor may move to (--handover-probe-port), once', () => {
+    expect(successorReadyUrls({ host: '', port: 8086 }, 8085)).toEqual(['http://127.0.0.1:8086/readyz', 'http://127.0.0.1:8085/readyz']);
+    expect(successorReadyUrls({ host: '', port: 8085 }, 8085)).toEqual(['http://127.0.0.1:8085/readyz']);
   });
 });
 
@@ -74,6 +79,13 @@ describe('probeReady', () => {
     expect(await probeReady(await serve(200))).toBe(true);
     await new Promise((resolve) => server?.close(resolve));
     expect(await probeReady(await serve(503))).toBe(false);
+  });
+
+  it('probeAnyReady: true when one of several answers 200', async () => {
+    const ready = await serve(200);
+    const nobody = 'http://127.0.0.1:1/readyz';
+    expect(await probeAnyReady([nobody, ready])).toBe(true);
+    expect(await probeAnyReady([nobody])).toBe(false);
   });
 
   it('is false when nothing listens', async () => {
