@@ -2,7 +2,8 @@
  * Label, annotation, finalizer and condition names that pods and custom resources carry.
  *
  * Shared with the archived Go implementation (see the behaviour reference §1.6); users' manifests
- * and both implementations' controllers depend on the exact strings.
+ * and both implementations' controllers depend on the exact strings. The three AzureAssignedIdentity
+ * annotations at the end are this MIC's own records (upstream's MIC ignores them and keeps them).
  * @module
  */
 
@@ -23,3 +24,15 @@ export const BEHAVIOR_NAMESPACED = 'namespaced';
 
 /** Pod readiness-gate condition type that MIC sets True once the pod's identity works (opt-in). */
 export const IDENTITY_READY_CONDITION = 'aadpodidentity.k8s.io/identity-ready';
+
+/** AzureAssignedIdentity annotation: the identity was on the target before MIC needed it, so MIC never removes it. */
+export const PREEXISTING_ANNOTATION = 'aadpodidentity.k8s.io/identity-preexisting';
+
+/**
+ * AzureAssignedIdentity annotation: the VM or scale set the identity was assigned to, so that the AAIs
+ * of a node that is gone (scale-in) still lead MIC to the scale set to remove identities nobody needs.
+ */
+export const TARGET_ANNOTATION = 'aadpodidentity.k8s.io/target';
+
+/** AzureAssignedIdentity annotation: when MIC marked it Unassigned (RFC 3339); the grace period runs from here. */
+export const UNASSIGNED_AT_ANNOTATION = 'aadpodidentity.k8s.io/unassigned-at';

@@ -17,7 +17,7 @@ import { backoffDelay, parseRetryAfter, type BackoffPolicy } from '../lib/backof
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError, RetryAfterError } from '../lib/errors.ts';
 import { parseOAuthErrorBody, TokenRequestError, type TokenRequestContext, type UpstreamAnswer } from './token-errors.ts';
-import type { AccessToken } from './token-source.ts';
+import type { AccessToken } from './access-token.ts';
 
 export const IMDS_ENDPOINT = 'http://169.254.169.254:80';
 export const IMDS_TOKEN_PATH = '/metadata/identity/oauth2/token';

@@ -18,7 +18,7 @@ import { normalizeHttpsEndpoint, resolveCloud, type ResolvedCloud } from './clou
 import type { Secret } from './secret.ts';
 import type { ClientCertificate } from './service-principal.ts';
 import { aadstsCodeOf, parseOAuthErrorBody, sanitizeUpstreamDescription, TokenRequestError, type TokenRequestContext, type UpstreamAnswer } from './token-errors.ts';
-import type { AccessToken } from './token-source.ts';
+import type { AccessToken } from './access-token.ts';
 
 /** What the identity's Secret gave us (see service-principal.ts). */
 export type ServicePrincipalCredential =

@@ -3,7 +3,9 @@
  * (reads or writes) for that subscription goes out until N has passed — such calls fail at once,
  * without a request. Upstream kept the same "do not call before" deadlines per client
  * (aad-pod-identity-behaviour.md §2.6, PR #742); sending inside the window only earns a new, longer
- * Retry-After (azure-protocols.md §3.6).
+ * Retry-After (azure-protocols.md §3.6). The window is ARM's own, honoured exactly: the refused
+ * call's ThrottledError is an exact RetryAfterError, which MIC's loop retries when the window ends
+ * without growing its backoff (MIC's timing table: src/mic/retry-policy.ts).
  * @module
  */
 import type { Clock } from '../lib/clock.ts';

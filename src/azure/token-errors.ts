@@ -2,9 +2,9 @@
  * One error type for a failed token request, whichever endpoint (IMDS or Entra ID) was asked. The
  * `kind` is the distinction upstream NMI makes (aad-pod-identity-behaviour.md §3.3): `rejected` — the
  * endpoint answered and refused (NMI answers 403) — versus `unavailable` — it could not be reached,
- * timed out, was throttled or failed transiently (NMI answers 503). What the endpoint said (status,
- * OAuth error, AADSTS code, description) is kept so NMI can pass it through to the pod; the
- * description is sanitised first. A throttled answer carries a {@link RetryAfterError} as its cause, so
+ * timed out, was throttled or failed transiently (NMI answers 503; that mapping is NMI's own, in
+ * src/nmi/http/imds-errors.ts). What the endpoint said (status, OAuth error, AADSTS code, description)
+ * is kept so NMI can pass it through to the pod; the description is sanitised first. A throttled answer carries a {@link RetryAfterError} as its cause, so
  * `findInChain(error, RetryAfterError)` tells caches how long to back off.
  * @module
  */
@@ -66,11 +66,6 @@ export class TokenRequestError extends PodIdentityError {
   get retryAfterMs(): number | undefined {
     return findInChain(this, RetryAfterError)?.retryAfterMs;
   }
-}
-
-/** The HTTP status NMI answers a pod with for this failure (upstream's "health check" distinction). */
-export function nmiStatusFor(error: TokenRequestError): 403 | 503 {
-  return error.kind === 'rejected' ? 403 : 503;
 }
 
 /** `IMDS rejected the token request for https://x (client ID …): 400 invalid_request: Identity not found` */

@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino, type Level, type Logger } from 'pino';
 import YAML from 'yaml';
+import { boolFlag, optionalStringFlag, stringFlag, type FlagDefinition, type FlagTable } from '../lib/go-flags.ts';
 import { createCertificateAuthority } from '../lib/pki.ts';
 import { InvalidInputError } from '../sim/admin/fields.ts';
 import { LRO_KINDS, type LroKind } from '../sim/arm/operations.ts';
@@ -20,6 +20,7 @@ import { parseStateData } from '../sim/admin/state-schema.ts';
 import { startAzureSimulator, type AzureSimulator } from '../sim/simulator.ts';
 import type { SimStateData } from '../sim/state/model.ts';
 import { EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from './command.ts';
+import { parseCommandFlags, throwUsageProblems } from './shared/flags.ts';
 
 const HELP = `Usage: pod-identity azure-sim [options]
 
@@ -127,44 +128,40 @@ function parseRetryAfter(specs: readonly string[], problems: string[]): Partial<
   return seconds;
 }
 
+// The values are checked in parseAzureSimArgs (its messages name what HELP says); usages are for the table only.
+const group = 'azure-sim';
+const optional = (placeholder: string, usage: string): FlagDefinition<string | undefined> => optionalStringFlag({ group, placeholder, usage, defaultText: 'none' });
+const FLAGS = {
+  state: optional('FILE', 'initial state'),
+  'save-state': boolFlag({ group, usage: 'write the state back to --state on exit' }),
+  host: stringFlag({ group, placeholder: 'ADDR', usage: 'listen address', default: '127.0.0.1' }),
+  'arm-port': optional('N', 'ARM port'),
+  'entra-port': optional('N', 'Entra ID port'),
+  'admin-port': optional('N', 'admin API port'),
+  imds: optional('NODE[=[HOST:]PORT]', 'an IMDS for a node; repeatable'),
+  'tenant-id': optional('GUID', 'tenant'),
+  'lro-vm-ms': optional('N', 'VM identity operation duration'),
+  'lro-vmss-ms': optional('N', 'VMSS identity operation duration'),
+  'lro-retry-after': optional('[KIND=]SECONDS', 'Retry-After of operation polls; repeatable'),
+  'no-imds-limits': boolFlag({ group, usage: 'do not throttle IMDS' }),
+  'enforce-rbac': boolFlag({ group, usage: "ARM checks the caller's role assignments" }),
+  'ca-out': optional('FILE', 'where to write the CA certificate'),
+  'log-level': stringFlag({ group, placeholder: 'LEVEL', usage: 'log level', default: 'info' }),
+} as const satisfies FlagTable;
+
 /** Parses the command line; throws {@link UsageError} listing every problem. */
 export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        state: { type: 'string' },
-        'save-state': { type: 'boolean', default: false },
-        host: { type: 'string', default: '127.0.0.1' },
-        'arm-port': { type: 'string' },
-        'entra-port': { type: 'string' },
-        'admin-port': { type: 'string' },
-        imds: { type: 'string', multiple: true, default: [] },
-        'tenant-id': { type: 'string' },
-        'lro-vm-ms': { type: 'string' },
-        'lro-vmss-ms': { type: 'string' },
-        'lro-retry-after': { type: 'string', multiple: true, default: [] },
-        'no-imds-limits': { type: 'boolean', default: false },
-        'enforce-rbac': { type: 'boolean', default: false },
-        'ca-out': { type: 'string' },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  const problems: string[] = [];
+  const parsed = parseCommandFlags(FLAGS, argv);
+  const { values, problems } = parsed;
+  // --imds and --lro-retry-after repeat: every occurrence counts.
+  const repeated = (name: 'imds' | 'lro-retry-after'): readonly string[] => parsed.occurrences.get(name) ?? [];
   const logLevel = LOG_LEVELS.find((level) => level === values['log-level']);
   if (logLevel === undefined) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   if (['0.0.0.0', '::', ''].includes(values.host)) problems.push(`--host ${JSON.stringify(values.host)}: a wildcard address would expose the simulator; give a loopback or test-namespace address`);
   if (values['save-state'] && values.state === undefined) problems.push('--save-state needs --state FILE');
   const tenantId = values['tenant-id'];
   if (tenantId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantId)) problems.push('--tenant-id must be a GUID');
-  const imds = values.imds.map((spec) => parseImds(spec, problems)).filter((spec) => spec !== undefined);
+  const imds = repeated('imds').map((spec) => parseImds(spec, problems)).filter((spec) => spec !== undefined);
   const nodes = new Set<string>();
   for (const spec of imds) {
     if (nodes.has(spec.node.toLowerCase())) problems.push(`--imds ${spec.node} given twice`);
@@ -183,14 +180,14 @@ export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
       vm: integer(values['lro-vm-ms'], '--lro-vm-ms', 0, 3_600_000, problems),
       vmss: integer(values['lro-vmss-ms'], '--lro-vmss-ms', 0, 3_600_000, problems),
     },
-    lroRetryAfterSeconds: parseRetryAfter(values['lro-retry-after'], problems),
+    lroRetryAfterSeconds: parseRetryAfter(repeated('lro-retry-after'), problems),
     imdsLimits: !values['no-imds-limits'],
     enforceRbac: values['enforce-rbac'],
     ...(values['ca-out'] !== undefined ? { caOut: values['ca-out'] } : {}),
     logLevel: logLevel ?? 'info',
-    help: values.help,
+    help: parsed.helpRequested,
   };
-  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  throwUsageProblems(problems);
   return config;
 }
 

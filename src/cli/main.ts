@@ -7,12 +7,13 @@
  */
 import { inspect } from 'node:util';
 import { azureSimCommand } from './azure-sim.ts';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from './command.ts';
+import { EXIT_FAILURE, type Command, type CommandIo } from './command.ts';
 import { doctorCommand } from './doctor/command.ts';
 import { identityCommand } from './identity/command.ts';
 import { nmiCommand } from './nmi.ts';
 import { nodeIdentityCommand } from './node-identity/command.ts';
 import { sandboxCommand } from './sandbox/command.ts';
+import { dispatch } from './shared/subcommands.ts';
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   'azure-sim': azureSimCommand,
@@ -31,24 +32,10 @@ function usage(): string {
 
 /** Runs one command line (without `node main.ts`); resolves to the exit code. */
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(usage());
-    return EXIT_OK;
-  }
-  if (name === undefined) {
-    io.stderr.write(usage());
-    return EXIT_USAGE;
-  }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    io.stderr.write(`pod-identity: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
-    return EXIT_USAGE;
-  }
   try {
-    return await command.run(rest, io);
+    return await dispatch(argv, io, { prefix: 'pod-identity', noun: 'command', help: usage(), entries: COMMANDS });
   } catch (error) {
-    io.stderr.write(`pod-identity ${name}: ${describe(error)}\n`);
+    io.stderr.write(`pod-identity ${argv[0] ?? ''}: ${describe(error)}\n`);
     return EXIT_FAILURE;
   }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +12,8 @@ export interface ManagedProcess {
   readonly name: string;
   readonly pid: number;
   readonly logPath: string;
+  /** The spawned process (for a wrapper such as `ip netns exec`, the wrapper): for signals other than stop's. */
+  readonly child: ChildProcess;
   /** Resolves when the process has exited, for whatever reason. */
   readonly exited: Promise<Exit>;
   /** The exit, once it happened. */
@@ -84,6 +86,7 @@ export async function startProcess(opts: StartOptions): Promise<ManagedProcess> 
     name: opts.name,
     pid,
     logPath,
+    child,
     exited,
     exit: () => exitInfo,
     async tail(lines = 40) {

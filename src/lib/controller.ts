@@ -2,14 +2,17 @@
  * The reconcile loop, written once: workers take keys from a {@link WorkQueue}, call the reconciler,
  * and decide what happens next from the outcome — the reconciler never touches the queue.
  *
- * | outcome                         | queue                                   |
- * |---------------------------------|-----------------------------------------|
- * | success                         | forget (reset backoff)                  |
- * | success with `requeueAfterMs`   | forget, then addAfter                   |
- * | `TerminalError`                 | forget, report, no retry                |
- * | `RetryAfterError`, exact        | addAfter(retryAfter), backoff unchanged |
- * | `RetryAfterError`               | addAfter(max(retryAfter, backoff))      |
- * | any other error                 | addRateLimited (exponential + jitter)   |
+ * | outcome                         | queue                                               |
+ * |---------------------------------|-----------------------------------------------------|
+ * | success                         | forget (reset backoff)                              |
+ * | success with `requeueAfterMs`   | forget, then addAfter                               |
+ * | `TerminalError`                 | forget, report, no retry                            |
+ * | `RetryAfterError`, exact        | addAfter(max(retryAfter, floor)), backoff unchanged |
+ * | `RetryAfterError`               | addAfter(max(retryAfter, backoff))                  |
+ * | any other error                 | addRateLimited (exponential + jitter)               |
+ *
+ * The delays are the caller's: the queue's backoff policy and `retryAfterFloorMs` (MIC's are in
+ * one table, src/mic/retry-policy.ts).
  * @module
  */
 import { findInChain, RetryAfterError, TerminalError } from './errors.ts';
@@ -41,6 +44,8 @@ export interface ControllerOptions<K extends string> {
   /** Keys processed concurrently (never the same key twice). Default 1. */
   readonly workers?: number;
   readonly now?: () => number;
+  /** Shortest wait after an exact RetryAfterError; default {@link RETRY_AFTER_FLOOR_MS}. */
+  readonly retryAfterFloorMs?: number;
   readonly onOutcome?: (outcome: ReconcileOutcome<K>) => void;
 }
 
@@ -48,6 +53,7 @@ export interface ControllerOptions<K extends string> {
 export async function runController<K extends string>(options: ControllerOptions<K>, signal: AbortSignal): Promise<void> {
   const now = options.now ?? Date.now;
   const { queue } = options;
+  const retryAfterFloorMs = options.retryAfterFloorMs ?? RETRY_AFTER_FLOOR_MS;
   const onAbort = (): void => {
     queue.shutDown();
   };
@@ -70,7 +76,7 @@ export async function runController<K extends string>(options: ControllerOptions
           outcome = { key, durationMs: now() - started, result: 'success' };
         }
       } catch (error) {
-        outcome = handleFailure(queue, key, error, now() - started);
+        outcome = handleFailure(queue, key, error, now() - started, retryAfterFloorMs);
       } finally {
         queue.done(key);
       }
@@ -85,10 +91,10 @@ export async function runController<K extends string>(options: ControllerOptions
   }
 }
 
-/** Shortest wait after an exact RetryAfterError. */
+/** Shortest wait after an exact RetryAfterError, unless the caller's retry policy says otherwise. */
 export const RETRY_AFTER_FLOOR_MS = 250;
 
-function handleFailure<K extends string>(queue: WorkQueue<K>, key: K, error: unknown, durationMs: number): ReconcileOutcome<K> {
+function handleFailure<K extends string>(queue: WorkQueue<K>, key: K, error: unknown, durationMs: number, retryAfterFloorMs: number): ReconcileOutcome<K> {
   if (findInChain(error, TerminalError) !== undefined) {
     queue.forget(key);
     return { key, durationMs, result: 'terminal', error };
@@ -98,7 +104,7 @@ function handleFailure<K extends string>(queue: WorkQueue<K>, key: K, error: unk
     // The server's own window (429 Retry-After): retry when it ends. Counted as failures, the throttled
     // attempts of a 15 s storm (Retry-After 3 s) grew the backoff to ~16 s and held targets that long
     // after the storm (MIC fault suite). The floor keeps a "Retry-After: 0" from spinning.
-    const delay = Math.max(retryAfter.retryAfterMs, RETRY_AFTER_FLOOR_MS);
+    const delay = Math.max(retryAfter.retryAfterMs, retryAfterFloorMs);
     queue.addAfter(key, delay);
     return { key, durationMs, result: 'retry', error, retryInMs: delay };
   }

@@ -70,6 +70,8 @@ export interface ParsedFlags<T extends FlagTable> {
   readonly values: FlagValues<T>;
   /** Flags that appeared on the command line, valid or not. */
   readonly given: ReadonlySet<keyof T & string>;
+  /** Every text given for each flag, in command-line order (for flags that may repeat; `values` holds the last). */
+  readonly occurrences: ReadonlyMap<keyof T & string, readonly string[]>;
   readonly positionals: readonly string[];
   readonly helpRequested: boolean;
   /** One message each: syntax, unknown flags and missing values in command-line order, then invalid values in table order. */
@@ -82,6 +84,7 @@ const HELP_FLAGS = new Set(['h', 'help']);
 export function parseFlags<T extends FlagTable>(table: T, argv: readonly string[]): ParsedFlags<T> {
   const texts = new Map<string, string>();
   const given = new Set<keyof T & string>();
+  const occurrences = new Map<keyof T & string, string[]>();
   const positionals: string[] = [];
   const problems: string[] = [];
   let helpRequested = false;
@@ -126,6 +129,7 @@ export function parseFlags<T extends FlagTable>(table: T, argv: readonly string[
     }
     given.add(name);
     texts.set(name, text);
+    occurrences.set(name, [...(occurrences.get(name) ?? []), text]);
   }
 
   const values: Record<string, unknown> = {};
@@ -142,7 +146,7 @@ export function parseFlags<T extends FlagTable>(table: T, argv: readonly string[
     }
     values[name] = definition.default === undefined ? undefined : definition.parse(definition.default);
   }
-  return { values: values as FlagValues<T>, given, positionals, helpRequested, problems };
+  return { values: values as FlagValues<T>, given, occurrences, positionals, helpRequested, problems };
 }
 
 // ---------------------------------------------------------------------------------------------

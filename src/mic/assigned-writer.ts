@@ -12,6 +12,9 @@ import {
   AZURE_ASSIGNED_IDENTITY,
   GROUP,
   NODE_NAME_LABEL,
+  PREEXISTING_ANNOTATION,
+  TARGET_ANNOTATION,
+  UNASSIGNED_AT_ANNOTATION,
   VERSION,
   type AssignedIdentityState,
   type AzureAssignedIdentity,
@@ -21,7 +24,6 @@ import {
 } from '../api/index.ts';
 import { isStatus, rawRequest } from '../kube/raw-client.ts';
 import type { DesiredAssignment } from './model.ts';
-import { PREEXISTING_ANNOTATION, TARGET_ANNOTATION, UNASSIGNED_AT_ANNOTATION } from './plan.ts';
 
 const JSON_PATCH = 'application/json-patch+json';
 

@@ -1,29 +1,31 @@
 /**
  * MIC's control loop, wired: informer events mark the view dirty; after a short debounce the view is
  * recomputed once and only the targets whose inputs changed are queued; workers reconcile targets
- * (never one target twice at once, per-target backoff, Retry-After honoured); a drift check re-reads
- * targets that hold assignments, spread over its interval; pods with the identity-ready gate get
- * their condition kept up to date.
+ * (never one target twice at once, per-target backoff, Retry-After honoured: retry-policy.ts); a
+ * drift check re-reads targets that hold assignments, spread over its interval. Each refresh also
+ * hands the readiness gate's controller (readiness-controller.ts) its chance to queue pods; both
+ * loops run here, on the leader.
  * @module
  */
-import type { KubeTarget } from '../kube/access.ts';
 import type { Logger } from 'pino';
-import type { AzureAssignedIdentity } from '../api/index.ts';
-import { objectKey, type DesiredAssignment, type PodInfo } from './model.ts';
-import { identityReadiness, needsUpdate, writeIdentityReadiness } from './readiness-gate.ts';
-import type { TargetReconciler } from './reconcile-target.ts';
-import type { MicView } from './view.ts';
-import type { MicInformers } from './informers.ts';
 import type { Clock, CancelTimer } from '../lib/clock.ts';
 import { runController, type ReconcileOutcome } from '../lib/controller.ts';
 import { describeError } from '../lib/errors.ts';
 import { WorkQueue } from '../lib/work-queue.ts';
+import type { MicInformers } from './informers.ts';
+import type { ReadinessController } from './readiness-controller.ts';
+import type { TargetReconciler } from './reconcile-target.ts';
+import { MIC_RETRY_POLICY } from './retry-policy.ts';
+import type { TargetState } from './target-state.ts';
+import type { MicView } from './view.ts';
 
 export interface MicControllerOptions {
-  readonly kubeConfig: KubeTarget;
   readonly informers: MicInformers;
   readonly view: MicView;
-  readonly reconciler: TargetReconciler;
+  readonly reconciler: Pick<TargetReconciler, 'reconcile'>;
+  /** The reconciler's per-target state: drift checks ask it which targets to re-read. */
+  readonly targetState: Pick<TargetState, 'hasCachedIdentities' | 'requestRefresh'>;
+  readonly readiness: Pick<ReadinessController, 'queueStale' | 'run'>;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly debounceMs: number;
@@ -39,17 +41,12 @@ export interface MicControllerOptions {
 export class MicController {
   private readonly options: MicControllerOptions;
   private readonly queue: WorkQueue;
-  private readonly podQueue: WorkQueue;
   private refreshTimer: CancelTimer | undefined;
   private active = false;
-  /** Per-pod indexes of the last refresh, for the readiness gate. */
-  private byPod = new Map<string, DesiredAssignment[]>();
-  private assignedByKey = new Map<string, AzureAssignedIdentity>();
 
   constructor(options: MicControllerOptions) {
     this.options = options;
-    this.queue = new WorkQueue({ clock: options.clock });
-    this.podQueue = new WorkQueue({ clock: options.clock });
+    this.queue = new WorkQueue({ clock: options.clock, backoff: MIC_RETRY_POLICY.reconcileBackoff });
   }
 
   /** True while the loop runs (leader with synced caches): /healthz answers "Active". */
@@ -84,6 +81,7 @@ export class MicController {
             queue: this.queue,
             workers: this.options.workers,
             now: () => this.options.clock.now(),
+            retryAfterFloorMs: MIC_RETRY_POLICY.retryAfterFloorMs,
             reconcile: (key, reconcileSignal) => this.options.reconciler.reconcile(key, reconcileSignal),
             onOutcome: (outcome) => {
               if (outcome.result === 'retry' || outcome.result === 'terminal') {
@@ -95,10 +93,7 @@ export class MicController {
           },
           signal,
         ),
-        runController(
-          { name: 'readiness', queue: this.podQueue, workers: 2, now: () => this.options.clock.now(), reconcile: (key) => this.reconcileReadiness(key) },
-          signal,
-        ),
+        this.options.readiness.run(signal),
       ]);
     } finally {
       this.active = false;
@@ -121,37 +116,7 @@ export class MicController {
     const changed = this.options.view.refresh();
     for (const key of changed) this.queue.add(key);
     this.options.onQueueDepth?.(this.queueDepth);
-    this.queueReadiness();
-  }
-
-  /** Queues gated pods whose condition is out of date (indexes rebuilt once per refresh). */
-  private queueReadiness(): void {
-    const gated = this.options.informers.pods.list().filter((pod) => pod.readinessGate);
-    if (gated.length === 0) return;
-    this.assignedByKey = new Map(this.options.informers.assigned.list().map((entry) => [objectKey(entry.metadata.namespace ?? '', entry.metadata.name ?? ''), entry]));
-    this.byPod = new Map();
-    for (const entry of this.options.view.desiredState().assignments.values()) {
-      const key = objectKey(entry.podNamespace, entry.podName);
-      const list = this.byPod.get(key);
-      if (list === undefined) this.byPod.set(key, [entry]);
-      else list.push(entry);
-    }
-    for (const pod of gated) if (needsUpdate(pod, this.readinessOf(pod))) this.podQueue.add(objectKey(pod.namespace, pod.name));
-  }
-
-  private readinessOf(pod: PodInfo): ReturnType<typeof identityReadiness> {
-    const mine = this.byPod.get(objectKey(pod.namespace, pod.name)) ?? [];
-    const problems = this.options.view.desiredState().problems;
-    return identityReadiness(pod, { assignments: new Map(mine.map((entry) => [objectKey(entry.namespace, entry.name), entry])), problems }, this.assignedByKey);
-  }
-
-  private async reconcileReadiness(key: string): Promise<undefined> {
-    const pod = this.options.view.pod(key);
-    if (pod === undefined || !pod.readinessGate) return undefined;
-    const wanted = this.readinessOf(pod);
-    if (!needsUpdate(pod, wanted)) return undefined;
-    await writeIdentityReadiness(this.options.kubeConfig, pod, wanted, new Date(this.options.clock.now()));
-    return undefined;
+    this.options.readiness.queueStale();
   }
 
   /** Reconciles every target now and then from the caches: a safety net, not the main path. */
@@ -178,8 +143,8 @@ export class MicController {
     const round = (): void => {
       if (signal.aborted) return;
       for (const key of this.options.view.targetKeys()) {
-        if (!this.options.reconciler.hasCachedState(key)) continue;
-        this.options.reconciler.requestRefresh(key);
+        if (!this.options.targetState.hasCachedIdentities(key)) continue;
+        this.options.targetState.requestRefresh(key);
         this.queue.addAfter(key, Math.floor(Math.random() * interval));
       }
       cancel = this.options.clock.setTimer(interval, round);

@@ -31,7 +31,10 @@ import { MicController } from './controller.ts';
 import { micHealthServer, micMetricsServer } from './health-server.ts';
 import { createMicInformers } from './informers.ts';
 import { MicMetrics } from './metrics.ts';
+import { ReadinessController } from './readiness-controller.ts';
 import { TargetReconciler } from './reconcile-target.ts';
+import { MIC_RETRY_POLICY } from './retry-policy.ts';
+import { TargetState } from './target-state.ts';
 import { recordTypeUpgrade } from './type-upgrade.ts';
 import { MicView } from './view.ts';
 import { WriteTracker } from './write-tracker.ts';
@@ -101,7 +104,10 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
         logger,
         userAgent,
         clock,
-        transientRetry: { maxRetries: config.reconcile.armRetry.maxRetries, baseDelayMs: config.reconcile.armRetry.firstDelayMs, maxDelayMs: 8_000 },
+        transientRetry: { maxRetries: config.reconcile.armRetry.maxRetries, baseDelayMs: config.reconcile.armRetry.firstDelayMs, maxDelayMs: MIC_RETRY_POLICY.arm.transientRetryMaxDelayMs },
+        defaultThrottleMs: MIC_RETRY_POLICY.arm.defaultThrottleMs,
+        conflictRetryMs: MIC_RETRY_POLICY.arm.conflictRetryMs,
+        deletingRetryMs: MIC_RETRY_POLICY.arm.deletingRetryMs,
         onOperation: (operation) => {
           // Calls the throttle gate refused never reached ARM: not an ARM operation (nor a write).
           if (operation.error instanceof ThrottledError && !operation.error.requestSent) return;
@@ -115,18 +121,19 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
   const informers = createMicInformers(kube, logger, clock);
   const view = new MicView(informers, { forceNamespaced: config.namespaced }, () => clock.now());
   const events = new EventRecorder({ kubeConfig: kube, component: EVENT_SOURCE_COMPONENT, instance: config.leaderElection.identity, logger, clock });
+  const targetState = new TargetState({ identityCacheTtlMs: MIC_RETRY_POLICY.identityCacheTtlMs });
   const reconciler = new TargetReconciler({
     view,
     writer: new AssignedIdentityWriter(kube),
     arm,
     events,
-    writes: new WriteTracker(),
+    writes: new WriteTracker(MIC_RETRY_POLICY.ownWriteWaitMs),
+    state: targetState,
     clock,
     logger,
     immutable: () => immutable,
     gracePeriodMs: config.reconcile.identityRemovalGracePeriodMs,
     writeConcurrency: config.reconcile.writeConcurrency,
-    identityCacheTtlMs: 30_000,
     observe: (outcome) => {
       const now = clock.now();
       for (const key of outcome.assignedKeys) {
@@ -136,10 +143,11 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const controller = new MicController({
-    kubeConfig: kube,
     informers,
     view,
     reconciler,
+    targetState,
+    readiness: new ReadinessController({ kubeConfig: kube, informers, view, clock, workers: 2 }),
     clock,
     logger,
     debounceMs: config.reconcile.debounceMs,

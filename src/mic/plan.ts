@@ -1,7 +1,8 @@
 /**
  * The plan for one VM or scale set: which AzureAssignedIdentities to create, update, unassign and
  * delete, and which user-assigned identities to add to or remove from the target in one ARM write.
- * Pure: the executor (reconcile-target.ts) carries it out.
+ * Pure, as are the decisions around the ARM wave beside it (wave-gate.ts before it, outcome.ts after
+ * it); the executor (reconcile-target.ts) carries them out.
  *
  * Rules beyond upstream (ARCHITECTURE.md "Where we go beyond"):
  * - An AAI that is no longer desired is first marked `Unassigned` (NMIs stop serving it at once) and
@@ -15,18 +16,8 @@
  * - Identity and resource IDs are compared case-insensitively.
  * @module
  */
-import { AssignedIdentityState, effectiveAssignedState, IdentityType, type AzureAssignedIdentity } from '../api/index.ts';
+import { AssignedIdentityState, effectiveAssignedState, IdentityType, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type AzureAssignedIdentity } from '../api/index.ts';
 import { objectKey, type DesiredAssignment } from './model.ts';
-
-/** AAI annotation: the identity was on the target before MIC needed it, so MIC never removes it. */
-export const PREEXISTING_ANNOTATION = 'aadpodidentity.k8s.io/identity-preexisting';
-/**
- * AAI annotation: the VM or scale set the identity was assigned to, so that the AAIs of a node that is
- * gone (scale-in) still lead MIC to the scale set to remove identities nobody needs any more.
- */
-export const TARGET_ANNOTATION = 'aadpodidentity.k8s.io/target';
-/** AAI annotation: when MIC marked it Unassigned (RFC 3339); the grace period runs from here. */
-export const UNASSIGNED_AT_ANNOTATION = 'aadpodidentity.k8s.io/unassigned-at';
 
 export interface TargetPlanInput {
   /** Desired assignments whose pod runs on a node of this target. */

@@ -5,9 +5,8 @@
  * so each burst of events costs one recompute and at most one reconcile per affected target.
  * @module
  */
-import type { AzureAssignedIdentity } from '../api/index.ts';
+import { TARGET_ANNOTATION, type AzureAssignedIdentity } from '../api/index.ts';
 import { parseTargetResourceId, targetKey, type ComputeTargetRef } from '../azure/provider-id.ts';
-import { TARGET_ANNOTATION } from './plan.ts';
 import { computeDesiredState } from './desired.ts';
 import type { MicInformers } from './informers.ts';
 import { objectKey, type DesiredAssignment, type DesiredState, type MicPolicy, type NodeInfo, type PodInfo } from './model.ts';

@@ -2,11 +2,12 @@
  * Remembers MIC's own recent AAI writes so a reconcile never acts on a cache that has not caught up
  * with them yet (which would re-create what was just created, or flip a state back). Upstream slept
  * 200 ms after every cycle for the same reason; here a target whose cache lags is simply retried a
- * moment later. Entries expire, so a lost watch event cannot stall a target for long.
+ * moment later (retry-policy.ts). Entries expire, so a lost watch event cannot stall a target for long.
  * @module
  */
 import type { AzureAssignedIdentity } from '../api/index.ts';
 import { objectKey } from './model.ts';
+import { MIC_RETRY_POLICY } from './retry-policy.ts';
 
 interface Tracked {
   readonly targetKey: string;
@@ -25,7 +26,8 @@ export class WriteTracker {
   private readonly entries = new Map<string, Tracked>();
   private readonly ttlMs: number;
 
-  constructor(ttlMs = 10_000) {
+  /** `ttlMs`: how long a write is waited for before it is taken as seen. */
+  constructor(ttlMs = MIC_RETRY_POLICY.ownWriteWaitMs) {
     this.ttlMs = ttlMs;
   }
 

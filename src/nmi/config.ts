@@ -31,7 +31,7 @@ export interface NmiConfig {
   readonly handoverTimeoutMs: number;
   /** A second port where a ready /readyz counts as the successor (0: none). */
   readonly handoverProbePort: number;
-  /** Set net.ipv4.tcp_migrate_req=1 for the handover (tcp-migrate-req.ts). */
+  /** Set net.ipv4.tcp_migrate_req=1 for the handover (node/tcp-migrate-req.ts). */
   readonly handoverTcpMigrateReq: boolean;
   readonly metadata: { readonly ip: string; readonly port: number };
   readonly iptables: {

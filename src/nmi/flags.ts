@@ -7,8 +7,8 @@
 import { isIP } from 'node:net';
 import { boolFlag, enumFlag, floatFlag, intFlag, stringFlag, type FlagGroup } from '../lib/go-flags.ts';
 import { KLOG_FLAGS, KLOG_FLAG_GROUP } from '../lib/klog-flags.ts';
-import { GUARD_CHAIN, isChainName } from './iptables/rules.ts';
-import { checkTaintKey } from './node-taint.ts';
+import { GUARD_CHAIN, isChainName } from './node/iptables/rules.ts';
+import { checkTaintKey } from './node/node-taint.ts';
 
 function ipOrEmpty(text: string): string | undefined {
   return text === '' || isIP(text) !== 0 ? undefined : 'an IP address';

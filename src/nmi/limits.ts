@@ -1,23 +1,24 @@
 /**
- * Admission limits for NMI: a {@link TokenBucket}, a bounded per-key limiter built from buckets
- * ({@link KeyedRateLimiter}, one bucket per pod) and the node-wide {@link UpstreamLimiter} that keeps
- * calls to IMDS within what a VM allows (about 20 identity requests/s and 5 concurrent). Time is passed
+ * Admission limits for NMI, shared by its layers: a {@link TokenBucket} (also the token cache's refresh
+ * rate), a bounded per-key limiter built from buckets ({@link KeyedRateLimiter}, one bucket per pod:
+ * http/rate-limit.ts) and the node-wide {@link UpstreamLimiter} that keeps calls to IMDS within what a
+ * VM allows (about 20 identity requests/s and 5 concurrent: tokens/limited-source.ts). Time is passed
  * in (`now`) or injected ({@link Clock}); nothing here sleeps for real in tests.
  * @module
  */
 import { systemClock, type CancelTimer, type Clock } from '../lib/clock.ts';
 import { RetryAfterError } from '../lib/errors.ts';
 
-export interface RateOpts {
+export interface RateOptions {
   /** Sustained rate, tokens per second (> 0). */
   readonly ratePerSec: number;
   /** Bucket capacity: how many may pass at once after a quiet period (≥ 1). */
   readonly burst: number;
 }
 
-function checkRate(opts: RateOpts): void {
-  if (!(opts.ratePerSec > 0 && Number.isFinite(opts.ratePerSec))) throw new RangeError(`ratePerSec must be a positive number, got ${String(opts.ratePerSec)}`);
-  if (!(opts.burst >= 1 && Number.isFinite(opts.burst))) throw new RangeError(`burst must be ≥ 1, got ${String(opts.burst)}`);
+function checkRate(rate: RateOptions): void {
+  if (!(rate.ratePerSec > 0 && Number.isFinite(rate.ratePerSec))) throw new RangeError(`ratePerSec must be a positive number, got ${String(rate.ratePerSec)}`);
+  if (!(rate.burst >= 1 && Number.isFinite(rate.burst))) throw new RangeError(`burst must be ≥ 1, got ${String(rate.burst)}`);
 }
 
 /** A classic token bucket; starts full. Pure: the caller passes the time. */
@@ -27,11 +28,11 @@ export class TokenBucket {
   private tokens: number;
   private lastMs: number;
 
-  constructor(opts: RateOpts, nowMs: number) {
-    checkRate(opts);
-    this.ratePerMs = opts.ratePerSec / 1000;
-    this.burst = opts.burst;
-    this.tokens = opts.burst;
+  constructor(rate: RateOptions, nowMs: number) {
+    checkRate(rate);
+    this.ratePerMs = rate.ratePerSec / 1000;
+    this.burst = rate.burst;
+    this.tokens = rate.burst;
     this.lastMs = nowMs;
   }
 
@@ -63,32 +64,32 @@ export class TokenBucket {
   }
 }
 
-export interface KeyedRateLimiterOpts extends Partial<RateOpts> {
+export interface KeyedRateLimiterOptions extends Partial<RateOptions> {
   /** Most keys tracked; the least recently used bucket is forgotten beyond it. Default 10,000. */
   readonly maxKeys?: number;
   readonly clock?: Clock;
 }
 
 /** Default per-pod limit: 10 requests/s, bursts of 20. */
-export const DEFAULT_PER_POD_RATE: RateOpts = Object.freeze({ ratePerSec: 10, burst: 20 });
+export const DEFAULT_PER_POD_RATE: RateOptions = Object.freeze({ ratePerSec: 10, burst: 20 });
 
 /**
  * One token bucket per key (e.g. pod IP or UID), bounded in memory. Forgetting an LRU bucket at worst
  * gives that key a fresh burst; with `maxKeys` well above the pods on a node that never happens.
  */
 export class KeyedRateLimiter {
-  private readonly rate: RateOpts;
+  private readonly rate: RateOptions;
   private readonly maxKeys: number;
   private readonly clock: Clock;
   /** Buckets in LRU order (first = least recently used). */
   private readonly buckets = new Map<string, TokenBucket>();
 
-  constructor(opts: KeyedRateLimiterOpts = {}) {
-    this.rate = { ratePerSec: opts.ratePerSec ?? DEFAULT_PER_POD_RATE.ratePerSec, burst: opts.burst ?? DEFAULT_PER_POD_RATE.burst };
+  constructor(options: KeyedRateLimiterOptions = {}) {
+    this.rate = { ratePerSec: options.ratePerSec ?? DEFAULT_PER_POD_RATE.ratePerSec, burst: options.burst ?? DEFAULT_PER_POD_RATE.burst };
     checkRate(this.rate);
-    this.maxKeys = opts.maxKeys ?? 10_000;
+    this.maxKeys = options.maxKeys ?? 10_000;
     if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) throw new RangeError(`maxKeys must be a positive integer, got ${String(this.maxKeys)}`);
-    this.clock = opts.clock ?? systemClock;
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Admits one request for `key`, or throws a {@link RetryAfterError} (code `PI_RATE_LIMITED`) saying how long to wait. */
@@ -122,7 +123,7 @@ export class KeyedRateLimiter {
   }
 }
 
-export interface UpstreamLimiterOpts {
+export interface UpstreamLimiterOptions {
   /** Most calls running at once. Default 5 (IMDS per VM). */
   readonly maxConcurrent?: number;
   /** Most calls started in any window of `windowMs`. Default 20. */
@@ -175,13 +176,13 @@ export class UpstreamLimiter {
   private wakeTimer: CancelTimer | undefined;
   private readonly counters = { started: 0, rejectedQueueFull: 0, timedOut: 0, aborted: 0 };
 
-  constructor(opts: UpstreamLimiterOpts = {}) {
-    this.maxConcurrent = opts.maxConcurrent ?? 5;
-    this.maxPerWindow = opts.maxPerWindow ?? 20;
-    this.windowMs = opts.windowMs ?? 1_000;
-    this.maxQueue = opts.maxQueue ?? 1_000;
-    this.queueTimeoutMs = opts.queueTimeoutMs;
-    this.clock = opts.clock ?? systemClock;
+  constructor(options: UpstreamLimiterOptions = {}) {
+    this.maxConcurrent = options.maxConcurrent ?? 5;
+    this.maxPerWindow = options.maxPerWindow ?? 20;
+    this.windowMs = options.windowMs ?? 1_000;
+    this.maxQueue = options.maxQueue ?? 1_000;
+    this.queueTimeoutMs = options.queueTimeoutMs;
+    this.clock = options.clock ?? systemClock;
     for (const [name, value] of [
       ['maxConcurrent', this.maxConcurrent],
       ['maxPerWindow', this.maxPerWindow],

@@ -1,66 +1,48 @@
 /**
- * NMI's entry point: parse flags and environment once, refuse kubenet unless allowed, then run the
- * informers, the token listener(s) (once caches synced), the iptables manager, and the health and
- * metrics servers. Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad configuration.
- * On stop the interception rules stay (fail-closed) unless `--cleanup-iptables-on-exit`.
+ * NMI's entry point: parse flags and environment once, then wire and run the parts — the token path
+ * (tokens/), the node's view and identity decisions (identity/), the token listener(s) (http/, once
+ * caches synced), the iptables manager and other node duties (node/), and the health and metrics
+ * servers. Exit codes: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad configuration. On
+ * stop the interception rules stay (fail-closed) unless `--cleanup-iptables-on-exit`.
  * @module
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { resolveCloud } from '../azure/clouds.ts';
-import { ImdsTokenClient } from '../azure/imds-token-client.ts';
+import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
+import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError, TerminalError } from '../lib/errors.ts';
 import { buildHealthApp } from '../lib/health-app.ts';
 import { HttpServer } from '../lib/http-server.ts';
-import { runAll, runnable, stopsEarly, type Runnable } from '../lib/lifecycle.ts';
 import { KeyedWaiter } from '../lib/keyed-waiter.ts';
-import { createLogger } from '../lib/logger.ts';
+import { runAll, runnable, stopsEarly, type Runnable } from '../lib/lifecycle.ts';
 import { LogFileError } from '../lib/log-file.ts';
-import { profileServer } from '../lib/profile-app.ts';
-import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
-import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
+import { createLogger } from '../lib/logger.ts';
 import { buildMetricsApp } from '../lib/metrics-app.ts';
-import { buildNmiApp } from './app.ts';
+import { profileServer } from '../lib/profile-app.ts';
 import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
-import { NmiHandler } from './handler.ts';
-import { awaitSuccessor, probeAnyReady, successorReadyUrls } from './handover.ts';
-import { ensureTcpMigrateReq } from './tcp-migrate-req.ts';
-import { IdentityFinder } from './identity-finder.ts';
-import { createNmiInformers } from './informers.ts';
-import { execConntrack, execConntrackReversePickups } from './iptables/conntrack.ts';
-import { execIptables } from './iptables/iptables.ts';
-import { cleanupIptables, IptablesManager } from './iptables/manager.ts';
-import { AAD_METADATA_CHAIN, GUARD_CHAIN, MIGRATION_CHAIN, type IptablesConfig } from './iptables/rules.ts';
-import { KeyedRateLimiter, UpstreamLimiter } from './limits.ts';
+import { buildNmiApp } from './http/app.ts';
+import { NmiHandler } from './http/handler.ts';
+import { ImdsProxy } from './http/proxy.ts';
+import { IdentityFinder } from './identity/identity-finder.ts';
+import { createNmiInformers } from './identity/informers.ts';
+import { NodeView } from './identity/node-view.ts';
+import { KeyedRateLimiter } from './limits.ts';
 import { NmiMetrics } from './metrics.ts';
-import { NodeView } from './node-view.ts';
-import { removeNodeTaint } from './node-taint.ts';
-import { ImdsProxy } from './proxy.ts';
-import { SecretWatch } from './secret-watch.ts';
-import { ServicePrincipalSource } from './service-principal-source.ts';
-import { TokenService, type NodeImds } from './token-service.ts';
-import { uninstallWatch } from './uninstall-watch.ts';
+import { handoverOnStop, successorReadyUrls } from './node/handover.ts';
+import { execConntrack, execConntrackReversePickups } from './node/iptables/conntrack.ts';
+import { execIptables } from './node/iptables/iptables.ts';
+import { cleanupIptables, IptablesManager } from './node/iptables/manager.ts';
+import { AAD_METADATA_CHAIN, GUARD_CHAIN, MIGRATION_CHAIN, type IptablesConfig } from './node/iptables/rules.ts';
+import { checkKubenet } from './node/kubenet.ts';
+import { startupTaintRemoval } from './node/node-taint.ts';
+import { ensureTcpMigrateReq } from './node/tcp-migrate-req.ts';
+import { uninstallWatch } from './node/uninstall-watch.ts';
+import { buildTokenPath } from './tokens/build.ts';
 
 export const NMI_VERSION = '0.1.0';
 /** How long a stopping NMI keeps answering requests on connections already open (then closes them). */
 export const TOKEN_DRAIN_MS = 2_000;
-
-const KUBENET_MESSAGE =
-  'AAD Pod Identity is not supported for Kubenet. Review https://azure.github.io/aad-pod-identity/docs/configure/aad_pod_identity_on_kubenet/ for more details.';
-
-/** Upstream's kubenet refusal: pods on kubenet can spoof each other's addresses. */
-async function checkKubenet(config: NmiConfig, logger: Logger): Promise<void> {
-  if (config.kubenet.allowed) return;
-  let text: string;
-  try {
-    text = await readFile(config.kubenet.kubeletConfigPath, 'utf8');
-  } catch (error) {
-    logger.warn({ file: config.kubenet.kubeletConfigPath, err: (error as NodeJS.ErrnoException).code ?? describeError(error) }, 'kubelet config not readable; assuming the network plugin is not kubenet');
-    return;
-  }
-  if (text.includes('--network-plugin=kubenet')) throw new TerminalError(`${KUBENET_MESSAGE} (found --network-plugin=kubenet in ${config.kubenet.kubeletConfigPath}; --allow-network-plugin-kubenet overrides)`, { code: 'PI_KUBENET' });
-}
 
 /** The rules NMI keeps; `withGuard` forces the guard in (cleanup removes one left by an earlier run with --ipt-guard). */
 export function iptablesConfigOf(config: NmiConfig, withGuard = config.iptables.guard): IptablesConfig {
@@ -86,7 +68,7 @@ function afterSync(server: HttpServer, ready: (signal: AbortSignal) => Promise<v
 
 export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: AbortSignal, logger: Logger, clock: Clock = systemClock): Promise<void> {
   for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
-  await checkKubenet(config, logger);
+  await checkKubenet(config.kubenet, logger);
   // Not client-node's KubeConfig: loading client-node costs NMI ~90 MB (docs/nmi.md, Memory).
   const kubeConfig = identifiedAccess(loadKubeAccess({ kubeconfigPath: config.kubeconfig, env }), {
     userAgent: kubeUserAgent({ component: KUBE_COMPONENT.nmi, version: NMI_VERSION, customUserAgent: config.customUserAgent }),
@@ -95,11 +77,24 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const userAgent = `aad-pod-identity/NMI/${NMI_VERSION}${config.customUserAgent === undefined ? '' : ` ${config.customUserAgent}`}`;
   const cloud = await resolveCloud({ cloud: config.tokens.cloud, activeDirectoryEndpoint: config.tokens.authorityHost }, { env });
 
+  // Built in dependency order: metrics, the token path (which reports to them), then the view whose
+  // events drop cached tokens, then the request handling that reads both.
+  const metrics = new NmiMetrics({ operationLabel: config.metricsOperationType });
+  const tokenPath = buildTokenPath({
+    config: config.tokens,
+    imdsEndpoint: `http://${config.metadata.ip}:${String(config.metadata.port)}`,
+    cloud,
+    kubeConfig,
+    userAgent,
+    metrics,
+    logger,
+    clock,
+  });
+  const { tokens } = tokenPath;
+  const perPod = new KeyedRateLimiter({ ratePerSec: config.tokens.perPod.ratePerSec, burst: config.tokens.perPod.burst, clock });
   const waiter = new KeyedWaiter(clock);
   const addresses = new KeyedWaiter(clock);
   const informers = createNmiInformers(kubeConfig, logger, { nodeName: config.nodeName, mode: config.mode, watchNodeAssignmentsOnly: config.watchNodeAssignmentsOnly, clock });
-  // The view's and the secret watch's listeners need the token service, which is built after them.
-  const late: { tokens?: TokenService; servicePrincipals?: ServicePrincipalSource; metrics?: NmiMetrics } = {};
   const view = new NodeView(informers, {
     onAssignmentChange: (namespace, name) => {
       waiter.notify(`${namespace}/${name}`);
@@ -107,60 +102,15 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     onPodAddress: (ip) => {
       addresses.notify(ip);
     },
-    onIdentityChange: (identity) => late.tokens?.invalidate(identity),
+    onIdentityChange: (identity) => {
+      tokens.invalidate(identity);
+    },
     onPodGone: (pod) => {
       for (const ip of pod.ips) perPod.forget(ip);
       // Requests of a deleted pod waiting for its assignment re-check and are answered at once.
       waiter.notify(`${pod.namespace}/${pod.name}`);
     },
   });
-  const perPod = new KeyedRateLimiter({ ratePerSec: config.tokens.perPod.ratePerSec, burst: config.tokens.perPod.burst, clock });
-  const imdsClient = new ImdsTokenClient({ endpoint: `http://${config.metadata.ip}:${String(config.metadata.port)}`, userAgent, clock });
-  const imds: NodeImds = {
-    getToken: async (request, requestSignal) => {
-      const started = clock.now();
-      const operation = request.selector === undefined ? 'adal_token_msi' : 'adal_token_msi_userassignedid';
-      try {
-        const token = await imdsClient.getToken(request, requestSignal);
-        late.metrics?.observeUpstream(operation, (clock.now() - started) / 1000, false);
-        return token;
-      } catch (error) {
-        late.metrics?.observeUpstream(operation, (clock.now() - started) / 1000, true);
-        throw error;
-      }
-    },
-  };
-  const secrets = new SecretWatch({
-    kubeConfig,
-    logger,
-    clock,
-    onChange: (namespace, name) => {
-      for (const identity of late.servicePrincipals?.takeUsersOf(namespace, name) ?? []) late.tokens?.invalidate(identity);
-    },
-  });
-  const spSource = new ServicePrincipalSource(cloud, secrets, () => late.metrics?.kubernetesError('get_secret'), userAgent);
-  late.servicePrincipals = spSource;
-  const tokenService = new TokenService({
-    imds,
-    servicePrincipals: {
-      getToken: async (identity, tenantId, resource, requestSignal) => {
-        const started = clock.now();
-        try {
-          const token = await spSource.getToken(identity, tenantId, resource, requestSignal);
-          late.metrics?.observeUpstream('adal_token', (clock.now() - started) / 1000, false);
-          return token;
-        } catch (error) {
-          late.metrics?.observeUpstream('adal_token', (clock.now() - started) / 1000, true);
-          throw error;
-        }
-      },
-    },
-    imdsLimiter: new UpstreamLimiter({ maxConcurrent: config.tokens.imds.maxConcurrent, maxPerWindow: config.tokens.imds.maxPerSecond, windowMs: 1_000, queueTimeoutMs: 30_000, clock }),
-    cache: { maxEntries: config.tokens.cacheSize, clock },
-  });
-  late.tokens = tokenService;
-  const metrics = new NmiMetrics({ cacheStats: () => tokenService.stats(), operationLabel: config.metricsOperationType });
-  late.metrics = metrics;
   const finder = new IdentityFinder(view, waiter, {
     mode: config.mode,
     namespaced: config.namespaced,
@@ -171,7 +121,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     view,
     addresses,
     finder,
-    tokens: tokenService,
+    tokens,
     perPod,
     metrics,
     logger,
@@ -185,13 +135,12 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     },
   });
   const proxy = new ImdsProxy({ metadataIp: config.metadata.ip, metadataPort: config.metadata.port });
-
   const host = config.hostTokenListener;
   // One listener serves both when they coincide (a wildcard token listener includes 127.0.0.1): /host/token
   // is still answered only to 127.0.0.1, which DNATed pod traffic (it keeps the pod's address) never is.
   const wildcard = config.tokenListener.host === '0.0.0.0' || config.tokenListener.host === '::';
   const shared = host !== undefined && host.port === config.tokenListener.port && (host.host === config.tokenListener.host || wildcard);
-  // With a handover every listener shares its port with the NMI that replaces this one (handover.ts).
+  // With a handover every listener shares its port with the NMI that replaces this one (node/handover.ts).
   const reusePort = config.handoverTimeoutMs > 0;
   if (reusePort && config.handoverTcpMigrateReq) {
     const migrate = await ensureTcpMigrateReq();
@@ -247,16 +196,7 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   // The startup taint goes only once pods on this node are intercepted and can be answered.
   const taintKey = config.iptables.notReadyTaint;
   const startupTaint =
-    taintKey === undefined
-      ? undefined
-      : runnable('not-ready taint', async (partSignal) => {
-          const aborted = new Promise<void>((resolve) => { partSignal.addEventListener('abort', () => { resolve(); }, { once: true }); });
-          await Promise.race([Promise.all([installed.promise, synced(partSignal)]), aborted]);
-          if (partSignal.aborted) return;
-          const outcome = await removeNodeTaint({ kubeConfig, nodeName: config.nodeName, key: taintKey, logger, clock }, partSignal);
-          logger.info({ node: config.nodeName, taint: taintKey, outcome }, outcome === 'removed' ? 'not-ready taint removed: iptables rules installed and caches synced' : 'node has no not-ready taint');
-          await aborted;
-        });
+    taintKey === undefined ? undefined : startupTaintRemoval({ kubeConfig, nodeName: config.nodeName, key: taintKey, logger, clock, installed: installed.promise, synced });
   const parts: Runnable[] = [
     stopsEarly(health, signal),
     stopsEarly(metricsServer, signal),
@@ -286,48 +226,14 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   try {
     await runAll(parts, stopped);
   } finally {
-    secrets.close();
+    await tokenPath.close();
     await proxy.close();
-    await imdsClient.close();
     if (config.iptables.manage && (config.iptables.cleanupOnExit || lifecycle.uninstalling)) {
       await cleanupIptables(iptablesConfigOf(config, true), runner, logger).catch((error: unknown) => {
         logger.error({ err: describeError(error) }, 'removing the iptables rules failed');
       });
     }
   }
-}
-
-/**
- * The signal that stops NMI's token path: `shutdown` itself without a handover, else once the successor
- * is ready on the health port (which this NMI has just closed), the wait is cancelled, or it timed out.
- */
-function handoverOnStop(
-  shutdown: AbortSignal,
-  options: { readonly timeoutMs: number; readonly successorUrls: readonly string[]; readonly cancelled: () => boolean; readonly clock: Clock; readonly logger: Logger },
-): AbortSignal {
-  if (options.timeoutMs === 0) return shutdown;
-  const stop = new AbortController();
-  shutdown.addEventListener(
-    'abort',
-    () => {
-      const { logger } = options;
-      logger.info({ successor: options.successorUrls, timeoutMs: options.timeoutMs }, 'handover: serving tokens until the successor is ready');
-      void awaitSuccessor({ probe: () => probeAnyReady(options.successorUrls), timeoutMs: options.timeoutMs, intervalMs: 100, clock: options.clock, cancelled: options.cancelled })
-        .then((result) => {
-          const message = { 'successor-ready': 'handover: successor ready, stopping', 'timed-out': 'handover: no successor ready in time, stopping', cancelled: 'handover: skipped (uninstall, or not intercepting)' }[result.outcome];
-          (result.outcome === 'timed-out' ? logger.warn.bind(logger) : logger.info.bind(logger))(result, message);
-        })
-        .catch((error: unknown) => {
-          logger.error({ err: describeError(error) }, 'handover failed, stopping');
-        })
-        .finally(() => {
-          stop.abort(shutdown.reason);
-        });
-    },
-    { once: true },
-  );
-  if (shutdown.aborted) stop.abort(shutdown.reason);
-  return stop.signal;
 }
 
 /** `pod-identity nmi cleanup`: remove the interception rules (uninstall). */

@@ -9,7 +9,7 @@
  * @module
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { TokenCacheStats } from './token-cache.ts';
+import type { TokenCacheStats } from './tokens/token-cache.ts';
 
 export type NmiOperation = 'token' | 'host_token' | 'proxy' | 'invalid_path' | 'instance_blocked';
 export type ImdsOperation = 'adal_token_msi' | 'adal_token_msi_userassignedid' | 'adal_token';
@@ -66,6 +66,12 @@ export function resourceLabel(resource: string): string {
   return KNOWN_RESOURCES.has(resource.toLowerCase()) ? resource.toLowerCase() : resource === '' ? '' : 'other';
 }
 
+export interface NmiMetricsOptions {
+  /** Node.js process metrics (default true). */
+  readonly processMetrics?: boolean;
+  readonly operationLabel?: OperationLabel;
+}
+
 export class NmiMetrics {
   readonly registry = new Registry();
   private readonly operations: Histogram;
@@ -79,7 +85,10 @@ export class NmiMetrics {
   /** Path mode: the paths already in use as label values. */
   private readonly pathLabels = new Set<string>();
 
-  constructor(options: { readonly processMetrics?: boolean; readonly cacheStats?: () => TokenCacheStats; readonly operationLabel?: OperationLabel } = {}) {
+  /** The token cache's counters, read at each scrape; set once the cache exists ({@link reportTokenCache}). */
+  private tokenCacheStats: (() => TokenCacheStats) | undefined;
+
+  constructor(options: NmiMetricsOptions = {}) {
     const registers = [this.registry];
     this.operationLabel = options.operationLabel ?? 'route';
     // Help texts are upstream's (pkg/metrics/metrics.go), word for word.
@@ -102,19 +111,26 @@ export class NmiMetrics {
     this.decisions = new Counter({ name: 'aadpodidentity_nmi_token_requests_total', help: 'Token requests by outcome (issued, refused, error) and whether the token came from the cache', labelNames: ['outcome', 'cache'], registers });
     this.iptablesRestores = new Counter({ name: 'aadpodidentity_nmi_iptables_restores_total', help: 'Times the interception rules were found changed and restored', registers });
     this.iptablesErrors = new Counter({ name: 'aadpodidentity_nmi_iptables_errors_total', help: 'Failed iptables syncs (retried with backoff)', registers });
-    const cacheStats = options.cacheStats;
-    new Gauge({
+    const tokenCache: Gauge = new Gauge({
       name: 'aadpodidentity_nmi_token_cache',
       help: 'Token cache counters: hits, misses, coalesced misses, upstream calls, refreshes, evictions, invalidations, size',
       labelNames: ['counter'],
       registers,
-      collect() {
-        if (cacheStats === undefined) return;
-        const stats = cacheStats();
-        for (const [name, value] of Object.entries(stats) as [string, number][]) this.set({ counter: name }, value);
+      collect: () => {
+        const stats = this.tokenCacheStats?.();
+        if (stats === undefined) return;
+        for (const [name, value] of Object.entries(stats) as [string, number][]) tokenCache.set({ counter: name }, value);
       },
     });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Reports the token cache's counters from now on. A method rather than an option: the cache is built
+   * after these metrics, which its upstream sources report to.
+   */
+  reportTokenCache(stats: () => TokenCacheStats): void {
+    this.tokenCacheStats = stats;
   }
 
   /** One NMI operation; `rawUrl` (the request target as received) is read in path mode only. */

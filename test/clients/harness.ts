@@ -7,6 +7,7 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { requestText, type TextResponse } from '../../src/lib/http-request.ts';
 import { run } from '../harness/exec.ts';
 import type { ClientResult } from './node/report.ts';
 
@@ -63,19 +64,8 @@ export async function runNodeClient(script: string, scenario: object, env: NodeJ
 }
 
 /** GET over HTTPS trusting `caPem`; resolves on any status. */
-export function httpsGet(url: string, caPem: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', ca: caPem, headers, agent: false, signal: AbortSignal.timeout(10_000) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+export function httpsGet(url: string, caPem: string, headers: Record<string, string> = {}): Promise<TextResponse> {
+  return requestText(request(url, { method: 'GET', ca: caPem, headers, agent: false, signal: AbortSignal.timeout(10_000) }));
 }
 
 /** The signing keys, found as a relying party would: OpenID discovery, then `jwks_uri`. */

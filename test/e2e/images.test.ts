@@ -23,7 +23,7 @@ import { chown, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedChainRules, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { run, runOk } from '../harness/exec.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceChange, rootNamespaceSnapshot } from '../harness/netns.ts';

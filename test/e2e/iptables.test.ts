@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedChainRules, jumpPositions, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, jumpPositions, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 import { runOk } from '../harness/exec.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';

@@ -34,7 +34,7 @@ import { main } from '../../src/cli/main.ts';
 import { locateUpstreamBinaries, type UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
 import { KUBE_COMPONENT } from '../../src/kube/client-identity.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
-import { AAD_METADATA_CHAIN, expectedChainRules, MIGRATION_CHAIN, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { AAD_METADATA_CHAIN, expectedChainRules, MIGRATION_CHAIN, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, rootNamespaceChange, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';

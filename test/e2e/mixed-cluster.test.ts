@@ -27,7 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locateUpstreamBinaries, type UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
 import { KUBE_COMPONENT } from '../../src/kube/client-identity.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
-import { MIGRATION_CHAIN } from '../../src/nmi/iptables/rules.ts';
+import { MIGRATION_CHAIN } from '../../src/nmi/node/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { assertNetnsPrerequisites, createTopology, rootNamespaceChange, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';

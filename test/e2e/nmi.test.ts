@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectedChainRules, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { run, runOk } from '../harness/exec.ts';

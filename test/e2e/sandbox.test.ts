@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../harness/binaries.ts';
 import { runOk } from '../harness/exec.ts';
 import { assertNetnsPrerequisites, rootNamespaceSnapshot, type RootNamespaceSnapshot } from '../harness/netns.ts';
-import type { SandboxSummary } from '../../src/cli/sandbox/run.ts';
+import type { SandboxSummary } from '../../src/cli/sandbox/phases/report.ts';
 
 const MAIN = path.join(repoRoot, 'src/cli/main.ts');
 

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locateUpstreamBinaries, type UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import { KUBE_COMPONENT } from '../../src/kube/client-identity.ts';
-import { expectedChainRules } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules } from '../../src/nmi/node/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, rootNamespaceSnapshot, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';

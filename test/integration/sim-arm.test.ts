@@ -13,6 +13,7 @@ import { ManagedServiceIdentityClient } from '@azure/arm-msi';
 import type { TokenCredential } from '@azure/core-auth';
 import { isRestError, type RestError } from '@azure/core-rest-pipeline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { requestText } from '../../src/lib/http-request.ts';
 import { ROLE_IDS } from '../../src/sim/arm/index.ts';
 import { startAzureSimulator, type AzureSimulator } from '../../src/sim/simulator.ts';
 import type { ResourceIdentity } from '../../src/sim/state/model.ts';
@@ -309,17 +310,7 @@ describe('simulated ARM with @azure/arm-compute, @azure/arm-msi and @azure/arm-a
   });
 
   it('answers 401 without a token, and to a token the simulated Entra ID did not sign', async () => {
-    const raw = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-      const req = httpsRequest(`${sim.armUrl}${VM_ID}?api-version=2026-04-01`, { ca: sim.caPem, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const raw = await requestText(httpsRequest(`${sim.armUrl}${VM_ID}?api-version=2026-04-01`, { ca: sim.caPem, agent: false }));
     expect(raw.status).toBe(401);
     expect(JSON.parse(raw.body)).toEqual({ error: { code: 'AuthenticationFailed', message: "Authentication failed. The 'Authorization' header is missing." } });
     expect(raw.headers['www-authenticate']).toContain('error="invalid_token"');

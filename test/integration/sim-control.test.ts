@@ -4,20 +4,18 @@
  * SDK client) see them.
  */
 import { randomUUID } from 'node:crypto';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { ComputeManagementClient } from '@azure/arm-compute';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { requestText, type TextResponse } from '../../src/lib/http-request.ts';
 import { SimAdminClient, SimAdminError } from '../../src/sim/client.ts';
 import { startAzureSimulator, type AzureSimulator, type ImdsListener } from '../../src/sim/simulator.ts';
 import type { UserAssignedIdentity } from '../../src/sim/state/model.ts';
 
-interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
+interface Answer extends TextResponse {
   readonly ms: number;
 }
 
@@ -26,28 +24,14 @@ function send(url: string, options: { method?: string; headers?: Record<string, 
   const started = performance.now();
   const target = new URL(url);
   const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      target,
-      {
-        method: options.method ?? 'GET',
-        headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
-        agent: false,
-        ...(options.ca !== undefined ? { ca: options.ca } : {}),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), ms: performance.now() - started });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
+  const req = request(target, {
+    method: options.method ?? 'GET',
+    headers: { ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
+    agent: false,
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
   });
+  return requestText(req, options.body).then((answer) => ({ ...answer, ms: performance.now() - started }));
 }
 
 describe('Azure simulator control (admin API, faults, request log)', () => {

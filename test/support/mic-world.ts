@@ -2,17 +2,22 @@
  * A world for MIC integration tests: its own real control plane (with our CRDs), the Azure simulator
  * with a node resource group, a scale set and a VM, Node objects whose providerIDs point at them, a
  * service principal for MIC with the roles upstream documents, an azure.json for MIC, and helpers to
- * run MIC as a real process and to create identities, bindings and pods.
+ * run MIC as a real process and to create identities, bindings and pods. The CRDs, the Node objects
+ * and MIC's process come from the phases of `pod-identity sandbox` (src/cli/sandbox/phases/), so MIC
+ * is started one way in the sandbox and in the tests.
  */
-import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { ChildProcess, ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
+import { installProjectCrds, waitUntilCrdsServe } from '../../src/cli/sandbox/phases/crds.ts';
+import { launchMic, type LaunchedMic } from '../../src/cli/sandbox/phases/mic.ts';
+import { registerNode } from '../../src/cli/sandbox/phases/node-object.ts';
 import { SimAdminClient } from '../../src/sim/client.ts';
 import { startAzureSimulator, type AzureSimulator } from '../../src/sim/simulator.ts';
 import type { VirtualMachineScaleSet } from '../../src/sim/state/model.ts';
@@ -25,9 +30,7 @@ import { connectAzure } from '../../src/azure/connect.ts';
 import type { ComputeTargetRef } from '../../src/azure/provider-id.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
 import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { installCrds } from '../harness/crds.ts';
 import { installUpstreamCrds } from './upstream-crds.ts';
-import { freePorts } from '../harness/ports.ts';
 import { seedMicPrincipal, writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { controlPlane } from '../harness/context.ts';
 
@@ -69,19 +72,14 @@ export interface MicProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-
-/** A MIC child process (ours or upstream's) as a {@link MicProcess}: its output kept, stop = signal then SIGKILL after 10 s. */
-export function micProcess(child: ChildProcessByStdio<null, Readable, Readable>, name: string, healthPort: number, metricsPort: number): MicProcess {
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
+/** A MIC child process as a {@link MicProcess}: stop = signal then SIGKILL after 10 s. */
+function micHandle(child: ChildProcess, name: string, ports: { healthPort: number; metricsPort: number }, output: () => string, exited: Promise<number | null>): MicProcess {
   return {
     name,
-    healthPort,
-    metricsPort,
+    healthPort: ports.healthPort,
+    metricsPort: ports.metricsPort,
     child,
-    output: () => output,
+    output,
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
@@ -91,6 +89,36 @@ export function micProcess(child: ChildProcessByStdio<null, Readable, Readable>,
       return code;
     },
   };
+}
+
+/** A MIC child process with piped output (upstream's, or ours as the chart runs it) as a {@link MicProcess}: its output kept in memory. */
+export function micProcess(child: ChildProcessByStdio<null, Readable, Readable>, name: string, healthPort: number, metricsPort: number): MicProcess {
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code); }));
+  return micHandle(child, name, { healthPort, metricsPort }, () => output, exited);
+}
+
+/**
+ * Our MIC as the sandbox starts it ({@link launchMic}) as a {@link MicProcess}: its output read back
+ * from its log file, and kept once it has exited (the world's dir, the log with it, goes on stop).
+ */
+function launchedMicProcess(name: string, launched: LaunchedMic): MicProcess {
+  const { managed } = launched;
+  let kept = '';
+  const output = (): string => {
+    try {
+      return readFileSync(managed.logPath, 'utf8');
+    } catch {
+      return kept;
+    }
+  };
+  const exited = managed.exited.then((exit) => {
+    kept = output();
+    return exit.code;
+  });
+  return micHandle(managed.child, name, launched, output, exited);
 }
 
 export class MicWorld {
@@ -137,8 +165,14 @@ export class MicWorld {
     }
     let sim: AzureSimulator | undefined;
     try {
-      if (options.crds === 'upstream') await installUpstreamCrds(plane);
-      else await installCrds((args, o) => plane.kubectl(args, o), path.join(repoRoot, 'deploy/crds.yaml'));
+      const kc = new KubeConfig();
+      kc.loadFromFile(plane.kubeconfigPath);
+      if (options.crds === 'upstream') {
+        await installUpstreamCrds(plane);
+        await waitUntilCrdsServe(kc);
+      } else {
+        await installProjectCrds(plane, kc);
+      }
       sim = await startAzureSimulator({ lroDurationMs: options.lroDurationMs ?? { vm: 300, vmss: 600 }, enforceRbac: options.enforceRbac ?? false });
       const admin = new SimAdminClient(sim.adminUrl);
       await admin.seedResourceGroup({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP });
@@ -151,18 +185,6 @@ export class MicWorld {
       }
       const principal = await seedMicPrincipal(admin, { displayName: 'mic', subscriptionId: SUBSCRIPTION, nodeGroup: NODE_GROUP, identityGroup: IDENTITY_GROUP });
       const azureJsonPath = writeSimAzureJson(sim, { dir, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, clientId: principal.appId, clientSecret: principal.secret });
-      const kc = new KubeConfig();
-      kc.loadFromFile(plane.kubeconfigPath);
-      // Established CRDs can still answer 429 "storage is (re)initializing" for a moment.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rawRequest(kc, { method: 'GET', path: '/apis/aadpodidentity.k8s.io/v1/azureassignedidentities' });
-          break;
-        } catch (error) {
-          if (attempt > 100) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }
       const scaleSetNodes = scaleSet.instances.map((instance) => instance.computerName);
       const world = new MicWorld({ plane, sim, kc, dir, scaleSet, scaleSetNodes, vmNodes, azureJsonPath, micClientId: principal.appId });
       for (const [index, name] of scaleSetNodes.entries()) {
@@ -189,31 +211,24 @@ export class MicWorld {
 
   // --- MIC processes ---
 
-  /** Starts MIC (src/mic/main.ts on this Node) with upstream-style flags; extra flags appended. */
+  /**
+   * Starts MIC (src/mic/main.ts on this Node, or POD_IDENTITY_MIC_ENTRY such as dist/src/mic/main.js,
+   * the compiled build as images run it) the way the sandbox does, with a short leader lease and no
+   * identity removal grace; extra flags appended. Its log is in a dir of its own under the world's.
+   */
   async startMic(name: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<MicProcess> {
-    // Two distinct ports (two separate free-port probes may return the same one).
-    const [healthPort, metricsPort] = (await freePorts(2)) as [number, number];
-    const child = spawn(
-      process.execPath,
-      [
-        // POD_IDENTITY_MIC_ENTRY=dist/src/mic/main.js runs the compiled build (as images do); default: sources.
-        path.join(repoRoot, process.env['POD_IDENTITY_MIC_ENTRY'] ?? 'src/mic/main.ts'),
-        `--kubeconfig=${this.plane.kubeconfigPath}`,
-        `--cloudconfig=${this.azureJsonPath}`,
-        `--leader-election-instance=${name}`,
-        '--leader-election-namespace=kube-system',
-        '--leader-election-duration=4s',
-        `--http-probe-port=${healthPort}`,
-        `--prometheus-port=${metricsPort}`,
-        '--health-bind-address=127.0.0.1',
-        '--metrics-bind-address=127.0.0.1',
-        '--log-format=json',
-        '--identity-removal-grace-period=0s',
-        ...extraArgs,
-      ],
-      { env: { PATH: process.env['PATH'] ?? '', MIC_POD_NAMESPACE: 'kube-system', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const mic = micProcess(child, name, healthPort, metricsPort);
+    const entry = process.env['POD_IDENTITY_MIC_ENTRY'];
+    const launched = await launchMic({
+      name,
+      dir: mkdtempSync(path.join(this.dir, `${name}-`)),
+      kubeconfigPath: this.plane.kubeconfigPath,
+      cloudconfigPath: this.azureJsonPath,
+      instance: name,
+      ...(entry === undefined ? {} : { entry: path.join(repoRoot, entry) }),
+      extraArgs: ['--leader-election-duration=4s', '--identity-removal-grace-period=0s', ...extraArgs],
+      env,
+    });
+    const mic = launchedMicProcess(name, launched);
     this.mics.push(mic);
     return mic;
   }
@@ -235,7 +250,7 @@ export class MicWorld {
   // --- Kubernetes objects ---
 
   async createNode(name: string, providerID: string): Promise<void> {
-    await rawRequest(this.kc, { method: 'POST', path: '/api/v1/nodes', body: { metadata: { name, labels: { 'kubernetes.io/os': 'linux' } }, spec: { providerID } } });
+    await registerNode(this.kc, name, providerID);
   }
 
   async deleteNode(name: string): Promise<void> {

@@ -14,7 +14,7 @@ import type { ClientResult } from '../clients/node/report.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
 import type { ManagedProcess } from '../harness/process.ts';
-import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, type IptablesConfig } from '../../src/nmi/iptables/rules.ts';
+import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../e2e/fixtures/${name}`, import.meta.url));
 export const IMDS_RELAY = fixture('imds-relay.ts');

@@ -9,9 +9,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { CloudConfigError, readCloudConfigFile } from '../../azure/cloud-config.ts';
 import { CloudResolutionError } from '../../azure/clouds.ts';
 import { KubeApiError } from '../../kube/raw-client.ts';
-import { boolFlag, enumFlag, intFlag, optionalStringFlag, parseFlags, stringFlag } from '../../lib/go-flags.ts';
+import { boolFlag, enumFlag, intFlag, optionalStringFlag, stringFlag } from '../../lib/go-flags.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../command.ts';
 import { cliKubeAccess } from '../kube-access.ts';
+import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 import { createAzureReader, type AzureReader } from './azure.ts';
 import { diagnose } from './diagnose.ts';
 import { diagnoseMigration, renderMigrationText } from './migration.ts';
@@ -87,9 +88,8 @@ export interface DoctorArgs {
 
 /** Parses arguments; throws {@link UsageError} listing every problem. */
 export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
-  const parsed = parseFlags(FLAGS, argv);
-  const { values, given } = parsed;
-  const problems = [...parsed.problems];
+  const parsed = parseCommandFlags(FLAGS, argv, { positionals: true });
+  const { values, given, problems } = parsed;
   const help = parsed.helpRequested;
   const [rawPod, ...extra] = parsed.positionals;
   const podName = rawPod?.replace(/^pods?\//, '') ?? '';
@@ -102,7 +102,7 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
   }
   const namespace = given.has('n') ? values.n : values.namespace;
   if (namespace !== undefined && (!NAME.test(namespace) || namespace.length > 63)) problems.push(`--namespace ${JSON.stringify(namespace)} is not a namespace name`);
-  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  throwUsageProblems(problems, '; ');
   return {
     help,
     podName,

@@ -17,7 +17,7 @@ import {
 import { targetResourceId, type ComputeTargetRef } from '../../azure/provider-id.ts';
 import { computeDesiredState, indexBindingsBySelector, podWantsIdentity } from '../../mic/desired.ts';
 import { objectKey, type DesiredAssignment, type DesiredProblem, type PodInfo } from '../../mic/model.ts';
-import { isExcepted, isMicPod } from '../../nmi/select-identity.ts';
+import { isExcepted, isMicPod } from '../../nmi/identity/select-identity.ts';
 import {
   COMPONENT_LABEL,
   CONTRIBUTOR_ROLE_ID,

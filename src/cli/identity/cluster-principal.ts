@@ -12,7 +12,7 @@ import type { CloudConfig } from '../../azure/cloud-config.ts';
 import { createCredential } from '../../azure/credentials.ts';
 import type { ResolvedCloud } from '../../azure/clouds.ts';
 import { UsageError } from '../command.ts';
-import { describedCall } from './arm-error.ts';
+import { describedCall } from '../azure/arm-error.ts';
 
 /** Where the cluster principal comes from (pure decision). */
 export type ClusterPrincipalSource =

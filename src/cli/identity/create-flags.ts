@@ -1,13 +1,14 @@
 /**
  * `identity create` flags and their checked meaning ({@link CreateOptions}); every problem is
- * reported at once as a {@link UsageError}.
+ * reported at once as one usage error (../shared/flags.ts).
  * @module
  */
-import { boolFlag, enumFlag, optionalStringFlag, parseFlags, stringFlag, type FlagTable } from '../../lib/go-flags.ts';
-import { UsageError } from '../command.ts';
-import { AZURE_FLAGS, helpText, KUBE_FLAGS } from './common-flags.ts';
+import { boolFlag, enumFlag, optionalStringFlag, stringFlag, type FlagTable } from '../../lib/go-flags.ts';
+import { checkGuid, checkResourceGroup, checkScope } from '../azure/resource-ids.ts';
+import { AZURE_FLAGS, helpText, KUBE_FLAGS } from '../shared/common-flags.ts';
+import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 import type { ManifestFormat } from './manifests.ts';
-import { checkGuid, checkIdentityName, checkKubeName, checkLabelValue, checkResourceGroup, checkScope, kubeNameFor } from './resource-ids.ts';
+import { checkIdentityName, checkKubeName, checkLabelValue, kubeNameFor } from './names.ts';
 
 export const CREATE_FLAGS = {
   name: optionalStringFlag({ group: 'what', placeholder: 'NAME', usage: 'name of the user-assigned identity', defaultText: 'none; required', check: checkIdentityName }),
@@ -64,11 +65,9 @@ export interface CreateOptions {
 
 /** `undefined` when help was asked for. */
 export function parseCreateArgs(argv: readonly string[]): CreateOptions | undefined {
-  const parsed = parseFlags(CREATE_FLAGS, argv);
+  const parsed = parseCommandFlags(CREATE_FLAGS, argv);
   if (parsed.helpRequested) return undefined;
-  const { values } = parsed;
-  const problems = [...parsed.problems];
-  if (parsed.positionals.length > 0) problems.push(`unexpected arguments: ${parsed.positionals.join(' ')}`);
+  const { values, problems } = parsed;
   if (values.name === undefined && !parsed.given.has('name')) problems.push('--name is required');
   if (values['resource-group'] === undefined && !parsed.given.has('resource-group')) problems.push('--resource-group is required');
   if (values.role !== undefined && values.scope === undefined && !parsed.given.has('scope')) problems.push('--role needs --scope (where the identity gets the role)');
@@ -79,7 +78,7 @@ export function parseCreateArgs(argv: readonly string[]): CreateOptions | undefi
   if (values['k8s-name'] === undefined && name !== '' && checkKubeName(derived) !== undefined) {
     problems.push(`--name ${JSON.stringify(name)} does not make a Kubernetes name (${JSON.stringify(derived)}): give --k8s-name`);
   }
-  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+  throwUsageProblems(problems, '\n  ');
   return {
     name,
     resourceGroup: values['resource-group'] ?? '',

@@ -5,7 +5,7 @@
  * @module
  */
 import { UsageError } from '../command.ts';
-import type { AssignmentSpec } from './role-assignment-plan.ts';
+import type { AssignmentSpec } from '../azure/role-assignment-plan.ts';
 
 /** Built-in "Managed Identity Operator" (same GUID in every tenant). */
 export const MANAGED_IDENTITY_OPERATOR_GUID = 'f1a07417-d97a-45cb-824c-7a7467783830';

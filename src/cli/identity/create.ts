@@ -5,18 +5,19 @@
  * @module
  */
 import type { Identity } from '@azure/arm-msi';
+import { armCodeOf, AzureCommandError, describedCall, explainArmError, statusOf } from '../azure/arm-error.ts';
+import { resourceGroupScope, userAssignedIdentityId } from '../azure/resource-ids.ts';
+import { ensureRoleAssignment, resolveRole } from '../azure/role-assignments.ts';
+import { openAzureSession, type AzureSession } from '../azure/session.ts';
 import { EXIT_OK, UsageError, type CommandIo } from '../command.ts';
-import { armCodeOf, AzureCommandError, describedCall, explainArmError, statusOf } from './arm-error.ts';
-import { openAzureSession, type AzureSession } from './azure-session.ts';
+import { loadCliKubeAccess } from '../shared/kube-config.ts';
+import { createProgress, type Progress } from '../shared/progress.ts';
+import { reportFailures } from '../shared/report.ts';
 import { clusterPrincipalSource, resolveClusterPrincipal } from './cluster-principal.ts';
 import { assignmentSpecs, planIdentity, type IdentityView } from './create-plan.ts';
 import { CREATE_HELP, parseCreateArgs, type CreateOptions } from './create-flags.ts';
-import { loadCliKubeAccess, serverSideApply } from './kube.ts';
+import { serverSideApply } from './kube.ts';
 import { identityManifests, renderManifests } from './manifests.ts';
-import { createProgress, type Progress } from './progress.ts';
-import { reportFailures } from './report.ts';
-import { resourceGroupScope, userAssignedIdentityId } from './resource-ids.ts';
-import { ensureRoleAssignment, resolveRole } from './role-assignments.ts';
 
 const PREFIX = 'pod-identity identity create';
 const IDENTITY_WRITERS = ['Managed Identity Contributor', 'Contributor'];

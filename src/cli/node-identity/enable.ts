@@ -8,15 +8,15 @@
 import type { VirtualMachine, VirtualMachineScaleSet } from '@azure/arm-compute';
 import { parseProviderId } from '../../azure/provider-id.ts';
 import { rawRequest } from '../../kube/raw-client.ts';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type CommandIo } from '../command.ts';
-import { AzureCommandError, describedCall } from '../identity/arm-error.ts';
-import { openAzureSession, type AzureSession } from '../identity/azure-session.ts';
-import { loadCliKubeAccess } from '../identity/kube.ts';
-import { createProgress, type Progress } from '../identity/progress.ts';
-import { reportFailures } from '../identity/report.ts';
-import { resourceGroupScope } from '../identity/resource-ids.ts';
-import { ensureRoleAssignment, resolveRole, type ResolvedRole } from '../identity/role-assignments.ts';
 import { describeError } from '../../lib/errors.ts';
+import { AzureCommandError, describedCall } from '../azure/arm-error.ts';
+import { resourceGroupScope } from '../azure/resource-ids.ts';
+import { ensureRoleAssignment, resolveRole, type ResolvedRole } from '../azure/role-assignments.ts';
+import { openAzureSession, type AzureSession } from '../azure/session.ts';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type CommandIo } from '../command.ts';
+import { loadCliKubeAccess } from '../shared/kube-config.ts';
+import { createProgress, type Progress } from '../shared/progress.ts';
+import { reportFailures } from '../shared/report.ts';
 import { ENABLE_HELP, parseEnableArgs, type EnableOptions } from './flags.ts';
 import { groupsOfNodes, planNodeIdentities, renderTable, type ComputeView, type NodeRow, type NodeStep } from './plan.ts';
 

@@ -2,10 +2,10 @@
  * `node-identity enable` flags and their checked meaning.
  * @module
  */
-import { durationFlag, enumFlag, optionalStringFlag, parseFlags, type FlagTable } from '../../lib/go-flags.ts';
-import { UsageError } from '../command.ts';
-import { AZURE_FLAGS, helpText, KUBE_FLAGS } from '../identity/common-flags.ts';
-import { checkResourceGroup, checkScope } from '../identity/resource-ids.ts';
+import { durationFlag, enumFlag, optionalStringFlag, type FlagTable } from '../../lib/go-flags.ts';
+import { checkResourceGroup, checkScope } from '../azure/resource-ids.ts';
+import { AZURE_FLAGS, helpText, KUBE_FLAGS } from '../shared/common-flags.ts';
+import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 
 export const ENABLE_FLAGS = {
   role: optionalStringFlag({ group: 'what', placeholder: 'ROLE', usage: 'role to give every node identity: a role name, GUID or role definition ID', defaultText: 'none; required' }),
@@ -54,13 +54,11 @@ export interface EnableOptions {
 }
 
 export function parseEnableArgs(argv: readonly string[]): EnableOptions | undefined {
-  const parsed = parseFlags(ENABLE_FLAGS, argv);
+  const parsed = parseCommandFlags(ENABLE_FLAGS, argv);
   if (parsed.helpRequested) return undefined;
-  const { values } = parsed;
-  const problems = [...parsed.problems];
-  if (parsed.positionals.length > 0) problems.push(`unexpected arguments: ${parsed.positionals.join(' ')}`);
+  const { values, problems } = parsed;
   if (values.role === undefined && !parsed.given.has('role')) problems.push('--role is required');
-  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+  throwUsageProblems(problems, '\n  ');
   return {
     role: values.role ?? '',
     scope: values.scope === undefined ? undefined : values.scope.replace(/\/+$/, '') || '/',

@@ -5,8 +5,9 @@
  * everything) or, with `--once`, exits. See docs/sandbox.md.
  * @module
  */
-import { parseArgs } from 'node:util';
-import { EXIT_OK, EXIT_USAGE, type Command, type CommandIo } from '../command.ts';
+import { boolFlag, type FlagTable } from '../../lib/go-flags.ts';
+import { EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../command.ts';
+import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 import { realNodeUnavailable, runRealNodeSandbox, sandboxImages } from './real-node.ts';
 import { runSandbox } from './run.ts';
 
@@ -41,35 +42,50 @@ Exit codes: 0 the demo worked (and, without --once, the sandbox was stopped clea
 (everything started is stopped; the message names the step); 2 bad arguments.
 `;
 
+const group = 'sandbox';
+const FLAGS = {
+  once: boolFlag({ group, usage: 'run the demo, stop everything and exit' }),
+  json: boolFlag({ group, usage: 'one JSON summary line on stdout' }),
+  namespaces: boolFlag({ group, usage: 'pods as bare network namespaces even where a real node can run' }),
+  rootless: boolFlag({ group, usage: 'no network namespaces or iptables even as root' }),
+  'keep-dir': boolFlag({ group, usage: 'keep the sandbox dir after stopping' }),
+} as const satisfies FlagTable;
+
+/** Parsed command line. */
+export interface SandboxArgs {
+  readonly help: boolean;
+  readonly once: boolean;
+  readonly json: boolean;
+  readonly namespaces: boolean;
+  readonly rootless: boolean;
+  readonly keepDir: boolean;
+}
+
+/** Parses arguments; throws {@link UsageError} listing every problem (help or not). */
+export function parseSandboxArgs(argv: readonly string[]): SandboxArgs {
+  const { values, helpRequested, problems } = parseCommandFlags(FLAGS, argv);
+  throwUsageProblems(problems);
+  return { help: helpRequested, once: values.once, json: values.json, namespaces: values.namespaces, rootless: values.rootless, keepDir: values['keep-dir'] };
+}
+
 async function run(argv: readonly string[], io: CommandIo): Promise<number> {
-  let values: { once?: boolean; json?: boolean; rootless?: boolean; namespaces?: boolean; 'keep-dir'?: boolean; help?: boolean };
+  let args: SandboxArgs;
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        once: { type: 'boolean' },
-        json: { type: 'boolean' },
-        rootless: { type: 'boolean' },
-        namespaces: { type: 'boolean' },
-        'keep-dir': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    args = parseSandboxArgs(argv);
   } catch (error) {
-    io.stderr.write(`pod-identity sandbox: ${(error as Error).message}\n\n${SANDBOX_HELP}`);
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`pod-identity sandbox: ${error.message}\n\n${SANDBOX_HELP}`);
     return EXIT_USAGE;
   }
-  if (values.help === true) {
+  if (args.help) {
     io.stdout.write(SANDBOX_HELP);
     return EXIT_OK;
   }
   const root = process.getuid?.() === 0;
-  const rootless = values.rootless === true || !root;
-  const common = { once: values.once === true, json: values.json === true, keepDir: values['keep-dir'] === true };
-  if (rootless) return runSandbox({ mode: 'rootless', ...(values.rootless !== true ? { rootlessReason: 'not root' } : {}), ...common }, io);
-  if (values.namespaces === true) return runSandbox({ mode: 'netns', ...common }, io);
+  const rootless = args.rootless || !root;
+  const common = { once: args.once, json: args.json, keepDir: args.keepDir };
+  if (rootless) return runSandbox({ mode: 'rootless', ...(args.rootless ? {} : { rootlessReason: 'not root' }), ...common }, io);
+  if (args.namespaces) return runSandbox({ mode: 'netns', ...common }, io);
   const images = sandboxImages();
   const reason = await realNodeUnavailable(images);
   if (reason === undefined) return runRealNodeSandbox({ mode: 'netns', ...common }, images, io);

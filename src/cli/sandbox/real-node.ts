@@ -17,7 +17,8 @@ import { locateNodeBinaries } from '../../devenv/node/binaries.ts';
 import { RELEASE, RELEASE_NAMESPACE, startNodeWorld, worldImages, type NodeWorld, type WorldImages } from '../../devenv/node/world.ts';
 import { EXIT_FAILURE, EXIT_OK, type CommandIo } from '../command.ts';
 import { ALLOWED_POD, DEMO_NAMESPACE, DENIED_POD, NODE_GROUP, readExamples, SCALE_SET } from './examples.ts';
-import { decodeClaims, RESOURCE, type SandboxOptions } from './run.ts';
+import { decodeClaims, RESOURCE } from './phases/demo.ts';
+import type { SandboxOptions } from './run.ts';
 
 const CHART_DIR = path.join(repoRoot, 'charts', 'pod-identity');
 const TOKEN_URL = `http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${RESOURCE}`;

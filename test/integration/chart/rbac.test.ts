@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { rawRequest } from '../../../src/kube/raw-client.ts';
-import { uninstallWatch } from '../../../src/nmi/uninstall-watch.ts';
+import { uninstallWatch } from '../../../src/nmi/node/uninstall-watch.ts';
 import {
   chartNames,
   chartServiceAccountKubeconfig,
@@ -111,7 +111,7 @@ async function startChartNmi(release: { namespace: string; nmi: string }, onNode
 }
 
 /**
- * NMI's uninstall watch (src/nmi/uninstall-watch.ts, started by NMI only when it manages iptables) run
+ * NMI's uninstall watch (src/nmi/node/uninstall-watch.ts, started by NMI only when it manages iptables) run
  * in-process with the chart's NMI token: it must see the release's DaemonSet and nothing be refused.
  */
 async function uninstallWatchSeesDaemonSet(release: { namespace: string; nmi: string }): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { UNASSIGNED_AT_ANNOTATION } from '../../../src/mic/plan.ts';
+import { UNASSIGNED_AT_ANNOTATION } from '../../../src/api/index.ts';
 import { MicWorld, type MicProcess } from '../../support/mic-world.ts';
 import { armWriteLog, recordAssigned, updateAzureJson } from '../../support/mic-behaviour.ts';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
-import { PREEXISTING_ANNOTATION } from '../../../src/mic/plan.ts';
+import { PREEXISTING_ANNOTATION } from '../../../src/api/index.ts';
 import { useMicWorld } from '../../support/mic-suite.ts';
 import {
   addScaleSet,

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { entraDescriptionOf, scopeForResource, toTokenRequestError } from '../../../src/azure/service-principal-token-client.ts';
 import {
   aadstsCodeOf,
-  nmiStatusFor,
   parseOAuthErrorBody,
   sanitizeUpstreamDescription,
   TokenRequestError,
@@ -15,16 +14,14 @@ const imds: TokenRequestContext = { endpoint: 'imds', resource: 'https://managem
 const entra: TokenRequestContext = { endpoint: 'entra', resource: 'https://vault.azure.net', clientId: 'app', tenantId: 'tenant-1' };
 
 describe('TokenRequestError', () => {
-  it('says who, what and what the endpoint answered; 403 for rejected, 503 for unavailable', () => {
+  it('says who, what and what the endpoint answered', () => {
     const rejected = new TokenRequestError('rejected', imds, { upstream: { status: 400, error: 'invalid_request', description: 'Identity not found' } });
     expect(rejected).toBeInstanceOf(PodIdentityError);
     expect(rejected.code).toBe('PI_TOKEN_REJECTED');
     expect(rejected.message).toBe('IMDS rejected the token request for https://management.azure.com/ (client ID c1): 400 invalid_request: Identity not found');
-    expect(nmiStatusFor(rejected)).toBe(403);
     const unavailable = new TokenRequestError('unavailable', entra, { reason: 'ECONNREFUSED' });
     expect(unavailable.code).toBe('PI_TOKEN_UNAVAILABLE');
     expect(unavailable.message).toBe('Entra ID unavailable for the token request for https://vault.azure.net (client ID app, tenant tenant-1): ECONNREFUSED');
-    expect(nmiStatusFor(unavailable)).toBe(503);
     expect(unavailable.upstreamStatus).toBeUndefined();
   });
 

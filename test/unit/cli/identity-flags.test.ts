@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/command.ts';
 import { clusterPrincipalSource } from '../../../src/cli/identity/cluster-principal.ts';
 import { parseCreateArgs } from '../../../src/cli/identity/create-flags.ts';
-import { parseRoleReference } from '../../../src/cli/identity/role-assignments.ts';
+import { parseRoleReference } from '../../../src/cli/azure/role-assignments.ts';
 import type { CloudConfig } from '../../../src/azure/cloud-config.ts';
 
 const SUB = '00000000-0000-0000-0000-0000000000aa';

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../../src/cli/command.ts';
 import { assignmentSpecs, builtInRoleId, MANAGED_IDENTITY_OPERATOR_GUID, planIdentity } from '../../../src/cli/identity/create-plan.ts';
 import { identityManifests, renderManifests } from '../../../src/cli/identity/manifests.ts';
-import { checkScope, kubeNameFor, parseScope, sameScope } from '../../../src/cli/identity/resource-ids.ts';
-import { assignmentName, planAssignment, roleGuidOf, uniqueSpecs, type AssignmentSpec } from '../../../src/cli/identity/role-assignment-plan.ts';
+import { checkScope, parseScope, sameScope } from '../../../src/cli/azure/resource-ids.ts';
+import { kubeNameFor } from '../../../src/cli/identity/names.ts';
+import { assignmentName, planAssignment, roleGuidOf, uniqueSpecs, type AssignmentSpec } from '../../../src/cli/azure/role-assignment-plan.ts';
 import YAML from 'yaml';
 
 const SUB = '00000000-0000-0000-0000-0000000000aa';

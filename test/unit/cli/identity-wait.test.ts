@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AzureCommandError, explainArmError } from '../../../src/cli/identity/arm-error.ts';
-import { PrincipalWaitTimeoutError, retryWhilePrincipalMissing } from '../../../src/cli/identity/principal-wait.ts';
-import { createProgress } from '../../../src/cli/identity/progress.ts';
+import { AzureCommandError, explainArmError } from '../../../src/cli/azure/arm-error.ts';
+import { PrincipalWaitTimeoutError, retryWhilePrincipalMissing } from '../../../src/cli/azure/principal-wait.ts';
+import { createProgress } from '../../../src/cli/shared/progress.ts';
 
 function restError(statusCode: number, code: string, message = 'ARM says no'): Error {
   return Object.assign(new Error(message), { name: 'RestError', statusCode, code });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { main } from '../../../src/cli/main.ts';
 import { ALLOWED_POD, readExamples, SCALE_SET } from '../../../src/cli/sandbox/examples.ts';
-import { decodeClaims } from '../../../src/cli/sandbox/run.ts';
+import { decodeClaims } from '../../../src/cli/sandbox/phases/demo.ts';
 
 function io(): { out: () => string; err: () => string; io: Parameters<typeof main>[1] } {
   let out = '';
@@ -31,7 +31,7 @@ describe('pod-identity sandbox (no processes started)', () => {
   it('rejects unknown options with exit 2 before starting anything', async () => {
     const bad = io();
     expect(await main(['sandbox', '--bogus'], bad.io)).toBe(2);
-    expect(bad.err()).toContain("Unknown option '--bogus'");
+    expect(bad.err()).toContain('unknown flag --bogus');
   });
 
   it('the examples name a user-assigned identity and pods on the simulated node', async () => {

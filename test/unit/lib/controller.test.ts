@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { flushMicrotasks, ManualClock } from '../../../src/lib/clock.ts';
-import { runController, type ReconcileOutcome } from '../../../src/lib/controller.ts';
+import { RETRY_AFTER_FLOOR_MS, runController, type ReconcileOutcome } from '../../../src/lib/controller.ts';
 import { RetryAfterError, TerminalError } from '../../../src/lib/errors.ts';
 import { WorkQueue } from '../../../src/lib/work-queue.ts';
 
-function setup(reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>, workers = 1) {
+function setup(reconcile: (key: string) => Promise<{ requeueAfterMs?: number } | undefined>, workers = 1, retryAfterFloorMs?: number) {
   const clock = new ManualClock();
   const queue = new WorkQueue({ clock, backoff: { baseMs: 100, maxMs: 10_000, jitter: 0 } });
   const outcomes: ReconcileOutcome<string>[] = [];
   const controller = new AbortController();
   const running = runController(
-    { name: 'test', queue, workers, now: () => clock.now(), reconcile: (key) => reconcile(key), onOutcome: (outcome) => outcomes.push(outcome) },
+    { name: 'test', queue, workers, now: () => clock.now(), retryAfterFloorMs, reconcile: (key) => reconcile(key), onOutcome: (outcome) => outcomes.push(outcome) },
     controller.signal,
   );
   return { clock, queue, outcomes, stop: async () => { controller.abort(); await running; } };
@@ -79,6 +79,20 @@ describe('runController', () => {
     // The next ordinary failure starts the backoff from its base.
     expect(t.outcomes[6]?.retryInMs).toBe(100);
     await t.stop();
+  });
+
+  it('waits at least the floor after an exact "Retry-After: 0": the default, or the caller’s', async () => {
+    const zero = async (): Promise<undefined> => { throw new RetryAfterError('throttled', 0, { exact: true }); };
+    const byDefault = setup(zero);
+    byDefault.queue.add('a');
+    await flushMicrotasks();
+    expect(byDefault.outcomes[0]?.retryInMs).toBe(RETRY_AFTER_FLOOR_MS);
+    await byDefault.stop();
+    const own = setup(zero, 1, 1_000);
+    own.queue.add('a');
+    await flushMicrotasks();
+    expect(own.outcomes[0]?.retryInMs).toBe(1_000);
+    await own.stop();
   });
 
   it('a guessed RetryAfterError (not exact) still grows the backoff past its delay', async () => {

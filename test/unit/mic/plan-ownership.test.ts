@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
-import { planTarget, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type TargetPlanInput } from '../../../src/mic/plan.ts';
-import type { AzureIdentity } from '../../../src/api/index.ts';
+import { planTarget, type TargetPlanInput } from '../../../src/mic/plan.ts';
+import { PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type AzureIdentity } from '../../../src/api/index.ts';
 import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
 
 // Ownership records across AAI rewrites: an AAI recreated after a user deleted it, and an AAI

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
-import { readAzureAssignedIdentity } from '../../../src/api/index.ts';
-import { planTarget, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, withoutZeroValues, type TargetPlanInput } from '../../../src/mic/plan.ts';
+import { PREEXISTING_ANNOTATION, readAzureAssignedIdentity, UNASSIGNED_AT_ANNOTATION } from '../../../src/api/index.ts';
+import { planTarget, withoutZeroValues, type TargetPlanInput } from '../../../src/mic/plan.ts';
 import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');

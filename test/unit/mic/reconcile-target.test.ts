@@ -10,6 +10,7 @@ import type { AssignedIdentityWriter } from '../../../src/mic/assigned-writer.ts
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';
 import { TargetReconciler } from '../../../src/mic/reconcile-target.ts';
+import { TargetState } from '../../../src/mic/target-state.ts';
 import type { TargetView } from '../../../src/mic/view.ts';
 import { WriteTracker } from '../../../src/mic/write-tracker.ts';
 import { assignedFrom, binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
@@ -90,12 +91,12 @@ function world(desired: DesiredAssignment[], steps: Step[]) {
       },
     },
     writes: new WriteTracker(),
+    state: new TargetState({ identityCacheTtlMs: 30_000 }),
     clock,
     logger: pino({ level: 'silent' }),
     immutable: () => new Set(),
     gracePeriodMs: 0,
     writeConcurrency: 4,
-    identityCacheTtlMs: 30_000,
   });
   const states = (): (string | undefined)[] => [...aais.values()].map((entry) => entry.status?.status);
   return { clock, reconciler, patches, events, states };

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding } from '../../../src/api/index.ts';
+import { TARGET_ANNOTATION, type AzureAssignedIdentity, type AzureIdentity, type AzureIdentityBinding } from '../../../src/api/index.ts';
 import type { MicInformers } from '../../../src/mic/informers.ts';
 import { objectKey, type NodeInfo, type PodInfo } from '../../../src/mic/model.ts';
-import { TARGET_ANNOTATION } from '../../../src/mic/plan.ts';
 import { MicView, targetKeyForNode } from '../../../src/mic/view.ts';
 import { targetResourceId } from '../../../src/azure/provider-id.ts';
 import { assignedFrom, binding, identity, pod, vmNode, vmssNode } from '../../support/mic-fixtures.ts';

@@ -10,11 +10,11 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/lib/clock.ts';
 import { KeyedWaiter } from '../../../src/lib/keyed-waiter.ts';
-import { buildNmiApp } from '../../../src/nmi/app.ts';
-import { NmiHandler } from '../../../src/nmi/handler.ts';
-import { IdentityFinder } from '../../../src/nmi/identity-finder.ts';
-import { createNmiInformers } from '../../../src/nmi/informers.ts';
-import { KeyedRateLimiter, UpstreamLimiter } from '../../../src/nmi/limits.ts';
+import { buildNmiApp } from '../../../src/nmi/http/app.ts';
+import { NmiHandler } from '../../../src/nmi/http/handler.ts';
+import { IdentityFinder } from '../../../src/nmi/identity/identity-finder.ts';
+import { createNmiInformers } from '../../../src/nmi/identity/informers.ts';
+import { KeyedRateLimiter } from '../../../src/nmi/limits.ts';
 import {
   IMDS_BUCKETS,
   MAX_PATH_LABEL_LENGTH,
@@ -26,9 +26,13 @@ import {
   upstreamUrlPath,
   type OperationLabel,
 } from '../../../src/nmi/metrics.ts';
-import { NodeView } from '../../../src/nmi/node-view.ts';
-import { ImdsProxy } from '../../../src/nmi/proxy.ts';
-import { TokenService } from '../../../src/nmi/token-service.ts';
+import { NodeView } from '../../../src/nmi/identity/node-view.ts';
+import { ImdsProxy } from '../../../src/nmi/http/proxy.ts';
+import { IMDS_IDENTITIES } from '../../../src/nmi/tokens/imds-source.ts';
+import { SERVICE_PRINCIPAL_IDENTITIES } from '../../../src/nmi/tokens/service-principal-source.ts';
+import { CachingTokenSource } from '../../../src/nmi/tokens/token-cache.ts';
+import { TokenService } from '../../../src/nmi/tokens/token-service.ts';
+import { route, UpstreamRouter } from '../../../src/nmi/tokens/upstream-router.ts';
 import { requestTargetArb } from '../../reliability/nmi-fuzz-grammar.ts';
 
 /**
@@ -49,12 +53,13 @@ function metricsApp(operationLabel: OperationLabel): { app: ReturnType<typeof bu
   const informers = createNmiInformers(new KubeConfig(), logger, { nodeName: 'n', mode: 'standard', watchNodeAssignmentsOnly: true });
   const view = new NodeView(informers);
   const fail = (): Promise<never> => Promise.reject(new Error('no upstream in this test'));
+  const upstreams = new UpstreamRouter([route(IMDS_IDENTITIES, { getToken: fail }), route(SERVICE_PRINCIPAL_IDENTITIES, { getToken: fail })]);
   const metrics = new NmiMetrics({ processMetrics: false, operationLabel });
   const handler = new NmiHandler({
     view,
     addresses: new KeyedWaiter(systemClock),
     finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
-    tokens: new TokenService({ imds: { getToken: fail }, servicePrincipals: { getToken: fail }, imdsLimiter: new UpstreamLimiter() }),
+    tokens: new TokenService({ cache: new CachingTokenSource(upstreams), upstreams }),
     perPod: new KeyedRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }),
     metrics,
     logger,

@@ -1,0 +1,157 @@
+/**
+ * What NMI knows of the cluster, read from its informers and kept indexed for the request path: pods
+ * by address, AzureAssignedIdentities by pod, exceptions, bindings and identities by namespace. It
+ * also turns informer events into the two signals the rest needs: "this pod's assignment changed"
+ * (wakes waiting requests) and "this identity changed" (drops its cached tokens).
+ * @module
+ */
+import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from '../../api/index.ts';
+import type { Informer } from '../../kube/informer.ts';
+import type { NmiInformers } from './informers.ts';
+import { PodAddressIndex, type NodePod, type PodMatch } from './pods.ts';
+
+/** An identity as the token cache knows it: by namespace/name, and its client ID. */
+export interface IdentityRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly clientId: string | undefined;
+}
+
+export interface NodeViewListeners {
+  /** The AAIs of pod `namespace/name` changed. */
+  readonly onAssignmentChange?: (namespace: string, name: string) => void;
+  /** An identity changed or went away (from an AAI, a binding or the identity itself). */
+  readonly onIdentityChange?: (identity: IdentityRef) => void;
+  /** A pod left the node or changed address. */
+  readonly onPodGone?: (pod: NodePod) => void;
+  /** A pod now has address `ip` (requests from it may be waiting for the cache). */
+  readonly onPodAddress?: (ip: string) => void;
+}
+
+const refOf = (identity: AzureIdentity): IdentityRef => ({ namespace: identity.metadata.namespace ?? '', name: identity.metadata.name ?? '', clientId: identity.spec.clientID });
+
+/** Whether an AAI's embedded identity now names another Azure identity (or another kind of one). */
+function identityChanged(before: AzureIdentity, after: AzureIdentity | undefined): boolean {
+  if (after === undefined) return true;
+  const a = before.spec;
+  const b = after.spec;
+  const same = (x: string | undefined, y: string | undefined): boolean => (x ?? '').toLowerCase() === (y ?? '').toLowerCase();
+  return a.type !== b.type || !same(a.clientID, b.clientID) || !same(a.resourceID, b.resourceID) || !same(a.tenantID, b.tenantID);
+}
+
+/** Groups objects by a key, kept up to date from informer events. */
+class GroupIndex<T> {
+  private readonly groups = new Map<string, Map<string, T>>();
+  private readonly groupOf: (object: T) => string;
+  private readonly keyOf: (object: T) => string;
+
+  constructor(groupOf: (object: T) => string, keyOf: (object: T) => string) {
+    this.groupOf = groupOf;
+    this.keyOf = keyOf;
+  }
+
+  apply(event: 'add' | 'update' | 'delete', object: T, old: T | undefined): void {
+    if (old !== undefined) this.groups.get(this.groupOf(old))?.delete(this.keyOf(old));
+    if (event === 'delete') {
+      const group = this.groups.get(this.groupOf(object));
+      group?.delete(this.keyOf(object));
+      if (group?.size === 0) this.groups.delete(this.groupOf(object));
+      return;
+    }
+    let group = this.groups.get(this.groupOf(object));
+    if (group === undefined) {
+      group = new Map();
+      this.groups.set(this.groupOf(object), group);
+    }
+    group.set(this.keyOf(object), object);
+  }
+
+  get(group: string): T[] {
+    return [...(this.groups.get(group)?.values() ?? [])];
+  }
+}
+
+const metaKey = (object: { metadata: { namespace?: string; name?: string } }): string => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
+const namespaceOf = (object: { metadata: { namespace?: string } }): string => object.metadata.namespace ?? '';
+
+export class NodeView {
+  private readonly informers: NmiInformers;
+  private readonly podsByAddress = new PodAddressIndex();
+  private readonly assignedByPod = new GroupIndex<AzureAssignedIdentity>((aai) => `${aai.spec.podNamespace}/${aai.spec.pod}`, metaKey);
+  private readonly exceptionsByNamespace = new GroupIndex<AzurePodIdentityException>(namespaceOf, metaKey);
+  private readonly bindingsByNamespace = new GroupIndex<AzureIdentityBinding>(namespaceOf, metaKey);
+  private readonly identitiesByNamespace = new GroupIndex<AzureIdentity>(namespaceOf, metaKey);
+
+  constructor(informers: NmiInformers, listeners: NodeViewListeners = {}) {
+    this.informers = informers;
+    informers.pods.onChange((event, pod, old) => {
+      this.podsByAddress.apply(event, pod, old);
+      if (event === 'delete' || (old !== undefined && old.ips.join() !== pod.ips.join())) listeners.onPodGone?.(old ?? pod);
+      if (event !== 'delete') for (const ip of pod.ips) listeners.onPodAddress?.(ip);
+    });
+    informers.assigned?.onChange((event, aai, old) => {
+      this.assignedByPod.apply(event, aai, old);
+      listeners.onAssignmentChange?.(aai.spec.podNamespace, aai.spec.pod);
+      // Status changes (Created → Assigned) leave tokens valid; a changed identity or the last
+      // assignment of an identity on this node going away drops them.
+      const before = (old ?? aai).spec.azureIdentityRef;
+      if (before === undefined || event === 'add') return;
+      const changed = event === 'update' && identityChanged(before, aai.spec.azureIdentityRef);
+      const gone = event === 'delete' && !this.stillAssigned(before);
+      if (changed || gone) listeners.onIdentityChange?.(refOf(before));
+    });
+    informers.exceptions.onChange((event, exception, old) => {
+      this.exceptionsByNamespace.apply(event, exception, old);
+    });
+    informers.bindings?.onChange((event, binding, old) => {
+      this.bindingsByNamespace.apply(event, binding, old);
+      if (event !== 'add') {
+        const before = old ?? binding;
+        const namespace = before.metadata.namespace ?? '';
+        for (const identity of this.identitiesByNamespace.get(namespace)) {
+          if (identity.metadata.name === before.spec.azureIdentity) listeners.onIdentityChange?.(refOf(identity));
+        }
+      }
+    });
+    informers.identities?.onChange((event, identity, old) => {
+      this.identitiesByNamespace.apply(event, identity, old);
+      if (event !== 'add') listeners.onIdentityChange?.(refOf(old ?? identity));
+    });
+  }
+
+  /** Whether any AAI of this node still refers to `identity` (by namespace and name). */
+  private stillAssigned(identity: AzureIdentity): boolean {
+    return (this.informers.assigned?.list() ?? []).some(
+      (aai) => aai.spec.azureIdentityRef?.metadata.namespace === identity.metadata.namespace && aai.spec.azureIdentityRef?.metadata.name === identity.metadata.name,
+    );
+  }
+
+  get synced(): boolean {
+    return this.informers.all.every((informer: Informer<unknown>) => informer.hasSynced);
+  }
+
+  podByAddress(ip: string): PodMatch {
+    return this.podsByAddress.lookup(ip);
+  }
+
+  /** A pod of this node by namespace and name (for /host/token). */
+  pod(namespace: string, name: string): NodePod | undefined {
+    return this.informers.pods.get(`${namespace}/${name}`);
+  }
+
+  assignedTo(namespace: string, name: string): AzureAssignedIdentity[] {
+    return this.assignedByPod.get(`${namespace}/${name}`);
+  }
+
+  exceptionsIn(namespace: string): AzurePodIdentityException[] {
+    return this.exceptionsByNamespace.get(namespace);
+  }
+
+  bindingsIn(namespace: string): AzureIdentityBinding[] {
+    return this.bindingsByNamespace.get(namespace);
+  }
+
+  identitiesIn(namespace: string): AzureIdentity[] {
+    return this.identitiesByNamespace.get(namespace);
+  }
+}
