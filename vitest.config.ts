@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers (see docs/TESTING.md): unit tests are pure and fast; integration tests run against a real
+// Three tiers (see docs/testing.md): unit tests are pure and fast; integration tests run against a real
 // kube-apiserver + etcd (started once per run by the global setup) and the Azure simulator; e2e tests
 // need root for network namespaces and iptables.
 export default defineConfig({

@@ -4,7 +4,7 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { startControlPlane } from '../../test/harness/control-plane.ts';
+import { startControlPlane } from '../../src/devenv/control-plane.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Suite } from '../lib/types.ts';
 

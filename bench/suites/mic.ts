@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { rawLister } from '../../src/kube/raw-client.ts';
-import { repoRoot } from '../../test/harness/binaries.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
 import { MicWorld, SUBSCRIPTION, NODE_GROUP, type MicProcess } from '../../test/support/mic-world.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';

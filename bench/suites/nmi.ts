@@ -1,7 +1,7 @@
 /**
  * NMI, the hot path (TARGETS.md NMI table), with the compiled build as images run it:
  *
- * - netns setup (test/harness/netns.ts): NMI inside a node network namespace with its real iptables
+ * - netns setup (src/devenv/netns.ts): NMI inside a node network namespace with its real iptables
  *   DNAT, load generators (bench/fixtures/load.ts) inside pod namespaces asking
  *   http://169.254.169.254/metadata/identity/oauth2/token. The API server and the simulated IMDS of
  *   the node are root-loopback services made reachable inside the node namespace by the harness's
@@ -18,10 +18,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../../test/harness/binaries.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../test/harness/netns.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
 import { pidWithArgument } from '../../src/devenv/process.ts';
-import type { ManagedProcess } from '../../test/harness/process.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld, type MicProcess } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
 import { summarize } from '../lib/stats.ts';

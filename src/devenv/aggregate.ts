@@ -15,7 +15,7 @@ interface ClusterRole {
   readonly aggregationRule?: { readonly clusterRoleSelectors?: readonly LabelSelector[] };
 }
 
-type Kubectl = (args: string[], opts?: { input?: string }) => Promise<RunResult>;
+type Kubectl = (args: string[], options?: { input?: string }) => Promise<RunResult>;
 
 function matches(sel: LabelSelector, labels: Record<string, string>): boolean {
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;

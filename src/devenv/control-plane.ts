@@ -16,7 +16,7 @@ import { startProcess, type ManagedProcess } from './process.ts';
 import { cleanupStale, newPlaneName, planeRoots, track } from './stale.ts';
 
 export interface ControlPlane extends ControlPlaneInfo {
-  kubectl(args: string[], opts?: KubectlOptions): Promise<RunResult>;
+  kubectl(args: string[], options?: KubectlOptions): Promise<RunResult>;
   createClientCertUser(name: string, groups: string[]): Promise<string>;
   serviceAccountKubeconfig(namespace: string, serviceAccount: string, expirationSeconds?: number): Promise<string>;
   /** Stops kube-apiserver and starts it again on the same port against the same etcd. */
@@ -252,10 +252,10 @@ async function etcdHealthy(port: number): Promise<boolean> {
  * Starts etcd and kube-apiserver on free loopback ports, with client-cert authn, RBAC and an audit
  * log. Removes leftovers of crashed earlier runs first. Torn down by stop(), or on process exit.
  */
-export async function startControlPlane(opts: StartControlPlaneOptions = {}): Promise<ControlPlane> {
+export async function startControlPlane(options: StartControlPlaneOptions = {}): Promise<ControlPlane> {
   await cleanupStale();
-  const bins = opts.binDir === undefined ? await locateBinaries() : await binariesIn(opts.binDir);
-  const timeoutMs = opts.startTimeoutMs ?? startTimeoutFromEnv();
+  const bins = options.binDir === undefined ? await locateBinaries() : await binariesIn(options.binDir);
+  const timeoutMs = options.startTimeoutMs ?? startTimeoutFromEnv();
   const name = newPlaneName();
   const roots = planeRoots();
   const dir = path.join(roots.tmp, name);
@@ -272,7 +272,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
         etcd?.killSync();
       },
     },
-    { signals: opts.killOnSignal ?? true },
+    { signals: options.killOnSignal ?? true },
   );
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -287,7 +287,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
 
   try {
     const binDir = await linkBinDir(bins, dir);
-    const pki = await makePki(dir, opts.nodes);
+    const pki = await makePki(dir, options.nodes);
     const audit = { log: path.join(dir, 'audit.log'), policy: path.join(dir, 'audit-policy.yaml') };
     await writeFile(audit.policy, AUDIT_POLICY_YAML);
 
@@ -298,7 +298,7 @@ export async function startControlPlane(opts: StartControlPlaneOptions = {}): Pr
     for (let attempt = 1; ; attempt++) {
       const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
       server = `https://127.0.0.1:${apiPort}`;
-      apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit, opts.nodes), ...(opts.extraApiServerArgs ?? [])];
+      apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit, options.nodes), ...(options.extraApiServerArgs ?? [])];
       const t0 = performance.now();
       const deadline = Date.now() + timeoutMs;
       try {

@@ -1,6 +1,6 @@
 import type { RunResult } from './exec.ts';
 
-type Kubectl = (args: string[], opts?: { timeoutMs?: number }) => Promise<RunResult>;
+type Kubectl = (args: string[], options?: { timeoutMs?: number }) => Promise<RunResult>;
 
 /** Applies a CRD manifest and waits until the apiserver serves every CRD in it; returns their names. */
 export async function installCrds(kubectl: Kubectl, file: string): Promise<string[]> {

@@ -19,13 +19,13 @@ export interface RunOptions {
  * Runs a program without a shell and collects its output. Never rejects on a non-zero exit (callers
  * assert on `code`), only when the program cannot be started or exceeds its timeout.
  */
-export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
+      env: options.env ?? process.env,
+      cwd: options.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 120_000),
       killSignal: 'SIGKILL',
     });
     const out: Buffer[] = [];
@@ -33,7 +33,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => {
       err.push(b);
-      if (opts.teeStderr === true) process.stderr.write(b);
+      if (options.teeStderr === true) process.stderr.write(b);
     });
     child.on('error', (e) => {
       reject(new Error(`${file} ${args.join(' ')}: ${e.message}`, { cause: e }));
@@ -47,13 +47,13 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
     });
     // A program that exits before reading stdin would otherwise surface EPIPE as an unhandled error.
     child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
+    child.stdin.end(options.input ?? '');
   });
 }
 
 /** Like `run`, but rejects with the program's stderr when it exits non-zero. */
-export async function runOk(file: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
-  const r = await run(file, args, opts);
+export async function runOk(file: string, args: readonly string[], options: RunOptions = {}): Promise<string> {
+  const r = await run(file, args, options);
   if (r.code !== 0) {
     throw new Error(`${file} ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
   }

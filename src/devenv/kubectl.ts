@@ -12,11 +12,11 @@ export interface KubectlOptions {
 export function runKubectl(
   plane: { readonly binDir: string; readonly dir: string; readonly kubeconfigPath: string },
   args: readonly string[],
-  opts: KubectlOptions = {},
+  options: KubectlOptions = {},
 ): Promise<RunResult> {
-  return run(path.join(plane.binDir, 'kubectl'), [`--kubeconfig=${opts.kubeconfigPath ?? plane.kubeconfigPath}`, ...args], {
-    input: opts.input,
-    timeoutMs: opts.timeoutMs ?? 60_000,
+  return run(path.join(plane.binDir, 'kubectl'), [`--kubeconfig=${options.kubeconfigPath ?? plane.kubeconfigPath}`, ...args], {
+    input: options.input,
+    timeoutMs: options.timeoutMs ?? 60_000,
     env: { ...process.env, KUBECONFIG: '', KUBECACHEDIR: path.join(plane.dir, 'kubectl-cache') },
   });
 }
@@ -25,15 +25,15 @@ export function runKubectl(
 export function runHelm(
   plane: { readonly binDir: string; readonly dir: string; readonly kubeconfigPath: string },
   args: readonly string[],
-  opts: KubectlOptions = {},
+  options: KubectlOptions = {},
 ): Promise<RunResult> {
   const home = path.join(plane.dir, 'helm');
   return run(path.join(plane.binDir, 'helm'), args, {
-    input: opts.input,
-    timeoutMs: opts.timeoutMs ?? 120_000,
+    input: options.input,
+    timeoutMs: options.timeoutMs ?? 120_000,
     env: {
       ...process.env,
-      KUBECONFIG: opts.kubeconfigPath ?? plane.kubeconfigPath,
+      KUBECONFIG: options.kubeconfigPath ?? plane.kubeconfigPath,
       HELM_CACHE_HOME: path.join(home, 'cache'),
       HELM_CONFIG_HOME: path.join(home, 'config'),
       HELM_DATA_HOME: path.join(home, 'data'),

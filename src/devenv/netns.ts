@@ -269,11 +269,11 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
   };
 
   let exposures = 0;
-  const expose = async (ns: string, opts: ExposeOptions): Promise<Exposure> => {
-    const relay = await listenUnixRelay(path.join(dir, `fwd${exposures++}.sock`), opts.target);
+  const expose = async (ns: string, exposeOptions: ExposeOptions): Promise<Exposure> => {
+    const relay = await listenUnixRelay(path.join(dir, `fwd${exposures++}.sock`), exposeOptions.target);
     relays.add(relay);
-    const [file, args] = nodeCommand(FORWARD_SCRIPT, ['--listen', `${opts.listenHost}:${opts.listenPort}`, '--unix', relay.socketPath]);
-    const proc = await start(ns, `forward-${opts.listenHost}-${opts.listenPort}`, file, args);
+    const [file, args] = nodeCommand(FORWARD_SCRIPT, ['--listen', `${exposeOptions.listenHost}:${exposeOptions.listenPort}`, '--unix', relay.socketPath]);
+    const proc = await start(ns, `forward-${exposeOptions.listenHost}-${exposeOptions.listenPort}`, file, args);
     try {
       await waitForLogLine(proc, (line) => line.includes('"event":"listening"'));
     } catch (error) {
@@ -281,8 +281,8 @@ export async function createTopology(options: TopologyOptions): Promise<NetnsTop
       throw error;
     }
     return {
-      listenHost: opts.listenHost,
-      listenPort: opts.listenPort,
+      listenHost: exposeOptions.listenHost,
+      listenPort: exposeOptions.listenPort,
       async close() {
         await proc.stop(2_000);
         await relay.close();

@@ -39,20 +39,20 @@ export interface StartOptions {
 const attach = (): boolean => process.env['KUBEBUILDER_ATTACH_CONTROL_PLANE_OUTPUT'] === 'true';
 
 /** Starts a long-running child with its output going to a log file (appended, so restarts keep history). */
-export async function startProcess(opts: StartOptions): Promise<ManagedProcess> {
-  const logPath = path.join(opts.dir, `${opts.name}.log`);
-  const pidPath = path.join(opts.dir, `${opts.name}.pid`);
+export async function startProcess(options: StartOptions): Promise<ManagedProcess> {
+  const logPath = path.join(options.dir, `${options.name}.log`);
+  const pidPath = path.join(options.dir, `${options.name}.pid`);
   const streaming = attach();
   // Without streaming the child writes to the file itself, so the log stays complete even if we die.
   const fd = streaming ? undefined : openSync(logPath, 'a');
-  const child = spawn(opts.file, opts.args, {
+  const child = spawn(options.file, options.args, {
     stdio: ['ignore', fd ?? 'pipe', fd ?? 'pipe'],
-    env: opts.env ?? process.env,
+    env: options.env ?? process.env,
   });
   if (fd !== undefined) closeSync(fd);
   if (streaming) {
     const log = createWriteStream(logPath, { flags: 'a' });
-    const prefix = `[${opts.name}] `;
+    const prefix = `[${options.name}] `;
     for (const s of [child.stdout, child.stderr]) {
       s?.on('data', (b: Buffer) => {
         log.write(b);
@@ -70,20 +70,20 @@ export async function startProcess(opts: StartOptions): Promise<ManagedProcess> 
     });
     child.on('error', (e) => {
       exitInfo = { code: -1, signal: null };
-      process.stderr.write(`${opts.name}: ${e.message}\n`);
+      process.stderr.write(`${options.name}: ${e.message}\n`);
       resolve(exitInfo);
     });
   });
   const pid = child.pid;
   if (pid === undefined) {
     await exited;
-    throw new Error(`could not start ${opts.file}`);
+    throw new Error(`could not start ${options.file}`);
   }
   await writeFile(pidPath, `${pid}\n`);
 
   let stopping: Promise<void> | undefined;
   const proc: ManagedProcess = {
-    name: opts.name,
+    name: options.name,
     pid,
     logPath,
     child,

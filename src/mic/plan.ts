@@ -4,7 +4,7 @@
  * Pure, as are the decisions around the ARM wave beside it (wave-gate.ts before it, outcome.ts after
  * it); the executor (reconcile-target.ts) carries them out.
  *
- * Rules beyond upstream (ARCHITECTURE.md "Where we go beyond"):
+ * Rules beyond upstream (docs/mic.md says what differs from upstream and why):
  * - An AAI that is no longer desired is first marked `Unassigned` (NMIs stop serving it at once) and
  *   stays as the record of a pending removal for `gracePeriodMs`; only then is the identity removed
  *   from the target, so a rolling update that brings a new pod with the same identity causes no

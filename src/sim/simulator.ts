@@ -116,30 +116,30 @@ async function listen(app: FastifyInstance, host: string, port: number | undefin
 }
 
 /** Starts every server; resolves once all listen. On failure, whatever started is closed again. */
-export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Promise<AzureSimulator> {
-  const host = opts.host ?? '127.0.0.1';
+export async function startAzureSimulator(options: AzureSimulatorOptions = {}): Promise<AzureSimulator> {
+  const host = options.host ?? '127.0.0.1';
   checkHost(host);
-  const logger = opts.logger ?? pino({ level: 'silent' });
-  const ca = opts.ca ?? createCertificateAuthority('pod-identity azure-sim CA');
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const ca = options.ca ?? createCertificateAuthority('pod-identity azure-sim CA');
   const hostIsIp = isIP(host) !== 0;
   const tls = ca.issue({
     commonName: 'pod-identity azure-sim',
     dnsNames: ['localhost', ...(hostIsIp || host === 'localhost' ? [] : [host])],
-    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : []), ...(opts.advertisedAddresses ?? [])])],
+    ipAddresses: [...new Set(['127.0.0.1', ...(hostIsIp ? [host] : []), ...(options.advertisedAddresses ?? [])])],
     usage: 'server',
   });
-  const tenantId = opts.tenantId ?? opts.state?.tenantId ?? randomUUID();
+  const tenantId = options.tenantId ?? options.state?.tenantId ?? randomUUID();
   const store = new SimStore(tenantId);
-  store.load(opts.state ?? {});
+  store.load(options.state ?? {});
   const issuer = TokenIssuer.create();
   const faults = new FaultInjector();
   const requestLog = new RequestLog();
   const pollLog = new LroPollLog();
   const settings = new SimSettings({
-    ...(opts.lroDurationMs !== undefined ? { lroDurationMs: opts.lroDurationMs } : {}),
-    ...(opts.lroRetryAfterSeconds !== undefined ? { lroRetryAfterSeconds: opts.lroRetryAfterSeconds } : {}),
-    ...(opts.imdsLimits !== undefined ? { imdsLimits: opts.imdsLimits } : {}),
-    ...(opts.enforceRbac !== undefined ? { enforceRbac: opts.enforceRbac } : {}),
+    ...(options.lroDurationMs !== undefined ? { lroDurationMs: options.lroDurationMs } : {}),
+    ...(options.lroRetryAfterSeconds !== undefined ? { lroRetryAfterSeconds: options.lroRetryAfterSeconds } : {}),
+    ...(options.imdsLimits !== undefined ? { imdsLimits: options.imdsLimits } : {}),
+    ...(options.enforceRbac !== undefined ? { enforceRbac: options.enforceRbac } : {}),
   });
   const stopping = new AbortController();
   const servers = new Set<FastifyInstance>();
@@ -184,20 +184,20 @@ export async function startAzureSimulator(opts: AzureSimulatorOptions = {}): Pro
       },
       publicUrl: () => armUrl,
       // ARM's own endpoints, accepted as token audiences: every name in its certificate at its port.
-      endpoints: () => ownEndpoints(armUrl, ['localhost', '127.0.0.1', host, ...(opts.advertisedAddresses ?? [])]),
+      endpoints: () => ownEndpoints(armUrl, ['localhost', '127.0.0.1', host, ...(options.advertisedAddresses ?? [])]),
       logger: logger.child({ service: 'arm' }),
     };
     await arm.register(armRoutes, armDeps);
-    armUrl = `https://${hostPort(host, await listen(arm, host, opts.armPort, 'ARM'))}`;
+    armUrl = `https://${hostPort(host, await listen(arm, host, options.armPort, 'ARM'))}`;
 
     const entra = await newServer('entra', true);
     const entraDeps: EntraDeps = { store, issuer, publicUrl: () => entraUrl, logger: logger.child({ service: 'entra' }) };
     await entra.register(entraRoutes, entraDeps);
-    entraUrl = `https://${hostPort(host, await listen(entra, host, opts.entraPort, 'Entra ID'))}`;
+    entraUrl = `https://${hostPort(host, await listen(entra, host, options.entraPort, 'Entra ID'))}`;
 
     const admin = await newServer('admin', false);
     await admin.register(adminRoutes, { store, faults, requestLog, pollLog, settings });
-    const adminUrl = `http://${hostPort(host, await listen(admin, host, opts.adminPort, 'admin API'))}`;
+    const adminUrl = `http://${hostPort(host, await listen(admin, host, options.adminPort, 'admin API'))}`;
 
     const startImds = async (nodeName: string, at: { host?: string; port?: number } = {}): Promise<ImdsListener> => {
       if (stopping.signal.aborted) throw new Error('azure simulator: stopped; cannot start IMDS for ' + nodeName);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { requestText, type TextResponse } from '../../src/lib/http-request.ts';
-import { run } from '../harness/exec.ts';
+import { run } from '../../src/devenv/exec.ts';
 import type { ClientResult } from './node/report.ts';
 
 export const CLIENTS_DIR = path.dirname(fileURLToPath(import.meta.url));

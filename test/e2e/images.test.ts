@@ -24,11 +24,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { run, runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceChange, rootNamespaceSnapshot } from '../harness/netns.ts';
-import { freePorts } from '../harness/ports.ts';
-import { startProcess, type ManagedProcess } from '../harness/process.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { run, runOk } from '../../src/devenv/exec.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, type NetnsTopology, rootNamespaceChange, rootNamespaceSnapshot } from '../../src/devenv/netns.ts';
+import { freePorts } from '../../src/devenv/ports.ts';
+import { startProcess, type ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld } from '../support/mic-world.ts';
 import { ARM_RESOURCE, curlToken, interceptionInstalled, NMI_PORT, nodeNmiArgs, startImdsRelay, waitForNmiServing, waitUntil } from '../support/nmi-e2e.ts';
 

@@ -1,5 +1,5 @@
 /**
- * NMI's iptables interception for real, in network namespaces (test/harness/netns.ts): the manager runs
+ * NMI's iptables interception for real, in network namespaces (src/devenv/netns.ts): the manager runs
  * as a child process in the node namespace, pods connect to 169.254.169.254:80 from their own
  * namespaces, and TCP recorders stand in for NMI (at the DNAT target) and for the node's IMDS.
  */
@@ -7,9 +7,9 @@ import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, jumpPositions, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
-import { runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import { runOk } from '../../src/devenv/exec.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 const MANAGER = fixture('iptables-manager.ts');

@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertNetnsPrerequisites, createTopology, nodeCommand, type NetnsTopology } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, nodeCommand, type NetnsTopology } from '../../src/devenv/netns.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/reuseport-close.ts', import.meta.url));
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import type { IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology } from '../harness/netns.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology } from '../../src/devenv/netns.ts';
 import { MicWorld } from '../support/mic-world.ts';
 import { interceptionInstalled, interceptionState, NMI_PORT, startNodeNmi, waitForNmiServing, type NodeNmiOptions } from '../support/nmi-e2e.ts';
 

@@ -15,10 +15,10 @@ import type { JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { run, runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { run, runOk } from '../../src/devenv/exec.ts';
+import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld, NODE_GROUP, SUBSCRIPTION } from '../support/mic-world.ts';
 import {
   ARM_RESOURCE,

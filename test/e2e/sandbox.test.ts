@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../harness/binaries.ts';
-import { runOk } from '../harness/exec.ts';
-import { assertNetnsPrerequisites, rootNamespaceSnapshot, type RootNamespaceSnapshot } from '../harness/netns.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { runOk } from '../../src/devenv/exec.ts';
+import { assertNetnsPrerequisites, rootNamespaceSnapshot, type RootNamespaceSnapshot } from '../../src/devenv/netns.ts';
 import type { SandboxSummary } from '../../src/cli/sandbox/phases/report.ts';
 
 const MAIN = path.join(repoRoot, 'src/cli/main.ts');

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig, V1Namespace, V1ObjectMeta } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { aggregateClusterRoles } from './aggregate.ts';
-import { readAuditEvents, type AuditEvent } from './audit.ts';
+import { aggregateClusterRoles } from '../../src/devenv/aggregate.ts';
+import { readAuditEvents, type AuditEvent } from '../../src/devenv/audit.ts';
 import type { ControlPlaneInfo } from './description.ts';
-import type { RunResult } from './exec.ts';
-import * as identities from './identities.ts';
-import { runHelm, runKubectl, type KubectlOptions } from './kubectl.ts';
+import type { RunResult } from '../../src/devenv/exec.ts';
+import * as identities from '../../src/devenv/identities.ts';
+import { runHelm, runKubectl, type KubectlOptions } from '../../src/devenv/kubectl.ts';
 
 // Helpers for test files. The ControlPlane object lives in the global-setup process; tests get its
 // serialisable description through inject() and work from that.
@@ -22,14 +22,14 @@ export function kubeConfig(kubeconfigPath = controlPlane().kubeconfigPath): Kube
   return kc;
 }
 
-/** kubectl as admin (or as `opts.kubeconfigPath`). Resolves with the exit code; does not throw on failure. */
-export function kubectl(args: string[], opts?: KubectlOptions): Promise<RunResult> {
-  return runKubectl(controlPlane(), args, opts);
+/** kubectl as admin (or as `options.kubeconfigPath`). Resolves with the exit code; does not throw on failure. */
+export function kubectl(args: string[], options?: KubectlOptions): Promise<RunResult> {
+  return runKubectl(controlPlane(), args, options);
 }
 
 /** helm against the shared plane, with its cache/config/data dirs inside the plane's dir. */
-export function helm(args: string[], opts?: KubectlOptions): Promise<RunResult> {
-  return runHelm(controlPlane(), args, opts);
+export function helm(args: string[], options?: KubectlOptions): Promise<RunResult> {
+  return runHelm(controlPlane(), args, options);
 }
 
 /**
@@ -68,5 +68,5 @@ export function auditEvents(): Promise<AuditEvent[]> {
  * kube-controller-manager runs here to do it. Start-up already filled the built-in ones.
  */
 export function fillAggregatedClusterRoles(): Promise<void> {
-  return aggregateClusterRoles((args, opts) => kubectl(args, opts));
+  return aggregateClusterRoles((args, options) => kubectl(args, options));
 }

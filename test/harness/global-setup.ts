@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { repoRoot } from './binaries.ts';
-import { startControlPlane } from './control-plane.ts';
-import { installCrds } from './crds.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { startControlPlane } from '../../src/devenv/control-plane.ts';
+import { installCrds } from '../../src/devenv/crds.ts';
 import type { ControlPlaneInfo } from './description.ts';
 
 const CRDS = path.join(repoRoot, 'deploy/crds.yaml');

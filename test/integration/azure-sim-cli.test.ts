@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { SimAdminClient } from '../../src/sim/client.ts';
 import type { SimStateData } from '../../src/sim/state/model.ts';
-import { httpsGet } from '../harness/https.ts';
+import { httpsGet } from '../../src/devenv/https.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(repoRoot, 'src/cli/main.ts');

@@ -21,8 +21,8 @@ import type { LogOutput } from '../../src/lib/klog-flags.ts';
 import { LogFileError, openLogFile } from '../../src/lib/log-file.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { profileServer } from '../../src/lib/profile-app.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { freePorts } from '../harness/ports.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { freePorts } from '../../src/devenv/ports.ts';
 import { useMicWorld } from '../support/mic-suite.ts';
 import { nmiRequest, startNmi } from '../support/nmi-world.ts';
 

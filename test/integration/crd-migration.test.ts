@@ -6,8 +6,8 @@ import { AZURE_ASSIGNED_IDENTITY, AZURE_IDENTITY, AZURE_IDENTITY_BINDING, AZURE_
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { controlPlane } from '../harness/context.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
-import { runHelm } from '../harness/kubectl.ts';
+import { startControlPlane, type ControlPlane } from '../../src/devenv/control-plane.ts';
+import { runHelm } from '../../src/devenv/kubectl.ts';
 import { readFixture, readYamlDocuments, REPOSITORY_ROOT, upstreamExamplesDir, yamlFilesUnder } from '../support/yaml-files.ts';
 
 // Step 1 of docs/migration.md on a real API server: a cluster in the state aad-pod-identity v1.8.17 leaves

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { describe, expect, it, vi } from 'vitest';
-import { readAuditEvents } from '../harness/audit.ts';
+import { readAuditEvents } from '../../src/devenv/audit.ts';
 import {
   auditEvents,
   controlPlane,
@@ -14,7 +14,7 @@ import {
   serviceAccountKubeconfig,
   uniqueNamespace,
 } from '../harness/context.ts';
-import { startControlPlane } from '../harness/control-plane.ts';
+import { startControlPlane } from '../../src/devenv/control-plane.ts';
 
 const KUBE_VERSION = 'v1.36.3';
 
@@ -29,8 +29,8 @@ async function statusOf(call: Promise<unknown>): Promise<number> {
   }
 }
 
-async function ok(args: string[], opts?: { kubeconfigPath?: string; input?: string }): Promise<string> {
-  const r = await kubectl(args, opts);
+async function ok(args: string[], options?: { kubeconfigPath?: string; input?: string }): Promise<string> {
+  const r = await kubectl(args, options);
   expect(r.code, `kubectl ${args.join(' ')}: ${r.stderr}`).toBe(0);
   return r.stdout;
 }

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EVENT_SOURCE_COMPONENT } from '../../src/api/index.ts';
 import { rawRequest } from '../../src/kube/raw-client.ts';
-import { readAuditEvents, type AuditEvent } from '../harness/audit.ts';
-import { repoRoot } from '../harness/binaries.ts';
+import { readAuditEvents, type AuditEvent } from '../../src/devenv/audit.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
 import { MicWorld, SUBSCRIPTION, type MicProcess } from '../support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../support/nmi-world.ts';
 

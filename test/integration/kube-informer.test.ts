@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Informer, type InformerEvent } from '../../src/kube/informer.ts';
 import { rawLister, rawRequest } from '../../src/kube/raw-client.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../../src/devenv/control-plane.ts';
 import { controlPlane, kubeConfig, uniqueNamespace } from '../harness/context.ts';
 
 // The informer against a real API server: pagination, projection, events, and recovery from what

@@ -10,8 +10,8 @@ import { startAzureSimulator, type AzureSimulator, type ImdsListener } from '../
 import type { UserAssignedIdentity } from '../../src/sim/state/model.ts';
 import { CLIENTS_DIR, clientEnvironment, discoverSigningKeys, parseResultLine, tokenOf, verifiedClaims } from '../clients/harness.ts';
 import type { ClientResult } from '../clients/node/report.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { run } from '../harness/exec.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { run } from '../../src/devenv/exec.ts';
 
 const SUB = '4d7e2b90-3c1f-4a6e-8b2d-9e0f1a2b3c4d';
 const ARM_SCOPE = 'https://management.azure.com/.default';

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Scale } from './counts.ts';
-import { IMDS_IP } from '../harness/netns.ts';
+import { IMDS_IP } from '../../src/devenv/netns.ts';
 import type { Probe } from './adversarial-judge.ts';
 import {
   generatedPathTricks,

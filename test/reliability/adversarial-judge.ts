@@ -6,8 +6,8 @@
  * @module
  */
 import { fileURLToPath } from 'node:url';
-import type { NetnsTopology } from '../harness/netns.ts';
-import { nodeCommand } from '../harness/netns.ts';
+import type { NetnsTopology } from '../../src/devenv/netns.ts';
+import { nodeCommand } from '../../src/devenv/netns.ts';
 import type { CountsBuilder } from './counts.ts';
 import type { ClientRequest, ClientResult, TokenClaims } from './adversarial-client.ts';
 import type { AdvIdentity } from './adversarial-requests.ts';

@@ -4,7 +4,7 @@
  * them up on the way. Pure.
  * @module
  */
-import { IMDS_IP } from '../harness/netns.ts';
+import { IMDS_IP } from '../../src/devenv/netns.ts';
 
 export const ARM_RESOURCE = 'https://management.azure.com/';
 export const TOKEN_PATH = '/metadata/identity/oauth2/token';

@@ -10,7 +10,7 @@
  * AzureAssignedIdentity is stale).
  * @module
  */
-import type { PodNamespace } from '../harness/netns.ts';
+import type { PodNamespace } from '../../src/devenv/netns.ts';
 import { waitUntil } from '../support/nmi-e2e.ts';
 import type { Scale } from './counts.ts';
 import { tokenProbe } from './adversarial-attacks.ts';

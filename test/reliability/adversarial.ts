@@ -9,7 +9,7 @@
  * is not bound to, and credentials in MIC's or NMI's debug logs.
  * @module
  */
-import type { PodNamespace } from '../harness/netns.ts';
+import type { PodNamespace } from '../../src/devenv/netns.ts';
 import { CountsBuilder, type ReliabilityScenario, type ScenarioContext, type SuiteCounts } from './counts.ts';
 import { secretBreaches } from './secret-scan.ts';
 import {

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../harness/binaries.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
 
 export type Scale = 'ci' | 'full';
 

@@ -16,7 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { rawRequest } from '../../src/kube/raw-client.ts';
 import { createSelfSignedCertificate, toPkcs12 } from '../../src/lib/pki.ts';
-import { repoRoot } from '../harness/binaries.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
 import { IDENTITY_GROUP, SUBSCRIPTION, type MicWorld } from '../support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess, type NmiResponse } from '../support/nmi-world.ts';
 import { CountsBuilder, type ReliabilityScenario, type ScenarioContext, type SuiteCounts } from './counts.ts';

@@ -10,9 +10,9 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clientEnvironment } from '../clients/harness.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { run } from '../harness/exec.ts';
-import type { NetnsTopology, PodNamespace } from '../harness/netns.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { run } from '../../src/devenv/exec.ts';
+import type { NetnsTopology, PodNamespace } from '../../src/devenv/netns.ts';
 
 /** Each az invocation's bound. */
 export const AZ_TIMEOUT_MS = 60_000;

@@ -9,10 +9,10 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { repoRoot } from '../harness/binaries.ts';
-import type { NetnsTopology } from '../harness/netns.ts';
-import { freePorts } from '../harness/ports.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import type { NetnsTopology } from '../../src/devenv/netns.ts';
+import { freePorts } from '../../src/devenv/ports.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { kubectlJson, type Plane } from './chart.ts';
 import { micProcess, type MicProcess } from './mic-world.ts';
 

@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { readAuditEvents, type AuditEvent } from '../harness/audit.ts';
+import { readAuditEvents, type AuditEvent } from '../../src/devenv/audit.ts';
 import type { ControlPlaneInfo } from '../harness/description.ts';
-import type { RunResult } from '../harness/exec.ts';
-import { writeKubeconfig } from '../harness/kubeconfig.ts';
-import { runHelm, runKubectl } from '../harness/kubectl.ts';
+import type { RunResult } from '../../src/devenv/exec.ts';
+import { writeKubeconfig } from '../../src/devenv/kubeconfig.ts';
+import { runHelm, runKubectl } from '../../src/devenv/kubectl.ts';
 
 export type Plane = Pick<ControlPlaneInfo, 'dir' | 'server' | 'caPem' | 'binDir' | 'kubeconfigPath' | 'auditLogPath'>;
 

@@ -21,7 +21,7 @@ import { registerNode } from '../../src/cli/sandbox/phases/node-object.ts';
 import { SimAdminClient } from '../../src/sim/client.ts';
 import { startAzureSimulator, type AzureSimulator } from '../../src/sim/simulator.ts';
 import type { VirtualMachineScaleSet } from '../../src/sim/state/model.ts';
-import { repoRoot } from '../harness/binaries.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
 // Used by the fault and leader-election helpers at the end of this file.
 import { pino } from 'pino';
 import { loadCloudConfig } from '../../src/azure/cloud-config.ts';
@@ -29,7 +29,7 @@ import type { ComputeIdentityClient } from '../../src/azure/compute-identity-cli
 import { connectAzure } from '../../src/azure/connect.ts';
 import type { ComputeTargetRef } from '../../src/azure/provider-id.ts';
 import type { RequestLogEntry } from '../../src/sim/http/request-log.ts';
-import { startControlPlane, type ControlPlane } from '../harness/control-plane.ts';
+import { startControlPlane, type ControlPlane } from '../../src/devenv/control-plane.ts';
 import { installUpstreamCrds } from './upstream-crds.ts';
 import { seedMicPrincipal, writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { controlPlane } from '../harness/context.ts';

@@ -6,8 +6,8 @@
  * @module
  */
 import { isStatus, rawRequest } from '../../src/kube/raw-client.ts';
-import type { NetnsTopology, PodNamespace } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import type { NetnsTopology, PodNamespace } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import type { MicWorld } from './mic-world.ts';
 import { curlToken, relayConnections, startImdsRelay, type CurlResult } from './nmi-e2e.ts';
 

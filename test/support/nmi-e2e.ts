@@ -1,5 +1,5 @@
 /**
- * NMI end to end in network namespaces (test/harness/netns.ts) against a {@link MicWorld}: NMI runs as a
+ * NMI end to end in network namespaces (src/devenv/netns.ts) against a {@link MicWorld}: NMI runs as a
  * real process inside the node namespace with its real iptables rules, reaching the API server and the
  * node's simulated IMDS through in-namespace exposures of their root-namespace loopback listeners, and
  * unmodified clients (curl, @azure/identity, Python azure-identity) run inside pod namespaces against
@@ -11,9 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENTS_DIR, clientEnvironment, parseResultLine } from '../clients/harness.ts';
 import type { ClientResult } from '../clients/node/report.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../e2e/fixtures/${name}`, import.meta.url));

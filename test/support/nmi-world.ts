@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { repoRoot } from '../harness/binaries.ts';
-import { freePorts } from '../harness/ports.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { freePorts } from '../../src/devenv/ports.ts';
 import type { MicWorld } from './mic-world.ts';
 
 export interface NmiProcess {

@@ -9,8 +9,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpsGet } from '../clients/harness.ts';
-import { nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import { nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { imdsTokenUrl } from './nmi-e2e.ts';
 
 export const TOKEN_LOOP = fileURLToPath(new URL('../e2e/fixtures/token-loop.ts', import.meta.url));

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runHelm, runKubectl } from '../harness/kubectl.ts';
+import { runHelm, runKubectl } from '../../src/devenv/kubectl.ts';
 
 export const UPSTREAM_CRDS = fileURLToPath(new URL('../fixtures/upstream-crds/crds.yaml', import.meta.url));
 const GROUP = 'aadpodidentity.k8s.io';

@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { repoRoot } from '../harness/binaries.ts';
-import { run } from '../harness/exec.ts';
+import { repoRoot } from '../../src/devenv/binaries.ts';
+import { run } from '../../src/devenv/exec.ts';
 
 const MODULE_DIR = path.join(repoRoot, 'test/peers/upstream-lock');
 const HOW_TO_GET =

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
-import { freePorts } from '../harness/ports.ts';
+import { freePorts } from '../../src/devenv/ports.ts';
 import { micProcess, type MicProcess, type MicWorld } from './mic-world.ts';
 
 export interface UpstreamMicOptions {

@@ -1,6 +1,6 @@
 /**
  * The archived project's own NMI (aad-pod-identity, the tag of scripts/upstream-aad-pod-identity-tag) as
- * a real process inside a node network namespace of the e2e harness (test/harness/netns.ts), with the
+ * a real process inside a node network namespace of the e2e harness (src/devenv/netns.ts), with the
  * flags its chart passes: it owns the nat chain `aad-metadata` there (jump inserted first in PREROUTING
  * when absent, re-checked every `--ipt-update-interval-sec`), DNATs pods' IMDS traffic to its listen
  * address, and deletes chain and jump on SIGTERM, then sleeps 10 s and exits.
@@ -13,8 +13,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { UpstreamBinaries } from '../../src/devenv/upstream-binaries.ts';
-import type { NetnsTopology } from '../harness/netns.ts';
-import type { ManagedProcess } from '../harness/process.ts';
+import type { NetnsTopology } from '../../src/devenv/netns.ts';
+import type { ManagedProcess } from '../../src/devenv/process.ts';
 
 export const UPSTREAM_NMI_CHAIN = 'aad-metadata';
 /** Upstream chart's defaults: token listener, probe and metrics ports. */

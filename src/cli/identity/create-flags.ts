@@ -5,7 +5,7 @@
  */
 import { boolFlag, enumFlag, optionalStringFlag, stringFlag, type FlagTable } from '../../lib/go-flags.ts';
 import { checkGuid, checkResourceGroup, checkScope } from '../azure/resource-ids.ts';
-import { AZURE_FLAGS, helpText, KUBE_FLAGS } from '../shared/common-flags.ts';
+import { AZURE_FLAGS, commonOptions, helpText, KUBE_FLAGS, trimScope, type CommonOptions } from '../shared/common-flags.ts';
 import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 import type { ManifestFormat } from './manifests.ts';
 import { checkIdentityName, checkKubeName, checkLabelValue, kubeNameFor } from './names.ts';
@@ -43,7 +43,7 @@ export const CREATE_HELP = helpText(
   ],
 );
 
-export interface CreateOptions {
+export interface CreateOptions extends CommonOptions {
   readonly name: string;
   readonly resourceGroup: string;
   readonly location: string | undefined;
@@ -54,12 +54,6 @@ export interface CreateOptions {
   readonly clusterPrincipalId: string | undefined;
   readonly skipOperatorGrant: boolean;
   readonly apply: boolean;
-  readonly cloudconfig: string | undefined;
-  readonly subscription: string | undefined;
-  readonly useCloudconfigCredential: boolean;
-  readonly waitTimeoutMs: number;
-  readonly kubeconfig: string | undefined;
-  readonly context: string | undefined;
   readonly output: ManifestFormat;
 }
 
@@ -83,19 +77,14 @@ export function parseCreateArgs(argv: readonly string[]): CreateOptions | undefi
     name,
     resourceGroup: values['resource-group'] ?? '',
     location: values.location,
-    role: values.role === undefined || values.scope === undefined ? undefined : { text: values.role, scope: values.scope.replace(/\/+$/, '') || '/' },
+    role: values.role === undefined || values.scope === undefined ? undefined : { text: values.role, scope: trimScope(values.scope) },
     namespace: values.namespace,
     selector: values.selector ?? derived,
     kubeName: derived,
     clusterPrincipalId: values['cluster-principal-id'],
     skipOperatorGrant: values['skip-operator-grant'],
     apply: values.apply,
-    cloudconfig: values.cloudconfig,
-    subscription: values.subscription,
-    useCloudconfigCredential: values['use-cloudconfig-credential'],
-    waitTimeoutMs: values['wait-timeout'],
-    kubeconfig: values.kubeconfig,
-    context: values.context,
+    ...commonOptions(values),
     output: values.output,
   };
 }

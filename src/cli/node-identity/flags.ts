@@ -4,7 +4,7 @@
  */
 import { durationFlag, enumFlag, optionalStringFlag, type FlagTable } from '../../lib/go-flags.ts';
 import { checkResourceGroup, checkScope } from '../azure/resource-ids.ts';
-import { AZURE_FLAGS, helpText, KUBE_FLAGS } from '../shared/common-flags.ts';
+import { AZURE_FLAGS, commonOptions, helpText, KUBE_FLAGS, trimScope, type CommonOptions } from '../shared/common-flags.ts';
 import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 
 export const ENABLE_FLAGS = {
@@ -39,17 +39,11 @@ export const ENABLE_HELP = helpText(
   ],
 );
 
-export interface EnableOptions {
+export interface EnableOptions extends CommonOptions {
   readonly role: string;
   readonly scope: string | undefined;
   readonly nodeResourceGroup: string | undefined;
   readonly pollIntervalMs: number;
-  readonly cloudconfig: string | undefined;
-  readonly subscription: string | undefined;
-  readonly useCloudconfigCredential: boolean;
-  readonly waitTimeoutMs: number;
-  readonly kubeconfig: string | undefined;
-  readonly context: string | undefined;
   readonly output: 'table' | 'json';
 }
 
@@ -61,15 +55,10 @@ export function parseEnableArgs(argv: readonly string[]): EnableOptions | undefi
   throwUsageProblems(problems, '\n  ');
   return {
     role: values.role ?? '',
-    scope: values.scope === undefined ? undefined : values.scope.replace(/\/+$/, '') || '/',
+    scope: values.scope === undefined ? undefined : trimScope(values.scope),
     nodeResourceGroup: values['node-resource-group'],
     pollIntervalMs: values['poll-interval'],
-    cloudconfig: values.cloudconfig,
-    subscription: values.subscription,
-    useCloudconfigCredential: values['use-cloudconfig-credential'],
-    waitTimeoutMs: values['wait-timeout'],
-    kubeconfig: values.kubeconfig,
-    context: values.context,
+    ...commonOptions(values),
     output: values.output,
   };
 }

@@ -34,3 +34,36 @@ export function helpText(usageLine: string, description: string, table: FlagTabl
   const groups = COMMON_GROUPS.filter((group) => Object.values(table).some((definition) => definition.group === group.key));
   return `Usage: ${usageLine}\n\n${description}\n\n${renderFlagHelp(table, groups)}\n  -h, --help\n        show this help\n\nExamples:\n${examples.map((example) => `  ${example}`).join('\n')}\n`;
 }
+
+/** What {@link AZURE_FLAGS} and {@link KUBE_FLAGS} give a command. */
+export interface CommonOptions {
+  readonly cloudconfig: string | undefined;
+  readonly subscription: string | undefined;
+  readonly useCloudconfigCredential: boolean;
+  readonly waitTimeoutMs: number;
+  readonly kubeconfig: string | undefined;
+  readonly context: string | undefined;
+}
+
+export function commonOptions(values: {
+  readonly cloudconfig: string | undefined;
+  readonly subscription: string | undefined;
+  readonly 'use-cloudconfig-credential': boolean;
+  readonly 'wait-timeout': number;
+  readonly kubeconfig: string | undefined;
+  readonly context: string | undefined;
+}): CommonOptions {
+  return {
+    cloudconfig: values.cloudconfig,
+    subscription: values.subscription,
+    useCloudconfigCredential: values['use-cloudconfig-credential'],
+    waitTimeoutMs: values['wait-timeout'],
+    kubeconfig: values.kubeconfig,
+    context: values.context,
+  };
+}
+
+/** An ARM scope as given, without trailing slashes (`/` stays `/`). */
+export function trimScope(scope: string): string {
+  return scope.replace(/\/+$/, '') || '/';
+}

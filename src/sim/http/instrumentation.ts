@@ -43,18 +43,18 @@ async function pause(ms: number, signal: AbortSignal): Promise<void> {
   }
 }
 
-const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) => {
+const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, options, done) => {
   const states = new WeakMap<FastifyRequest, RequestState>();
-  const node = nodeOf(opts.service);
+  const node = nodeOf(options.service);
 
   const record = (request: FastifyRequest, status: number): void => {
     const state = states.get(request);
     if (state === undefined || state.recorded) return;
     state.recorded = true;
     const { path, query } = splitUrl(request.url);
-    const entry = opts.requestLog.record({
+    const entry = options.requestLog.record({
       time: state.time,
-      service: opts.service,
+      service: options.service,
       ...(node !== undefined ? { node } : {}),
       method: request.method,
       path,
@@ -65,7 +65,7 @@ const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) 
       ...(request.headers['user-agent'] !== undefined ? { userAgent: request.headers['user-agent'].slice(0, 512) } : {}),
       ...(state.fault !== undefined ? { fault: state.fault } : {}),
     });
-    opts.logger.debug({ request: entry }, 'request');
+    options.logger.debug({ request: entry }, 'request');
   };
 
   /** Applies `rule`; returns the reply when the request must not go on to the routes. */
@@ -74,15 +74,15 @@ const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) 
     switch (action.kind) {
       case 'latency':
         state.fault = { ruleId: rule.id, kind: 'latency', ms: action.ms };
-        await pause(action.ms, opts.signal);
+        await pause(action.ms, options.signal);
         return undefined;
       case 'delete-identity':
         state.fault = { ruleId: rule.id, kind: 'delete-identity' };
-        if (!opts.store.deleteIdentity(action.identityId)) opts.logger.warn({ identityId: action.identityId, ruleId: rule.id }, 'delete-identity fault: no such identity');
+        if (!options.store.deleteIdentity(action.identityId)) options.logger.warn({ identityId: action.identityId, ruleId: rule.id }, 'delete-identity fault: no such identity');
         return undefined;
       case 'status': {
         state.fault = { ruleId: rule.id, kind: 'status', status: action.status };
-        const response = faultResponse(opts.service, request.method, action);
+        const response = faultResponse(options.service, request.method, action);
         return reply.code(response.status).headers(response.headers).send(response.body);
       }
       case 'drop':
@@ -100,7 +100,7 @@ const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) 
           gone.abort();
         };
         socket.once('close', onClose);
-        await pause(action.ms, AbortSignal.any([opts.signal, gone.signal]));
+        await pause(action.ms, AbortSignal.any([options.signal, gone.signal]));
         socket.off('close', onClose);
         record(request, 0);
         socket.destroy();
@@ -113,14 +113,14 @@ const plugin: FastifyPluginCallback<InstrumentationOptions> = (app, opts, done) 
     const state: RequestState = { started: performance.now(), time: new Date().toISOString(), recorded: false };
     states.set(request, state);
     const mark = request.url.indexOf('?');
-    const rule = opts.faults.take({
-      service: opts.service,
+    const rule = options.faults.take({
+      service: options.service,
       method: request.method,
       path: mark === -1 ? request.url : request.url.slice(0, mark),
       query: mark === -1 ? '' : request.url.slice(mark + 1),
     });
     if (rule === undefined) return undefined;
-    opts.logger.info({ service: opts.service, method: request.method, url: splitUrl(request.url).path, rule: rule.id, fault: rule.action.kind }, 'injecting fault');
+    options.logger.info({ service: options.service, method: request.method, url: splitUrl(request.url).path, rule: rule.id, fault: rule.action.kind }, 'injecting fault');
     return apply(rule, request, reply, state);
   });
 

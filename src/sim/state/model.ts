@@ -10,14 +10,18 @@
 /** `identity.type` of a VM or scale set, as ARM spells it on the way out. */
 export type ResourceIdentityType = 'None' | 'SystemAssigned' | 'UserAssigned' | 'SystemAssigned, UserAssigned';
 
-/** A user-assigned managed identity (`Microsoft.ManagedIdentity/userAssignedIdentities`). */
-export interface UserAssignedIdentity {
+/** What every tracked ARM resource has: its ID and place, region and tags. */
+export interface TrackedResource {
   readonly id: string;
   readonly name: string;
   readonly subscriptionId: string;
   readonly resourceGroup: string;
   location: string;
   tags: Record<string, string>;
+}
+
+/** A user-assigned managed identity (`Microsoft.ManagedIdentity/userAssignedIdentities`). */
+export interface UserAssignedIdentity extends TrackedResource {
   /** Application (client) ID: `appid` in its tokens; what pods ask IMDS for. */
   readonly clientId: string;
   /** Object ID of its service principal: `oid`/`sub` in its tokens. */
@@ -35,13 +39,7 @@ export interface ResourceIdentity {
 }
 
 /** Fields shared by VMs and scale sets. */
-export interface ComputeResourceBase {
-  readonly id: string;
-  readonly name: string;
-  readonly subscriptionId: string;
-  readonly resourceGroup: string;
-  location: string;
-  tags: Record<string, string>;
+export interface ComputeResourceBase extends TrackedResource {
   vmSize: string;
   /** `Succeeded` when idle; `Updating` while an operation runs; `Deleting` refuses updates. */
   provisioningState: 'Succeeded' | 'Updating' | 'Creating' | 'Deleting' | 'Failed';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../harness/binaries.ts';
+import { repoRoot } from '../../../src/devenv/binaries.ts';
 import { helm, kubectl } from '../../harness/context.ts';
 import { parseNmiConfig } from '../../../src/nmi/config.ts';
 

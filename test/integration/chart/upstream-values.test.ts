@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../harness/binaries.ts';
+import { repoRoot } from '../../../src/devenv/binaries.ts';
 import { helm, kubectl, uniqueNamespace } from '../../harness/context.ts';
 
 const CHART = path.join(repoRoot, 'charts/pod-identity');

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../../src/cli/main.ts';
 import type { DoctorReport, StepId } from '../../../src/cli/doctor/model.ts';
 import { rawRequest } from '../../../src/kube/raw-client.ts';
-import { repoRoot } from '../../harness/binaries.ts';
+import { repoRoot } from '../../../src/devenv/binaries.ts';
 import { useMicWorld } from '../../support/mic-suite.ts';
 import { eventsAbout, SUBSCRIPTION, type MicWorld } from '../../support/mic-world.ts';
 

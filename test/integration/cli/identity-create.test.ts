@@ -12,7 +12,7 @@ import path from 'node:path';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { repoRoot } from '../../harness/binaries.ts';
+import { repoRoot } from '../../../src/devenv/binaries.ts';
 import { useMicWorld } from '../../support/mic-suite.ts';
 import { SUBSCRIPTION } from '../../support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../support/nmi-world.ts';

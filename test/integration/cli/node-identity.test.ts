@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../harness/binaries.ts';
+import { repoRoot } from '../../../src/devenv/binaries.ts';
 import { identityResourceId, MicWorld, NODE_GROUP, SUBSCRIPTION } from '../../support/mic-world.ts';
 
 const READER = 'acdd72a7-3385-48ef-bd42-f606fba81ae7';

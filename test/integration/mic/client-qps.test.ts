@@ -5,7 +5,7 @@
  * the flag exceeds that bound, so the check can tell paced from unpaced.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readAuditEvents, type AuditEvent } from '../../harness/audit.ts';
+import { readAuditEvents, type AuditEvent } from '../../../src/devenv/audit.ts';
 import { MicWorld, type MicProcess } from '../../support/mic-world.ts';
 
 const QPS = 3;

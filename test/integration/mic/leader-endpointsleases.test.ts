@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { readAuditEvents } from '../../harness/audit.ts';
+import { readAuditEvents } from '../../../src/devenv/audit.ts';
 import { armRequests, countArm, lastRequestSeq, MicWorld, waitForHealth, type MicProcess } from '../../support/mic-world.ts';
 import { locateUpstreamLock, startUpstreamLock, type UpstreamLockProcess } from '../../support/upstream-lock.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { locateUpstreamBinaries, type UpstreamBinaries } from '../../../src/devenv/upstream-binaries.ts';
 import { rawRequest } from '../../../src/kube/raw-client.ts';
-import { readAuditEvents } from '../../harness/audit.ts';
+import { readAuditEvents } from '../../../src/devenv/audit.ts';
 import type { RequestLogEntry } from '../../../src/sim/http/request-log.ts';
 import { armRequests, isRunning, lastRequestSeq, MicWorld, NODE_GROUP, waitForHealth, type MicProcess } from '../../support/mic-world.ts';
 import { startUpstreamMic } from '../../support/upstream-mic.ts';

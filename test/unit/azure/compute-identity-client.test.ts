@@ -13,7 +13,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createComputeIdentityClient, type ComputeIdentityClient, type ComputeOperationReport } from '../../../src/azure/compute-identity-client.ts';
 import { ArmRequestError, TargetDeletingError, ThrottledError } from '../../../src/azure/errors.ts';
 import type { ComputeTargetRef } from '../../../src/azure/provider-id.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const TOKEN = 'fake-access-token-0123456789';
 const SUB = '11111111-1111-4111-8111-111111111111';

@@ -12,7 +12,7 @@ import { createComputeIdentityClient } from '../../../src/azure/compute-identity
 import { armFailureOf } from '../../../src/azure/arm-failure.ts';
 import { ArmRequestError } from '../../../src/azure/errors.ts';
 import type { ComputeTargetRef } from '../../../src/azure/provider-id.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const VM: ComputeTargetRef = { kind: 'vm', subscriptionId: '11111111-1111-4111-8111-111111111111', resourceGroup: 'rg', name: 'node-1' };
 const credential: TokenCredential = { getToken: () => Promise.resolve({ token: 'fake-token-0123456789', expiresOnTimestamp: Date.now() + 3_600_000 }) };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ThrottleGate } from '../../../src/azure/throttle-gate.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const SUB = 'AAAAAAAA-0000-4000-8000-000000000000';
 

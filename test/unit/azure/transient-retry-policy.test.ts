@@ -2,7 +2,7 @@ import type { PipelineRequest, PipelineResponse } from '@azure/core-rest-pipelin
 import { createHttpHeaders, createPipelineRequest, RestError } from '@azure/core-rest-pipeline';
 import { describe, expect, it } from 'vitest';
 import { isTransientResponse, transientRetryPolicy } from '../../../src/azure/transient-retry-policy.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const OPTIONS = { maxRetries: 2, baseDelayMs: 1_000, maxDelayMs: 8_000 };
 const noJitter = (): number => 0;

@@ -8,7 +8,7 @@ import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../../../src/ku
 import { rawRequest } from '../../../src/kube/raw-client.ts';
 import { RequestLimiter } from '../../../src/kube/request-limiter.ts';
 import { watchStream } from '../../../src/kube/watch.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const LINUX = { platform: 'linux', arch: 'x64', nodeVersion: 'v24.21.0' };
 

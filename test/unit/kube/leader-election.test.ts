@@ -4,7 +4,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElector } from '../../../src/kube/leader-election.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 // The renew deadline of a leader, on a manual clock against a one-Lease fake API server that can
 // be made unavailable: how long an API server outage the leader rides out.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 import { fullBucket, reserve, RequestLimiter, type ClientRate } from '../../../src/kube/request-limiter.ts';
 
 /** When each of `count` callers, all arriving at `arrivalsMs[i]`, may send (pure arithmetic). */

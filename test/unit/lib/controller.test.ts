@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flushMicrotasks, ManualClock } from '../../../src/lib/clock.ts';
+import { flushMicrotasks, ManualClock } from '../../support/manual-clock.ts';
 import { RETRY_AFTER_FLOOR_MS, runController, type ReconcileOutcome } from '../../../src/lib/controller.ts';
 import { RetryAfterError, TerminalError } from '../../../src/lib/errors.ts';
 import { WorkQueue } from '../../../src/lib/work-queue.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, flushMicrotasks } from '../../../src/lib/clock.ts';
+import { ManualClock, flushMicrotasks } from '../../support/manual-clock.ts';
 import { KeyedWaiter } from '../../../src/lib/keyed-waiter.ts';
 
 describe('KeyedWaiter', () => {

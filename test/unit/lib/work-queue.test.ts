@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 import { WorkQueue } from '../../../src/lib/work-queue.ts';
 
 const noJitter = { baseMs: 100, maxMs: 1000, jitter: 0 };

@@ -5,7 +5,7 @@ import type { ComputeIdentityClient, TargetIdentityState } from '../../../src/az
 import { ConflictError, IdentityOperationError, type ArmCallContext } from '../../../src/azure/errors.ts';
 import type { IdentityPatch } from '../../../src/azure/identity-patch.ts';
 import type { ComputeTargetRef } from '../../../src/azure/provider-id.ts';
-import { ManualClock } from '../../../src/lib/clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 import type { AssignedIdentityWriter } from '../../../src/mic/assigned-writer.ts';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type DesiredAssignment } from '../../../src/mic/model.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flushMicrotasks, ManualClock } from '../../../src/lib/clock.ts';
+import { flushMicrotasks, ManualClock } from '../../support/manual-clock.ts';
 import { RetryAfterError } from '../../../src/lib/errors.ts';
 import { KeyedRateLimiter, TokenBucket, UpstreamLimiter } from '../../../src/nmi/limits.ts';
 

@@ -98,26 +98,31 @@ function newResource(route: ComputeRoute & { resourceGroup: string; name: string
 /** Starts the operation that writes `change` into the resource, or marks it Failed when an added identity vanished. */
 function startWrite(context: ArmContext, resource: ComputeResource, change: ComputeChange): OperationRecord {
   const { id } = resource;
+  return startComputeOperation(context, resource, 'Update', () => {
+    const target = context.store.getCompute(id);
+    if (target === undefined) return resourceNotFound(resource.kind === 'vm' ? 'Microsoft.Compute/virtualMachines' : 'Microsoft.Compute/virtualMachineScaleSets', resource.name, resource.resourceGroup);
+    // An identity deleted while the operation ran: Azure fails the whole operation and changes nothing.
+    const vanished = change.addedIdentities.find((identityId) => context.store.getIdentity(identityId) === undefined);
+    if (vanished !== undefined) {
+      target.provisioningState = 'Failed';
+      context.deps.logger.info({ resourceId: id, identityId: vanished }, 'identity deleted while being assigned: operation failed');
+      return identityNotFound(target.id, vanished);
+    }
+    applyComputeChange(target, change);
+    target.provisioningState = 'Succeeded';
+    return undefined;
+  });
+}
+
+/** Starts the long-running operation of a VM or scale set update or delete, recorded in the poll log. */
+function startComputeOperation(context: ArmContext, resource: ComputeResource, verb: 'Update' | 'Delete', complete: () => ArmError | undefined): OperationRecord {
   const operation = context.operations.start({
-    kind: resource.kind === 'vm' ? 'vmUpdate' : 'vmssUpdate',
+    kind: `${resource.kind}${verb}`,
     subscriptionId: resource.subscriptionId,
     location: resource.location,
-    resourceId: id,
+    resourceId: resource.id,
     durationMs: durationMs(context, resource.kind),
-    complete: () => {
-      const target = context.store.getCompute(id);
-      if (target === undefined) return resourceNotFound(resource.kind === 'vm' ? 'Microsoft.Compute/virtualMachines' : 'Microsoft.Compute/virtualMachineScaleSets', resource.name, resource.resourceGroup);
-      // An identity deleted while the operation ran: Azure fails the whole operation and changes nothing.
-      const vanished = change.addedIdentities.find((identityId) => context.store.getIdentity(identityId) === undefined);
-      if (vanished !== undefined) {
-        target.provisioningState = 'Failed';
-        context.deps.logger.info({ resourceId: id, identityId: vanished }, 'identity deleted while being assigned: operation failed');
-        return identityNotFound(target.id, vanished);
-      }
-      applyComputeChange(target, change);
-      target.provisioningState = 'Succeeded';
-      return undefined;
-    },
+    complete,
   });
   context.deps.pollLog?.started(operation);
   return operation;
@@ -174,18 +179,10 @@ function remove(context: ArmContext, route: ComputeRoute & { resourceGroup: stri
   authorize(context, request.caller, ACTIONS.computeDelete(route.type), resource.id);
   resource.provisioningState = 'Deleting';
   const { id } = resource;
-  const operation = context.operations.start({
-    kind: resource.kind === 'vm' ? 'vmDelete' : 'vmssDelete',
-    subscriptionId: resource.subscriptionId,
-    location: resource.location,
-    resourceId: id,
-    durationMs: durationMs(context, resource.kind),
-    complete: () => {
-      context.store.deleteCompute(id);
-      return undefined;
-    },
+  const operation = startComputeOperation(context, resource, 'Delete', () => {
+    context.store.deleteCompute(id);
+    return undefined;
   });
-  context.deps.pollLog?.started(operation);
   return { status: 202, headers: asyncOperationHeaders(context, operation, request, true) };
 }
 

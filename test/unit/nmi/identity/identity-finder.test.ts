@@ -5,7 +5,7 @@
  * by the mixed-cluster e2e test: ours gave up one interval earlier).
  */
 import { describe, expect, it } from 'vitest';
-import { ManualClock, flushMicrotasks } from '../../../../src/lib/clock.ts';
+import { ManualClock, flushMicrotasks } from '../../../support/manual-clock.ts';
 import { KeyedWaiter } from '../../../../src/lib/keyed-waiter.ts';
 import { IdentityFinder, type Decision, type FinderView } from '../../../../src/nmi/identity/identity-finder.ts';
 import { projectNodePod, type NodePod } from '../../../../src/nmi/identity/pods.ts';

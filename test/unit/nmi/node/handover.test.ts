@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../../src/lib/clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 import { awaitSuccessor, probeAnyReady, probeReady, successorReadyUrls } from '../../../../src/nmi/node/handover.ts';
 
 /** Runs the wait on a manual clock, advancing it while the wait is pending. */

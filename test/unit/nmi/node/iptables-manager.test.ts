@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../../src/lib/clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 import { ConntrackError, execConntrack, execConntrackReversePickups } from '../../../../src/nmi/node/iptables/conntrack.ts';
 import { execIptables, IptablesError, type IptablesRunner } from '../../../../src/nmi/node/iptables/iptables.ts';
 import { cleanupIptables, IptablesManager, type IptablesManagerOptions } from '../../../../src/nmi/node/iptables/manager.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flushMicrotasks, ManualClock } from '../../../../src/lib/clock.ts';
+import { flushMicrotasks, ManualClock } from '../../../support/manual-clock.ts';
 import { RetryAfterError, TerminalError } from '../../../../src/lib/errors.ts';
 import { describeAccessToken, type AccessToken } from '../../../../src/azure/access-token.ts';
 import { CachingTokenSource, type CachingTokenSourceOptions } from '../../../../src/nmi/tokens/token-cache.ts';
@@ -48,10 +48,10 @@ const key = (id: string, resource: string): TokenKey => ({ upstream: { kind: 'te
 const keyA = key('msi:aaaa', 'https://management.azure.com/');
 const keyB = key('msi:bbbb', 'https://management.azure.com/');
 
-function setup(opts: Omit<CachingTokenSourceOptions, 'clock'> = {}): { clock: ManualClock; inner: FakeSource; cache: CachingTokenSource } {
+function setup(overrides: Omit<CachingTokenSourceOptions, 'clock'> = {}): { clock: ManualClock; inner: FakeSource; cache: CachingTokenSource } {
   const clock = new ManualClock();
   const inner = new FakeSource();
-  const cache = new CachingTokenSource(inner, { random: () => 0.5, ...opts, clock });
+  const cache = new CachingTokenSource(inner, { random: () => 0.5, ...overrides, clock });
   return { clock, inner, cache };
 }
 

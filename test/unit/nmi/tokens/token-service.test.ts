@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AzureIdentity } from '../../../../src/api/index.ts';
 import type { AccessToken } from '../../../../src/azure/access-token.ts';
-import { ManualClock } from '../../../../src/lib/clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 import { UpstreamLimiter } from '../../../../src/nmi/limits.ts';
 import type { ImdsOperation } from '../../../../src/nmi/metrics.ts';
 import { isMicPod } from '../../../../src/nmi/identity/select-identity.ts';

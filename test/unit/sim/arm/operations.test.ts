@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../../src/lib/clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 import { ArmError } from '../../../../src/sim/arm/errors.ts';
 import { retryAfterSeconds } from '../../../../src/sim/arm/handlers/operations.ts';
 import type { ArmContext } from '../../../../src/sim/arm/context.ts';

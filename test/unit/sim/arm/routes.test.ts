@@ -1,7 +1,7 @@
 import fastify, { type FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../../../src/lib/clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 import { createArmRoutes, ROLE_IDS, type ArmDeps } from '../../../../src/sim/arm/index.ts';
 import type { LroKind } from '../../../../src/sim/arm/operations.ts';
 import { LroPollLog } from '../../../../src/sim/arm/poll-log.ts';
