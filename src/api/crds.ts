@@ -28,7 +28,7 @@ const AGE: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.cre
 /** `kubectl get` columns per kind (upstream's, plus AAI columns upstream lacked). */
 export const PRINTER_COLUMNS = {
   AzureIdentity: [
-    { name: 'Type', type: 'integer', jsonPath: '.spec.type', description: '0 managed identity, 1 SP secret, 2 SP certificate' },
+    { name: 'Type', type: 'integer', jsonPath: '.spec.type', description: '0 managed identity, 1 SP secret, 2 SP certificate, 3 federated' },
     { name: 'ClientID', type: 'string', jsonPath: '.spec.clientID' },
     { name: 'ResourceID', type: 'string', jsonPath: '.spec.resourceID', priority: 1 },
     { name: 'TenantID', type: 'string', jsonPath: '.spec.tenantID', priority: 1 },

@@ -4,7 +4,7 @@
  */
 import { readEnvelope, type EmbeddedAt } from './envelope.ts';
 import { withoutUndefined, type ObjectReader } from './fields.ts';
-import { IdentityType, isIdentityType } from './identity-type.ts';
+import { describeIdentityTypes, IdentityType, isIdentityType } from './identity-type.ts';
 import { BEHAVIOR_ANNOTATION, BEHAVIOR_NAMESPACED } from './metadata-keys.ts';
 import { API_VERSION, AZURE_IDENTITY } from './names.ts';
 import type { AzureIdentity, AzureIdentitySpec, SecretReference } from './types.ts';
@@ -45,10 +45,7 @@ function readType(spec: ObjectReader): IdentityType {
   const type = spec.integer('type', { numericString: true });
   if (type === undefined) return IdentityType.UserAssignedMSI;
   if (isIdentityType(type)) return type;
-  return spec.fail(
-    spec.find('type')?.key ?? 'type',
-    `must be 0 (user-assigned managed identity), 1 (service principal with client secret) or 2 (service principal with certificate), got ${type}`,
-  );
+  return spec.fail(spec.find('type')?.key ?? 'type', `must be ${describeIdentityTypes()}, got ${type}`);
 }
 
 function readSecretReference(reader: ObjectReader | undefined): SecretReference | undefined {

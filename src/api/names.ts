@@ -79,3 +79,9 @@ export function crdName(names: ResourceNames): string {
 
 /** kubectl category that lists all four kinds at once (`kubectl get podidentity`). */
 export const CRD_CATEGORY = 'podidentity';
+
+/**
+ * Audience of the service-account token NMI presents to Entra ID for a federated identity (type 3):
+ * the value Entra ID expects in a federated identity credential's `audiences`.
+ */
+export const FEDERATED_TOKEN_AUDIENCE = 'api://AzureADTokenExchange';

@@ -98,16 +98,16 @@ const secretReference: JsonSchema = {
 /** Schema of an AzureIdentity. */
 export const AZURE_IDENTITY_SCHEMA: JsonSchema = objectSchema(
   'AzureIdentity',
-  'An Azure identity pods may use: a user-assigned managed identity (type 0) or a service principal (types 1 and 2). Pods get it through an AzureIdentityBinding.',
+  'An Azure identity pods may use: a user-assigned managed identity (type 0), a service principal (types 1 and 2) or a federated identity (type 3). Pods get it through an AzureIdentityBinding.',
   specSchema('AzureIdentity', 'Which Azure identity, and for service principals how to authenticate.', {
     ...withLegacySpellings(
       identity.type,
-      { type: 'integer', description: '0 user-assigned managed identity (default), 1 service principal with client secret, 2 service principal with certificate.' },
+      { type: 'integer', description: '0 user-assigned managed identity (default), 1 service principal with client secret, 2 service principal with certificate, 3 federated identity (NMI presents its service-account token).' },
     ),
     ...withLegacySpellings(
       identity.resourceID,
       string(
-        'Type 0: resource ID of the user-assigned identity, /subscriptions/<subscription>/resourcegroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>.',
+        'Type 0 (optional for type 3): resource ID of the user-assigned identity, /subscriptions/<subscription>/resourcegroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>.',
         { maxLength: RESOURCE_ID_MAX_LENGTH },
       ),
     ),
@@ -118,7 +118,7 @@ export const AZURE_IDENTITY_SCHEMA: JsonSchema = objectSchema(
     ...withLegacySpellings(identity.clientPassword, secretReference),
     ...withLegacySpellings(
       identity.tenantID,
-      string("Types 1 and 2: the service principal's tenant, as an ID (GUID) or domain name.", { maxLength: ID_MAX_LENGTH }),
+      string("Types 1, 2 and 3: the tenant of the service principal or managed identity, as an ID (GUID) or domain name.", { maxLength: ID_MAX_LENGTH }),
     ),
     auxiliaryTenantIDs: {
       type: 'array',
@@ -127,7 +127,7 @@ export const AZURE_IDENTITY_SCHEMA: JsonSchema = objectSchema(
       items: { type: 'string' },
     },
     adResourceID: string('Declared by aad-pod-identity; not used.'),
-    adEndpoint: string('Types 1 and 2: Entra ID authority host; default https://login.microsoftonline.com/.'),
+    adEndpoint: string('Types 1, 2 and 3: Entra ID authority host; default https://login.microsoftonline.com/.'),
     replicas: int32('Declared by aad-pod-identity; not used.', { nullable: true }),
   }),
   {

@@ -23,21 +23,21 @@ export interface SecretReference {
 
 /** Desired identity: which Azure identity, and for service principals how to authenticate. */
 export interface AzureIdentitySpec {
-  /** 0 user-assigned managed identity, 1 service principal + secret, 2 service principal + certificate. */
+  /** 0 user-assigned managed identity, 1 service principal + secret, 2 service principal + certificate, 3 federated. */
   type: IdentityType;
-  /** ARM ID of the user-assigned identity (type 0). */
+  /** ARM ID of the user-assigned identity (type 0; optional for type 3, where it only matches `msi_res_id`). */
   resourceID?: string;
-  /** Client (application) ID: of the managed identity (type 0) or the service principal (1, 2). */
+  /** Client (application) ID: of the managed identity (types 0, 3) or the service principal (1, 2). */
   clientID?: string;
   /** Secret with the service principal's credential (types 1, 2). */
   clientPassword?: SecretReference;
-  /** Service principal's tenant (types 1, 2). */
+  /** Tenant of the service principal (types 1, 2) or of the federated identity (type 3). */
   tenantID?: string;
   /** Extra tenants for multi-tenant service principals (type 1). */
   auxiliaryTenantIDs?: string[];
   /** Declared by upstream, never read. */
   adResourceID?: string;
-  /** Entra ID authority host for service principals (types 1, 2). */
+  /** Entra ID authority host for service principals and federated identities (types 1, 2, 3). */
   adEndpoint?: string;
   /** Declared by upstream, never read. */
   replicas?: number;

@@ -14,6 +14,7 @@ import {
   OBJECT_NAME_MAX_LENGTH,
   OBJECT_NAME_PATTERN,
 } from './formats.ts';
+import { describeIdentityTypes, IDENTITY_TYPES, IdentityType } from './identity-type.ts';
 import {
   BINDING_SPEC_SPELLINGS,
   EXCEPTION_SPEC_SPELLINGS,
@@ -55,7 +56,11 @@ const binding = BINDING_SPEC_SPELLINGS;
 
 /** CEL: the identity's type as the readers see it (omitted means 0). */
 const identityType = celValueOf(identity.type, '0');
-const isServicePrincipal = `${identityType} in [1, 2]`;
+const isServicePrincipal = `${identityType} in [${IdentityType.ServicePrincipal}, ${IdentityType.ServicePrincipalCertificate}]`;
+/** Types that sign in to a tenant with their client ID: the service principals and federated identities. */
+const needsTenant = `${identityType} in [${IdentityType.ServicePrincipal}, ${IdentityType.ServicePrincipalCertificate}, ${IdentityType.FederatedIdentity}]`;
+/** Types whose resourceID, when given, must be a user-assigned identity's: 0 (required) and 3 (optional). */
+const namesUserAssignedIdentity = `${identityType} in [${IdentityType.UserAssignedMSI}, ${IdentityType.FederatedIdentity}]`;
 
 const RESOURCE_ID_FORMAT =
   '/subscriptions/<subscription>/resourcegroups/<group>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>';
@@ -66,9 +71,8 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     id: 'identity-type',
     kind: 'AzureIdentity',
     appliesTo: 'spec',
-    rule: celOnValue(identity.type, (type) => `${type} in [0, 1, 2]`, 'true'),
-    message:
-      'spec.type must be 0 (user-assigned managed identity), 1 (service principal with client secret) or 2 (service principal with certificate)',
+    rule: celOnValue(identity.type, (type) => `${type} in [${IDENTITY_TYPES.join(', ')}]`, 'true'),
+    message: `spec.type must be ${describeIdentityTypes()}`,
     fieldPath: '.type',
     reason: 'FieldValueInvalid',
   },
@@ -77,7 +81,7 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     kind: 'AzureIdentity',
     appliesTo: 'spec',
     rule: celHasAny(identity.clientID),
-    message: 'spec.clientID is required: the client ID (a GUID) of the managed identity or service principal',
+    message: 'spec.clientID is required: the client ID (a GUID) of the managed identity (types 0 and 3) or service principal (types 1 and 2)',
     fieldPath: '.clientID',
     reason: 'FieldValueRequired',
   },
@@ -94,7 +98,7 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     id: 'identity-resource-id-required',
     kind: 'AzureIdentity',
     appliesTo: 'spec',
-    rule: `${identityType} != 0 || ${celHasAny(identity.resourceID)}`,
+    rule: `${identityType} != ${IdentityType.UserAssignedMSI} || ${celHasAny(identity.resourceID)}`,
     message: `spec.resourceID is required for a type 0 (user-assigned managed identity) identity: ${RESOURCE_ID_FORMAT}`,
     fieldPath: '.resourceID',
     reason: 'FieldValueRequired',
@@ -103,7 +107,8 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     id: 'identity-resource-id-format',
     kind: 'AzureIdentity',
     appliesTo: 'spec',
-    rule: `${identityType} != 0 || ${celOnValue(
+    // Type 3 needs no resourceID (no node assignment), but one given is matched against msi_res_id.
+    rule: `!(${namesUserAssignedIdentity}) || ${celOnValue(
       identity.resourceID,
       (id) => `${id}.matches(${celString(`(?i)${USER_ASSIGNED_IDENTITY_ID_PATTERN}`)})`,
       'true',
@@ -116,8 +121,9 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     id: 'identity-tenant-id-required',
     kind: 'AzureIdentity',
     appliesTo: 'spec',
-    rule: `!(${isServicePrincipal}) || ${celHasAny(identity.tenantID)}`,
-    message: "spec.tenantID is required for a service principal (type 1 or 2): the tenant's ID (a GUID) or domain name",
+    rule: `!(${needsTenant}) || ${celHasAny(identity.tenantID)}`,
+    message:
+      "spec.tenantID is required for a service principal (type 1 or 2) or a federated identity (type 3): the tenant's ID (a GUID) or domain name",
     fieldPath: '.tenantID',
     reason: 'FieldValueRequired',
   },
@@ -125,7 +131,7 @@ const IDENTITY_RULES: readonly CrdValidationRule[] = [
     id: 'identity-tenant-id-format',
     kind: 'AzureIdentity',
     appliesTo: 'spec',
-    rule: `!(${isServicePrincipal}) || ${celOnValue(
+    rule: `!(${needsTenant}) || ${celOnValue(
       identity.tenantID,
       (id) => `(${id}.matches(${celString(GUID_PATTERN)}) || ${id}.matches(${celString(DOMAIN_NAME_PATTERN)}))`,
       'true',

@@ -50,6 +50,8 @@ export class TokenRequestError extends PodIdentityError {
   readonly upstreamError: string | undefined;
   readonly aadstsCode: string | undefined;
   readonly upstreamDescription: string | undefined;
+  /** What went wrong on our side, when the message says so (see {@link TokenRequestErrorOptions.reason}). */
+  readonly reason: string | undefined;
 
   constructor(kind: TokenRequestErrorKind, context: TokenRequestContext, options: TokenRequestErrorOptions = {}) {
     const upstream = options.upstream ?? {};
@@ -60,6 +62,7 @@ export class TokenRequestError extends PodIdentityError {
     this.upstreamError = upstream.error;
     this.aadstsCode = upstream.aadstsCode;
     this.upstreamDescription = upstream.description;
+    this.reason = options.reason;
   }
 
   /** How long to back off, when the endpoint throttled (a {@link RetryAfterError} in the cause chain). */

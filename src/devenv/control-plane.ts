@@ -9,6 +9,7 @@ import type { ControlPlaneInfo } from './description.ts';
 import type { RunResult } from './exec.ts';
 import { httpsGet, type TlsClient } from './https.ts';
 import { createClientCertUser, serviceAccountKubeconfig } from './identities.ts';
+import { allowAnonymousIssuerDiscovery, jwksUriOf } from './issuer-discovery.ts';
 import { runKubectl, type KubectlOptions } from './kubectl.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { freePorts } from './ports.ts';
@@ -196,6 +197,11 @@ function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string
   ];
 }
 
+/** The service-account issuer of a plane whose API server listens on `port` (loopback in both modes). */
+function issuerUrlOf(port: number): string {
+  return `https://127.0.0.1:${port}`;
+}
+
 function apiserverArgs(
   pki: Pki,
   etcdPort: number,
@@ -226,7 +232,8 @@ function apiserverArgs(
     `--secure-port=${port}`,
     ...modeArgs,
     ...pki.args,
-    `--service-account-issuer=https://127.0.0.1:${port}`,
+    `--service-account-issuer=${issuerUrlOf(port)}`,
+    `--service-account-jwks-uri=${jwksUriOf(issuerUrlOf(port))}`,
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     '--allow-privileged=true',
     `--audit-log-path=${audit.log}`,
@@ -250,7 +257,8 @@ async function etcdHealthy(port: number): Promise<boolean> {
 
 /**
  * Starts etcd and kube-apiserver on free loopback ports, with client-cert authn, RBAC and an audit
- * log. Removes leftovers of crashed earlier runs first. Torn down by stop(), or on process exit.
+ * log, as a service-account token issuer whose discovery anyone may read (issuer-discovery.ts).
+ * Removes leftovers of crashed earlier runs first. Torn down by stop(), or on process exit.
  */
 export async function startControlPlane(options: StartControlPlaneOptions = {}): Promise<ControlPlane> {
   await cleanupStale();
@@ -292,12 +300,14 @@ export async function startControlPlane(options: StartControlPlaneOptions = {}):
     await writeFile(audit.policy, AUDIT_POLICY_YAML);
 
     let server = '';
+    let issuerUrl = '';
     let apiArgs: string[] = [];
     let startupMs = 0;
     // Ports are free when picked but another program may grab one before we bind: retry on a clash.
     for (let attempt = 1; ; attempt++) {
       const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
       server = `https://127.0.0.1:${apiPort}`;
+      issuerUrl = issuerUrlOf(apiPort);
       apiArgs = [...apiserverArgs(pki, etcdPort, apiPort, audit, options.nodes), ...(options.extraApiServerArgs ?? [])];
       const t0 = performance.now();
       const deadline = Date.now() + timeoutMs;
@@ -329,6 +339,7 @@ export async function startControlPlane(options: StartControlPlaneOptions = {}):
       dir,
       server,
       caPem: pki.caPem,
+      issuerUrl,
       kubeconfigPath,
       binDir,
       auditLogPath: audit.log,
@@ -336,8 +347,12 @@ export async function startControlPlane(options: StartControlPlaneOptions = {}):
     };
 
     const kubectl = (args: string[], o?: KubectlOptions): Promise<RunResult> => runKubectl(info, args, o);
-    // No kube-controller-manager: fill admin/edit/view ourselves (restarts keep the filled rules).
-    await aggregateClusterRoles(kubectl);
+    await Promise.all([
+      // No kube-controller-manager: fill admin/edit/view ourselves (restarts keep the filled rules).
+      aggregateClusterRoles(kubectl),
+      // Token verifiers (the simulator's Entra ID) fetch the issuer's keys without credentials.
+      allowAnonymousIssuerDiscovery({ issuerUrl, caPem: pki.caPem, kubectl }),
+    ]);
 
     return {
       ...info,

@@ -7,7 +7,13 @@ export interface ControlPlaneInfo {
   readonly dir: string;
   /** https://127.0.0.1:<port> */
   readonly server: string;
+  /** The plane's CA (PEM): it signs the serving certificate, so it is also what trusts `issuerUrl`. */
   readonly caPem: string;
+  /**
+   * Service-account token issuer (`iss` of minted tokens), https://127.0.0.1:<port>; its
+   * `/.well-known/openid-configuration` and JWKS are readable without credentials.
+   */
+  readonly issuerUrl: string;
   /** Admin (system:masters) kubeconfig. */
   readonly kubeconfigPath: string;
   /** Holds kube-apiserver, etcd, kubectl and helm. */

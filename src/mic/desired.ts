@@ -6,7 +6,8 @@
  * - bindings match by exact string equality of `selector` and the label, in any namespace;
  * - the identity is looked up by name in the binding's namespace;
  * - namespaced identities (flag or annotation) need identity, binding and pod in one namespace;
- * - type-0 identities need a valid user-assigned identity resource ID;
+ * - type-0 identities need a valid user-assigned identity resource ID; the other types (service
+ *   principals, federated identities) are never assigned to a node, so their resource ID is not read;
  * - the result is deterministic: bindings are visited in (namespace, name) order, and on an AAI name
  *   collision the first wins (and a problem is reported instead of picking at random).
  * @module
@@ -14,9 +15,9 @@
 import {
   assignedIdentityName,
   assignedIdentityNamespace,
-  IdentityType,
   isNamespacedIdentity,
   isUserAssignedIdentityId,
+  needsNodeAssignment,
   type AzureIdentityBinding,
 } from '../api/index.ts';
 import { objectKey, type ClusterSnapshot, type DesiredAssignment, type DesiredProblem, type DesiredState, type MicPolicy, type PodInfo } from './model.ts';
@@ -73,7 +74,7 @@ export function computeDesiredState(snapshot: ClusterSnapshot, policy: MicPolicy
         continue;
       }
       let resourceIdKey: string | undefined;
-      if (identity.spec.type === IdentityType.UserAssignedMSI) {
+      if (needsNodeAssignment(identity.spec.type)) {
         const resourceId = identity.spec.resourceID ?? '';
         if (!isUserAssignedIdentityId(resourceId)) {
           problem('invalid-resource-id', `AzureIdentity ${bindingNamespace}/${binding.spec.azureIdentity} has no valid user-assigned identity resourceID ('${resourceId}')`);

@@ -62,7 +62,7 @@ export interface DesiredAssignment {
   readonly nodeName: string;
   readonly identity: AzureIdentity;
   readonly binding: AzureIdentityBinding;
-  /** Lower-cased resource ID for type-0 identities (what goes on the VM/VMSS); undefined otherwise. */
+  /** Lower-cased resource ID for type-0 identities (what goes on the VM/VMSS); undefined for the types never assigned to a node. */
   readonly resourceIdKey: string | undefined;
 }
 

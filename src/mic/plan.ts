@@ -16,7 +16,7 @@
  * - Identity and resource IDs are compared case-insensitively.
  * @module
  */
-import { AssignedIdentityState, effectiveAssignedState, IdentityType, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type AzureAssignedIdentity } from '../api/index.ts';
+import { AssignedIdentityState, effectiveAssignedState, needsNodeAssignment, PREEXISTING_ANNOTATION, UNASSIGNED_AT_ANNOTATION, type AzureAssignedIdentity } from '../api/index.ts';
 import { objectKey, type DesiredAssignment } from './model.ts';
 
 export interface TargetPlanInput {
@@ -121,10 +121,10 @@ export function assignmentMatches(current: AzureAssignedIdentity, desired: Desir
   );
 }
 
-/** Lower-cased resource ID of an AAI's identity when it is type 0; undefined otherwise. */
+/** Lower-cased resource ID of an AAI's identity when it is assigned to nodes (type 0); undefined otherwise. */
 export function assignedResourceIdKey(assigned: AzureAssignedIdentity): string | undefined {
   const identity = assigned.spec.azureIdentityRef;
-  if (identity === undefined || identity.spec.type !== IdentityType.UserAssignedMSI) return undefined;
+  if (identity === undefined || !needsNodeAssignment(identity.spec.type)) return undefined;
   const id = identity.spec.resourceID;
   return id === undefined || id === '' ? undefined : id.toLowerCase();
 }

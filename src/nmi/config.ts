@@ -71,6 +71,8 @@ export interface NmiConfig {
     readonly imds: { readonly maxConcurrent: number; readonly maxPerSecond: number };
     readonly cloud: string;
     readonly authorityHost: string | undefined;
+    /** `--federated-token-file`: NMI's projected service-account token, the assertion for type-3 identities. */
+    readonly federatedTokenFile: string;
   };
   readonly customUserAgent: string | undefined;
   /** `--metrics-operation-type`: `operation_type` of NMI operations is the route (bounded) or upstream's URL path. */
@@ -216,6 +218,7 @@ export function parseNmiCommand(argv: readonly string[], env: NodeJS.ProcessEnv)
       imds: { maxConcurrent: values['imds-max-concurrent'], maxPerSecond: values['imds-max-per-second'] },
       cloud: values.cloud,
       authorityHost: values['authority-host'] === '' ? undefined : values['authority-host'],
+      federatedTokenFile: values['federated-token-file'],
     },
     customUserAgent: values['custom-user-agent'] === '' ? undefined : values['custom-user-agent'],
     metricsOperationType: values['metrics-operation-type'],

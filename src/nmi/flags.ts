@@ -32,6 +32,13 @@ function headerSafe(text: string): string | undefined {
   return /[\u0000-\u001f\u007f]/.test(text) ? 'text without control characters (it goes into the User-Agent header)' : undefined;
 }
 
+function nonEmpty(text: string): string | undefined {
+  return text.trim() === '' ? 'a file path' : undefined;
+}
+
+/** Where the chart mounts NMI's projected service-account token for federated identities. */
+export const DEFAULT_FEDERATED_TOKEN_FILE = '/var/run/secrets/pod-identity/federated/token';
+
 function httpsUrlOrEmpty(text: string): string | undefined {
   if (text === '') return undefined;
   try {
@@ -96,7 +103,7 @@ export const NMI_FLAGS = {
   'log-format': enumFlag({ group: 'upstream', default: 'text', values: ['text', 'json'], usage: 'Log line format.', compatibility: 'same values; the text layout differs from klog’s' }),
   'custom-user-agent': stringFlag({
     group: 'upstream',
-    usage: 'Appended to the User-Agent of Kubernetes requests (`pod-identity-nmi/<version> (<os>/<arch>) node/<version> <this>`; the field manager of NMI’s writes stays `pod-identity-nmi`), of IMDS requests (`aad-pod-identity/NMI/<version> <this>`) and, before @azure/identity’s own, of Entra ID requests for service-principal identities.',
+    usage: 'Appended to the User-Agent of Kubernetes requests (`pod-identity-nmi/<version> (<os>/<arch>) node/<version> <this>`; the field manager of NMI’s writes stays `pod-identity-nmi`), of IMDS requests (`aad-pod-identity/NMI/<version> <this>`) and, before @azure/identity’s own, of Entra ID requests for service-principal and federated identities.',
     compatibility: 'as upstream: Kubernetes, IMDS and Entra ID requests; the Kubernetes User-Agent and field manager name pod-identity-nmi (upstream aad-pod-identity)',
     check: headerSafe,
   }),
@@ -187,9 +194,17 @@ export const NMI_FLAGS = {
     group: 'added',
     default: 'AzurePublicCloud',
     values: ['AzurePublicCloud', 'AzureChinaCloud', 'AzureUSGovernmentCloud'],
-    usage: 'Cloud whose Entra ID authority serves service-principal identities (types 1 and 2) that set no adEndpoint.',
+    usage: 'Cloud whose Entra ID authority serves service-principal and federated identities (types 1, 2 and 3) that set no adEndpoint.',
   }),
-  'authority-host': stringFlag({ group: 'added', placeholder: 'URL', usage: 'Entra ID authority host for service-principal identities without adEndpoint; overrides --cloud (Azure Stack, private clouds).', check: httpsUrlOrEmpty }),
+  'authority-host': stringFlag({ group: 'added', placeholder: 'URL', usage: 'Entra ID authority host for service-principal and federated identities without adEndpoint; overrides --cloud (Azure Stack, private clouds).', check: httpsUrlOrEmpty }),
+  'federated-token-file': stringFlag({
+    group: 'added',
+    default: DEFAULT_FEDERATED_TOKEN_FILE,
+    placeholder: 'FILE',
+    usage:
+      'NMI’s own service-account token (a projected volume with audience api://AzureADTokenExchange; the chart mounts it here), presented to Entra ID as the client assertion for federated identities (type 3). Read again for every exchange, so the kubelet’s rotation needs no restart; missing or empty: type-3 requests get 503 naming the file.',
+    check: nonEmpty,
+  }),
 
   ...KLOG_FLAGS,
 };

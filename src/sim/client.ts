@@ -4,16 +4,19 @@
  * @module
  */
 import type { AdminErrorBody } from './admin/errors.ts';
-import type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
+import type { FederatedCredentialSeed, IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
 import type { SimSettingsData, SimSettingsPatch } from './admin/settings.ts';
 import type { LroKind } from './arm/operations.ts';
 import type { LroPollEntry } from './arm/poll-log.ts';
 import type { FaultRule, FaultRuleInput } from './faults/types.ts';
 import type { RequestLogEntry } from './http/request-log.ts';
-import type { RoleAssignment, ServicePrincipal, SimStateData, UserAssignedIdentity, VirtualMachine, VirtualMachineScaleSet } from './state/model.ts';
+import type { FederatedIdentityCredential, RoleAssignment, ServicePrincipal, SimStateData, UserAssignedIdentity, VirtualMachine, VirtualMachineScaleSet } from './state/model.ts';
 
 export type { LroPollEntry } from './arm/poll-log.ts';
-export type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
+export type { FederatedCredentialSeed, IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
+
+/** A seeded federated credential with its ARM ID and its identity's. */
+export type SeededFederatedCredential = FederatedIdentityCredential & { readonly id: string; readonly identityId: string };
 
 /** Filters of `GET /requests` (all optional, all must hold). */
 export interface RequestQuery {
@@ -114,6 +117,11 @@ export class SimAdminClient {
     return this.call('POST', '/seed/vm', seed);
   }
 
+  /** A federated identity credential on an existing identity (`audiences` default `[api://AzureADTokenExchange]`). */
+  seedFederatedCredential(seed: FederatedCredentialSeed): Promise<SeededFederatedCredential> {
+    return this.call('POST', '/seed/federated-credential', seed);
+  }
+
   /** Instances get AKS computer names: `<scale set name>` + 6 base-36 digits. */
   seedVmss(seed: VmssSeed): Promise<VirtualMachineScaleSet> {
     return this.call('POST', '/seed/vmss', seed);
@@ -187,7 +195,10 @@ export class SimAdminClient {
     return this.call('GET', '/options');
   }
 
-  /** Changes LRO durations and Retry-After hints, IMDS limits or RBAC enforcement for the next requests. */
+  /**
+   * Changes LRO durations and Retry-After hints, IMDS limits, RBAC enforcement or the extra CAs Entra
+   * ID trusts for OIDC issuers (`oidcCaPems`) for the next requests.
+   */
   setOptions(patch: SimSettingsPatch): Promise<SimSettingsData> {
     return this.call('POST', '/options', patch);
   }

@@ -3,8 +3,8 @@
  * @module
  */
 export { startAzureSimulator, type AzureSimulator, type AzureSimulatorOptions, type ImdsListener } from './simulator.ts';
-export { SimAdminClient, SimAdminError, type RequestQuery } from './client.ts';
-export type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
+export { SimAdminClient, SimAdminError, type RequestQuery, type SeededFederatedCredential } from './client.ts';
+export type { FederatedCredentialSeed, IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './admin/seeds.ts';
 export { SimSettings, type ImdsLimits, type SimSettingsData, type SimSettingsPatch } from './admin/settings.ts';
 export type { LroKind } from './arm/operations.ts';
 export { LroPollLog, type LroPollEntry, type LroPollFilter } from './arm/poll-log.ts';

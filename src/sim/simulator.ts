@@ -51,6 +51,12 @@ export interface AzureSimulatorOptions {
   imdsLimits?: ImdsLimits | false;
   /** ARM checks the caller's role assignments; default false. */
   enforceRbac?: boolean;
+  /**
+   * CA certificates (PEM) Entra ID trusts, besides the public roots, when it fetches an OIDC issuer's
+   * discovery document and keys for a federated assertion (e.g. a test API server's CA). Also admin
+   * `POST /options {"oidcCaPems": [...]}`.
+   */
+  oidcCaPems?: readonly string[];
   /** Issues the ARM/Entra server certificates; default a fresh CA. */
   ca?: CertificateAuthority;
   /** Default: silent. */
@@ -140,6 +146,7 @@ export async function startAzureSimulator(options: AzureSimulatorOptions = {}): 
     ...(options.lroRetryAfterSeconds !== undefined ? { lroRetryAfterSeconds: options.lroRetryAfterSeconds } : {}),
     ...(options.imdsLimits !== undefined ? { imdsLimits: options.imdsLimits } : {}),
     ...(options.enforceRbac !== undefined ? { enforceRbac: options.enforceRbac } : {}),
+    ...(options.oidcCaPems !== undefined ? { oidcCaPems: options.oidcCaPems } : {}),
   });
   const stopping = new AbortController();
   const servers = new Set<FastifyInstance>();
@@ -191,7 +198,7 @@ export async function startAzureSimulator(options: AzureSimulatorOptions = {}): 
     armUrl = `https://${hostPort(host, await listen(arm, host, options.armPort, 'ARM'))}`;
 
     const entra = await newServer('entra', true);
-    const entraDeps: EntraDeps = { store, issuer, publicUrl: () => entraUrl, logger: logger.child({ service: 'entra' }) };
+    const entraDeps: EntraDeps = { store, issuer, publicUrl: () => entraUrl, oidcCaPems: () => settings.oidcCaPems, logger: logger.child({ service: 'entra' }) };
     await entra.register(entraRoutes, entraDeps);
     entraUrl = `https://${hostPort(host, await listen(entra, host, options.entraPort, 'Entra ID'))}`;
 

@@ -7,8 +7,10 @@ import {
   AZURE_POD_IDENTITY_EXCEPTION,
   AssignedIdentityState,
   GROUP,
+  IdentityType,
   VERSION,
   isPodIdentityApiObject,
+  readAzureIdentity,
   readAzureAssignedIdentity,
   readPodIdentityResource,
   type PodIdentityResource,
@@ -146,6 +148,55 @@ describe('invalid manifests are refused with the documented message', () => {
     // Nothing was stored.
     const listed = await kubectl(['get', 'azureidentities,azureidentitybindings,azurepodidentityexceptions', '-n', namespace, '-o', 'name']);
     expect(listed.stdout.trim()).toBe('');
+  });
+});
+
+describe('federated identities (type 3)', () => {
+  const fixture = (name: string): URL => new URL(`test/fixtures/valid/${name}`, REPOSITORY_ROOT);
+
+  it('are accepted with clientID and tenantID only, and kubectl get shows type 3', async () => {
+    const namespace = await uniqueNamespace('federated');
+    const applied = await kubectl(['apply', '-n', namespace, '-f', fixture('identity-federated.yaml').pathname]);
+    expect(errorsIn(applied.stderr)).toBe('');
+    const identity = readAzureIdentity(await readBack({ kind: AZURE_IDENTITY.kind, name: 'federated', namespace }));
+    expect(identity.spec).toEqual({
+      type: IdentityType.FederatedIdentity,
+      clientID: '66666666-6666-6666-6666-666666666666',
+      tenantID: '22222222-2222-2222-2222-222222222222',
+    });
+    const listed = await kubectl(['get', 'azureidentities', '-n', namespace, 'federated']);
+    expect(listed.stdout).toMatch(/federated\s+3\s+66666666-6666-6666-6666-666666666666/);
+  });
+
+  it('in the legacy casing (Type, ClientID, TenantID) are accepted and read as type 3', async () => {
+    const namespace = await uniqueNamespace('federated-legacy');
+    const applied = await kubectl(['apply', '-n', namespace, '-f', fixture('identity-federated-legacy-casing.yaml').pathname]);
+    expect(errorsIn(applied.stderr)).toBe('');
+    const stored = await readBack({ kind: AZURE_IDENTITY.kind, name: 'federated-legacy-casing', namespace });
+    // The API server kept the spellings as written; the reader maps them to the current names.
+    expect((stored as { spec: unknown }).spec).toEqual({
+      Type: 3,
+      ClientID: '66666666-6666-6666-6666-666666666666',
+      TenantID: '22222222-2222-2222-2222-222222222222',
+    });
+    expect(readAzureIdentity(stored).spec).toEqual({
+      type: IdentityType.FederatedIdentity,
+      clientID: '66666666-6666-6666-6666-666666666666',
+      tenantID: '22222222-2222-2222-2222-222222222222',
+    });
+  });
+
+  it('without clientID and tenantID are refused, naming both fields', async () => {
+    const namespace = await uniqueNamespace('federated-invalid');
+    const manifest = { apiVersion: `${GROUP}/${VERSION}`, kind: AZURE_IDENTITY.kind, metadata: { name: 'federated-bare' }, spec: { type: 3 } };
+    const created = await kubectl(['create', '-n', namespace, '-f', '-'], { input: JSON.stringify(manifest) });
+    expect(created.code).not.toBe(0);
+    expect(created.stderr).toContain('spec.clientID: Required value: spec.clientID is required');
+    expect(created.stderr).toContain(
+      'spec.tenantID: Required value: spec.tenantID is required for a service principal (type 1 or 2) or a federated identity (type 3)',
+    );
+    // No Secret is asked for: type 3 has none.
+    expect(created.stderr).not.toContain('clientPassword');
   });
 });
 

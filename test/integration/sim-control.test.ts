@@ -155,7 +155,7 @@ describe('Azure simulator control (admin API, faults, request log)', () => {
 
     it('changes runtime options for the routes', async () => {
       const options = await admin.setOptions({ lroDurationMs: { vmss: 150 }, enforceRbac: true, imdsLimits: false });
-      expect(options).toEqual({ lroDurationMs: { vm: 100, vmss: 150 }, lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 }, imdsLimits: false, enforceRbac: true });
+      expect(options).toEqual({ lroDurationMs: { vm: 100, vmss: 150 }, lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 }, imdsLimits: false, enforceRbac: true, oidcCaPems: [] });
       expect(sim.settings.lroDurationMs.vmss).toBe(150);
       expect(sim.settings.enforceRbac).toBe(true);
       await admin.setOptions({ lroDurationMs: { vmss: 200 }, enforceRbac: false, imdsLimits: { requestsPerSecond: 20, maxConcurrent: 5 } });
@@ -164,6 +164,7 @@ describe('Azure simulator control (admin API, faults, request log)', () => {
         lroRetryAfterSeconds: { vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 },
         imdsLimits: { requestsPerSecond: 20, maxConcurrent: 5 },
         enforceRbac: false,
+        oidcCaPems: [],
       });
     });
   });

@@ -13,8 +13,10 @@ export function identityId(name: string, group = RG): string {
   return `/subscriptions/${SUB}/resourcegroups/${group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
 }
 
-export function identity(name: string, options: { namespace?: string; type?: 0 | 1 | 2; resourceID?: string; clientID?: string; namespaced?: boolean; resourceVersion?: string } = {}): AzureIdentity {
+export function identity(name: string, options: { namespace?: string; type?: 0 | 1 | 2 | 3; resourceID?: string; clientID?: string; namespaced?: boolean; resourceVersion?: string } = {}): AzureIdentity {
   const type = options.type ?? 0;
+  // Type 3 (federated): clientID and tenantID; a resourceID only when given.
+  const federated = { clientID: options.clientID ?? `${name}-client`, tenantID: 'tenant', ...(options.resourceID === undefined ? {} : { resourceID: options.resourceID }) };
   return {
     apiVersion: 'aadpodidentity.k8s.io/v1',
     kind: 'AzureIdentity',
@@ -27,7 +29,9 @@ export function identity(name: string, options: { namespace?: string; type?: 0 |
     spec:
       type === 0
         ? { type, resourceID: options.resourceID ?? identityId(name), clientID: options.clientID ?? `${name}-client` }
-        : { type, clientID: options.clientID ?? `${name}-client`, tenantID: 'tenant', clientPassword: { name: `${name}-secret`, namespace: options.namespace ?? 'default' } },
+        : type === 3
+          ? { type, ...federated }
+          : { type, clientID: options.clientID ?? `${name}-client`, tenantID: 'tenant', clientPassword: { name: `${name}-secret`, namespace: options.namespace ?? 'default' } },
   };
 }
 

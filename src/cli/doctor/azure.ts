@@ -1,25 +1,26 @@
 /**
  * The doctor's ARM reads: the identity block of the node's VM / VMSS (through MIC's compute identity
- * client), the principal MIC calls ARM with ("cluster identity"), and that principal's role
- * assignments covering an identity (@azure/arm-authorization). Credentials: the azure.json given with
+ * client), the principal MIC calls ARM with ("cluster identity"), that principal's role
+ * assignments covering an identity (@azure/arm-authorization), and the federated identity
+ * credentials of a type-3 identity (@azure/arm-msi). Credentials: the azure.json given with
  * `--cloudconfig` when it holds a service principal (MIC's own credential), otherwise
  * `DefaultAzureCredential` (az login, environment, workload or managed identity) against the
  * azure.json's cloud, or the public cloud without one.
  * @module
  */
 import { AuthorizationManagementClient } from '@azure/arm-authorization';
-import { ManagedServiceIdentityClient } from '@azure/arm-msi';
+import { ManagedServiceIdentityClient, type Identity } from '@azure/arm-msi';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { decodeJwt } from 'jose';
 import { pino } from 'pino';
-import { parseUserAssignedIdentityId } from '../../api/index.ts';
+import { parseUserAssignedIdentityId, type UserAssignedIdentityId } from '../../api/index.ts';
 import type { CloudConfig } from '../../azure/cloud-config.ts';
 import { resolveCloud, type ResolvedCloud } from '../../azure/clouds.ts';
 import { createComputeIdentityClient, type ComputeIdentityClient } from '../../azure/compute-identity-client.ts';
 import { createCredential, readConfiguredCa } from '../../azure/credentials.ts';
 import type { ComputeTargetRef } from '../../azure/provider-id.ts';
 import { describeError } from '../../lib/errors.ts';
-import type { ComputeRead, PrincipalRead, RoleRead } from './model.ts';
+import type { ComputeRead, FederatedCredentialsRead, PrincipalRead, RoleRead } from './model.ts';
 
 /** What gather() asks of ARM; a fake in unit tests. */
 export interface AzureReader {
@@ -29,6 +30,11 @@ export interface AzureReader {
   clusterPrincipal(): Promise<PrincipalRead>;
   /** Role assignments of `principalId` at, above or below `resourceId`. */
   readRoles(resourceId: string, principalId: string): Promise<RoleRead>;
+  /**
+   * The federated identity credentials of a user-assigned identity: the one `resourceId` names, else
+   * the one with `clientId` in the azure.json's subscription.
+   */
+  readFederatedCredentials(identity: { readonly resourceId: string | undefined; readonly clientId: string | undefined }): Promise<FederatedCredentialsRead>;
 }
 
 export interface AzureReaderOptions {
@@ -47,6 +53,14 @@ const statusOf = (error: unknown): number | undefined => {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
   return typeof status === 'number' ? status : undefined;
 };
+
+/** A user-assigned identity located for its credentials; `resource` when it was found by listing. */
+interface FoundIdentity {
+  readonly kind: 'found';
+  readonly id: UserAssignedIdentityId;
+  readonly text: string;
+  readonly resource: Identity | undefined;
+}
 
 /** Builds an {@link AzureReader}; throws CloudConfigError / CloudResolutionError for a bad config. */
 export async function createAzureReader(options: AzureReaderOptions): Promise<AzureReader> {
@@ -134,6 +148,39 @@ export async function createAzureReader(options: AzureReaderOptions): Promise<Az
         return { kind: 'error', message: describeError(error), statusCode: statusOf(error) };
       }
     },
+
+    async readFederatedCredentials(identity) {
+      try {
+        const found = await findIdentity(identity);
+        if (found.kind === 'error') return found;
+        const { subscriptionId, resourceGroup, name } = found.id;
+        const msi = new ManagedServiceIdentityClient(credential, subscriptionId, clientOptions);
+        const resource = found.resource ?? (await msi.userAssignedIdentities.get(resourceGroup, name));
+        const credentials = [];
+        for await (const entry of msi.federatedIdentityCredentials.list(resourceGroup, name)) {
+          credentials.push({ name: entry.name ?? '', issuer: entry.issuer ?? '', subject: entry.subject ?? '', audiences: entry.audiences ?? [] });
+        }
+        return { kind: 'ok', identityId: resource.id ?? found.text, clientId: resource.clientId, credentials };
+      } catch (error) {
+        return { kind: 'error', message: describeError(error).split('\n')[0] ?? '', statusCode: statusOf(error) };
+      }
+    },
   };
+
+  /** The identity's parsed ID, and the resource when it had to be searched for by client ID. */
+  async function findIdentity(identity: { readonly resourceId: string | undefined; readonly clientId: string | undefined }): Promise<FoundIdentity | Extract<FederatedCredentialsRead, { kind: 'error' }>> {
+    const parsed = parseUserAssignedIdentityId(identity.resourceId ?? '');
+    if (parsed !== undefined) return { kind: 'found', id: parsed, text: identity.resourceId ?? '', resource: undefined };
+    const subscriptionId = config?.subscriptionId;
+    if (identity.clientId === undefined || subscriptionId === undefined || subscriptionId === '') {
+      return { kind: 'error', message: 'the AzureIdentity has no spec.resourceID, and no --cloudconfig names a subscription to look its client ID up in', statusCode: undefined };
+    }
+    const msi = new ManagedServiceIdentityClient(credential, subscriptionId, clientOptions);
+    for await (const resource of msi.userAssignedIdentities.listBySubscription()) {
+      const id = parseUserAssignedIdentityId(resource.id ?? '');
+      if (resource.clientId?.toLowerCase() === identity.clientId.toLowerCase() && id !== undefined) return { kind: 'found', id, text: resource.id ?? '', resource };
+    }
+    return { kind: 'error', message: `no user-assigned identity with client ID ${identity.clientId} in subscription ${subscriptionId}`, statusCode: 404 };
+  }
   return reader;
 }

@@ -5,12 +5,14 @@
  * context, unreadable azure.json, no access to the API server).
  * @module
  */
+import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { CloudConfigError, readCloudConfigFile } from '../../azure/cloud-config.ts';
 import { CloudResolutionError } from '../../azure/clouds.ts';
 import { KubeApiError } from '../../kube/raw-client.ts';
 import { boolFlag, enumFlag, intFlag, optionalStringFlag, stringFlag } from '../../lib/go-flags.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command, type CommandIo } from '../command.ts';
+import { checkIssuerUrl } from '../federation/issuer.ts';
 import { cliKubeAccess } from '../kube-access.ts';
 import { parseCommandFlags, throwUsageProblems } from '../shared/flags.ts';
 import { createAzureReader, type AzureReader } from './azure.ts';
@@ -27,7 +29,9 @@ Walks the chain that gives a pod its Azure identity and says, step by step, what
 first thing that is wrong, with the fix: the aadpodidbinding label; AzureIdentityBindings whose
 selector matches; the AzureIdentity in the binding's namespace; namespaced rules; exceptions; the
 AzureAssignedIdentity and its state; node → VM / VMSS; (with Azure credentials) the identity on that
-VM / VMSS and the cluster identity's Managed Identity Operator role; NMI on the node; recent Events.
+VM / VMSS and the cluster identity's Managed Identity Operator role; for a federated identity
+(type 3) the cluster's service-account issuer (its discovery document and JWKS, fetched anonymously)
+and the identity's federated identity credential; NMI on the node; recent Events.
 
 Options:
   -n, --namespace NS          the pod's namespace (default: the context's namespace, else "default")
@@ -40,7 +44,11 @@ Options:
       --cluster-principal-id GUID
                               object ID of the identity MIC calls ARM with (default: from --cloudconfig)
       --namespaced[=false]    MIC runs with --forceNamespaced (default: read from MIC's Deployment)
-      --skip-azure            do not call ARM (the VM / VMSS and role steps are skipped)
+      --skip-azure            do not call ARM (the VM / VMSS, role and federated credential steps are skipped)
+      --issuer URL            the cluster's service-account issuer, for federated identities
+                              (default: from the API server's /.well-known/openid-configuration)
+      --issuer-ca-file FILE   PEM CA certificates trusted besides the public roots when fetching the
+                              issuer's discovery document and JWKS (a self-hosted issuer's private CA)
       --events N              how many recent Events to show (default 5)
       --migration             instead of a pod: where the switch from aad-pod-identity stands, what
                               would break it, and the next step (docs/migration.md)
@@ -65,6 +73,8 @@ const FLAGS = {
   'cluster-principal-id': optionalStringFlag({ group, usage: 'principal', defaultText: 'from azure.json', check: (text) => (GUID.test(text) ? undefined : 'an object ID (GUID)') }),
   namespaced: boolFlag({ group, usage: 'namespaced' }),
   'skip-azure': boolFlag({ group, usage: 'skip ARM' }),
+  issuer: optionalStringFlag({ group, usage: 'issuer', defaultText: 'from the API server', check: checkIssuerUrl }),
+  'issuer-ca-file': optionalStringFlag({ group, usage: 'issuer CA', defaultText: 'none' }),
   events: intFlag({ group, usage: 'events', default: 5, min: 0, max: 100 }),
   migration: boolFlag({ group, usage: 'migration' }),
 } as const;
@@ -81,6 +91,10 @@ export interface DoctorArgs {
   readonly clusterPrincipalId: string | undefined;
   readonly namespaced: boolean | undefined;
   readonly skipAzure: boolean;
+  /** `--issuer`. */
+  readonly issuer: string | undefined;
+  /** `--issuer-ca-file`. */
+  readonly issuerCaFile: string | undefined;
   readonly events: number;
   /** `--migration`: the cluster's switch from aad-pod-identity, not a pod. */
   readonly migration: boolean;
@@ -114,6 +128,8 @@ export function parseDoctorArgs(argv: readonly string[]): DoctorArgs {
     clusterPrincipalId: values['cluster-principal-id'],
     namespaced: given.has('namespaced') ? values.namespaced : undefined,
     skipAzure: values['skip-azure'],
+    issuer: values.issuer,
+    issuerCaFile: values['issuer-ca-file'],
     events: values.events,
     migration: values.migration,
   };
@@ -148,6 +164,15 @@ async function azureReader(args: DoctorArgs): Promise<AzureReader | undefined> {
   }
 }
 
+async function readIssuerCa(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--issuer-ca-file: cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   let args: DoctorArgs;
   try {
@@ -165,7 +190,8 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
     }
     const namespace = args.namespace ?? (kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace || 'default');
     const azure = await azureReader(args);
-    const snapshot = await gather(kube, { namespace, podName: args.podName, namespaced: args.namespaced, azure, signal: io.shutdown });
+    const issuerCaPem = await readIssuerCa(args.issuerCaFile);
+    const snapshot = await gather(kube, { namespace, podName: args.podName, namespaced: args.namespaced, azure, issuer: args.issuer, issuerCaPem, signal: io.shutdown });
     const report = diagnose(snapshot, { maxEvents: args.events });
     io.stdout.write(args.output === 'json' ? renderJson(report) : renderText(report));
     return report.healthy ? EXIT_OK : EXIT_FAILURE;

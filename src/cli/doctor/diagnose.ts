@@ -18,6 +18,7 @@ import { targetResourceId, type ComputeTargetRef } from '../../azure/provider-id
 import { computeDesiredState, indexBindingsBySelector, podWantsIdentity } from '../../mic/desired.ts';
 import { objectKey, type DesiredAssignment, type DesiredProblem, type PodInfo } from '../../mic/model.ts';
 import { isExcepted, isMicPod } from '../../nmi/identity/select-identity.ts';
+import { credentialVerdict, federatedAssignments, issuerVerdict } from './federated-steps.ts';
 import {
   COMPONENT_LABEL,
   CONTRIBUTOR_ROLE_ID,
@@ -43,6 +44,8 @@ const TITLES: Readonly<Record<StepId, string>> = {
   node: 'Node runs on an Azure VM / VMSS',
   'compute-identity': 'Identity is on the VM / VMSS',
   role: 'Cluster identity may assign the identity (Managed Identity Operator)',
+  issuer: "Cluster's service-account issuer serves its discovery document and keys",
+  'federated-credential': "Federated identity credential trusts NMI's token",
   nmi: 'NMI is healthy on the node',
   events: 'Recent Events',
 };
@@ -96,6 +99,11 @@ export function userAssignedResourceIds(snapshot: DoctorSnapshot): string[] {
     .assignments.map((assignment) => assignment.resourceIdKey)
     .filter((id): id is string => id !== undefined);
   return [...new Set(ids)].sort();
+}
+
+/** Federated identities (type 3) the pod should get: what gather() reads the issuer and credentials for. */
+export function federatedIdentities(snapshot: DoctorSnapshot): AzureIdentity[] {
+  return federatedAssignments(desiredFor(snapshot).assignments).map((assignment) => assignment.identity);
 }
 
 export function diagnose(snapshot: DoctorSnapshot, options: DiagnoseOptions = {}): DoctorReport {
@@ -211,7 +219,7 @@ export function diagnose(snapshot: DoctorSnapshot, options: DiagnoseOptions = {}
     warnings.length > 0 ? 'Read the Warning events above; MIC\'s logs have the full ARM error.' : undefined,
   );
 
-  const order: readonly StepId[] = ['pod', 'label', 'bindings', 'identity', 'namespaced', 'exception', 'assigned', 'node', 'compute-identity', 'role', 'nmi', 'events'];
+  const order: readonly StepId[] = ['pod', 'label', 'bindings', 'identity', 'namespaced', 'exception', 'assigned', 'node', 'compute-identity', 'role', 'issuer', 'federated-credential', 'nmi', 'events'];
   const sorted = [...steps].sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
   const firstFailure = sorted.find((step) => step.status === 'fail')?.id;
   return {
@@ -346,10 +354,20 @@ function identitySteps(
       : undefined,
   );
 
+  // Federated identities: the issuer Entra ID checks NMI's token against, and the identity's trust in it.
+  const federated = federatedAssignments(desired.assignments);
+  if (federated.length > 0) {
+    const issuer = issuerVerdict(snapshot.federation);
+    add('issuer', issuer.status, issuer.detail, issuer.fix);
+    const credential = credentialVerdict(snapshot, federated);
+    add('federated-credential', credential.status, credential.detail, credential.fix);
+  }
+
   // 8–10. The cloud side, for user-assigned identities only.
   const userAssigned = desired.assignments.filter((assignment) => assignment.resourceIdKey !== undefined);
   if (userAssigned.length === 0) {
-    skipRest(['node', 'compute-identity', 'role'], 'only service-principal identities: nothing to assign to the VM / VMSS');
+    const why = federated.length > 0 ? 'only federated or service-principal identities: nothing to assign to the VM / VMSS' : 'only service-principal identities: nothing to assign to the VM / VMSS';
+    skipRest(['node', 'compute-identity', 'role'], why);
     return;
   }
   const node = snapshot.node;
@@ -382,6 +400,8 @@ function describeIdentity(identity: AzureIdentity): string {
       return `service principal ${identity.spec.clientID ?? ''} with a client secret`;
     case IdentityType.ServicePrincipalCertificate:
       return `service principal ${identity.spec.clientID ?? ''} with a certificate`;
+    case IdentityType.FederatedIdentity:
+      return `federated identity ${identity.spec.clientID ?? ''}${identity.spec.resourceID === undefined ? '' : ` (${identity.spec.resourceID})`}, reached with NMI's service-account token`;
   }
 }
 

@@ -2,7 +2,9 @@
  * The doctor's I/O shell: reads what {@link diagnose} needs from the API server (the pod, bindings,
  * identities, exceptions, AzureAssignedIdentities, the node, NMI pods on it, MIC's Deployment for
  * namespaced mode, Events) and, when it can, from ARM (the VM / VMSS identity block, the cluster
- * identity's role assignments on each identity). Projections of raw objects are exported for tests.
+ * identity's role assignments on each identity, the federated identity credentials of type-3
+ * identities); for type-3 identities also the cluster's service-account issuer and an anonymous probe
+ * of its discovery document and JWKS. Projections of raw objects are exported for tests.
  * @module
  */
 import type { KubeTarget } from '../../kube/access.ts';
@@ -23,13 +25,27 @@ import { projectNode, projectPod } from '../../mic/informers.ts';
 import { objectKey } from '../../mic/model.ts';
 import { isStatus, rawRequest } from '../../kube/raw-client.ts';
 import { UsageError } from '../command.ts';
+import { readClusterIssuer } from '../federation/cluster-issuer.ts';
+import { unusableIssuer } from '../federation/issuer.ts';
 import type { AzureReader } from './azure.ts';
-import { desiredFor, userAssignedResourceIds } from './diagnose.ts';
-import { COMPONENT_LABEL, type AzureFindings, type DoctorPod, type DoctorSnapshot, type EventInfo, type NamespacedMode, type NmiPod } from './model.ts';
+import { desiredFor, federatedIdentities, userAssignedResourceIds } from './diagnose.ts';
+import { identityKey } from './federated-steps.ts';
+import { probeIssuer } from './issuer-probe.ts';
+import {
+  COMPONENT_LABEL,
+  type AzureFindings,
+  type DoctorPod,
+  type DoctorSnapshot,
+  type EventInfo,
+  type FederatedCredentialsRead,
+  type FederationFacts,
+  type NamespacedMode,
+  type NmiPod,
+} from './model.ts';
 
 interface RawObject {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; ownerReferences?: { kind?: string; name?: string; controller?: boolean }[] };
-  spec?: Record<string, unknown>;
+  spec?: { serviceAccountName?: unknown } & Record<string, unknown>;
   status?: { phase?: string; conditions?: { type?: string; status?: string; message?: string; reason?: string }[] };
 }
 
@@ -47,12 +63,14 @@ export function projectNmiPod(raw: unknown): NmiPod | undefined {
   const pod = raw as RawObject;
   if (pod.metadata?.name === undefined) return undefined;
   const ready = pod.status?.conditions?.find((condition) => condition.type === 'Ready');
+  const serviceAccount = pod.spec?.serviceAccountName;
   return {
     namespace: pod.metadata.namespace ?? '',
     name: pod.metadata.name,
     phase: pod.status?.phase ?? '',
     ready: ready?.status,
     readyMessage: ready?.message ?? ready?.reason,
+    serviceAccount: typeof serviceAccount === 'string' && serviceAccount !== '' ? serviceAccount : undefined,
   };
 }
 
@@ -154,6 +172,10 @@ export interface GatherOptions {
   readonly namespaced: boolean | undefined;
   /** Undefined: do not read ARM (`--skip-azure`). */
   readonly azure: AzureReader | undefined;
+  /** `--issuer`: the cluster's service-account issuer (default: the API server's discovery document). */
+  readonly issuer?: string | undefined;
+  /** `--issuer-ca-file`'s PEM: trusted besides the public roots when fetching the issuer's documents. */
+  readonly issuerCaPem?: string | undefined;
   readonly signal?: AbortSignal;
 }
 
@@ -204,8 +226,25 @@ export async function gather(kubeConfig: KubeTarget, options: GatherOptions): Pr
     events: [],
     azure: { kind: 'skipped', reason: 'not read yet' },
   };
-  const [events, azure] = await Promise.all([readEvents(kubeConfig, base), readAzure(base, options.azure)]);
-  return { ...base, events, azure };
+  const [events, azure, federation] = await Promise.all([readEvents(kubeConfig, base), readAzure(base, options.azure), readFederation(kubeConfig, base, options)]);
+  return { ...base, events, azure, ...(federation === undefined ? {} : { federation }) };
+}
+
+/** For pods with a federated identity: the cluster's issuer (`--issuer`, else the API server's) and a probe of it. */
+async function readFederation(kubeConfig: KubeTarget, snapshot: DoctorSnapshot, options: GatherOptions): Promise<FederationFacts | undefined> {
+  if (federatedIdentities(snapshot).length === 0) return undefined;
+  let issuer: FederationFacts['issuer'];
+  if (options.issuer !== undefined) {
+    issuer = { kind: 'known', issuer: options.issuer, source: '--issuer' };
+  } else {
+    const read = await readClusterIssuer(kubeConfig, options.signal);
+    issuer = read.kind === 'ok' ? { kind: 'known', issuer: read.issuer, source: "the API server's discovery document" } : { kind: 'unknown', reason: read.message };
+  }
+  const probe =
+    issuer.kind === 'known' && unusableIssuer(issuer.issuer) === undefined
+      ? await probeIssuer(issuer.issuer, { extraCaPem: options.issuerCaPem, signal: options.signal })
+      : undefined;
+  return { issuer, probe };
 }
 
 async function readMode(kubeConfig: KubeTarget, namespaced: boolean | undefined): Promise<{ mode: NamespacedMode; micNamespace: string | undefined }> {
@@ -259,13 +298,20 @@ async function readEvents(kubeConfig: KubeTarget, snapshot: DoctorSnapshot): Pro
 async function readAzure(snapshot: DoctorSnapshot, reader: AzureReader | undefined): Promise<AzureFindings> {
   if (reader === undefined) return { kind: 'skipped', reason: '--skip-azure given' };
   const resourceIds = userAssignedResourceIds(snapshot);
-  if (resourceIds.length === 0) return { kind: 'read', compute: undefined, principal: { kind: 'unknown', reason: 'not needed' }, roles: new Map() };
+  const federatedIds = federatedIdentities(snapshot);
+  if (resourceIds.length === 0 && federatedIds.length === 0) return { kind: 'read', compute: undefined, principal: { kind: 'unknown', reason: 'not needed' }, roles: new Map() };
   const unavailable = await reader.unavailable();
   if (unavailable !== undefined) return { kind: 'unavailable', reason: unavailable };
+  const federatedReads = Promise.all(
+    federatedIds.map(async (identity) => [identityKey(identity), await reader.readFederatedCredentials({ resourceId: identity.spec.resourceID, clientId: identity.spec.clientID })] as const),
+  );
+  const withFederated = (entries: readonly (readonly [string, FederatedCredentialsRead])[]): { federated?: ReadonlyMap<string, FederatedCredentialsRead> } =>
+    federatedIds.length === 0 ? {} : { federated: new Map(entries) };
+  if (resourceIds.length === 0) return { kind: 'read', compute: undefined, principal: { kind: 'unknown', reason: 'not needed' }, roles: new Map(), ...withFederated(await federatedReads) };
   const target = snapshot.node?.compute;
-  const [compute, principal] = await Promise.all([target === undefined ? Promise.resolve(undefined) : reader.readCompute(target), reader.clusterPrincipal()]);
+  const [compute, principal, federatedEntries] = await Promise.all([target === undefined ? Promise.resolve(undefined) : reader.readCompute(target), reader.clusterPrincipal(), federatedReads]);
   const roles = new Map(
     principal.kind === 'known' ? await Promise.all(resourceIds.map(async (id) => [id, await reader.readRoles(id, principal.principalId)] as const)) : [],
   );
-  return { kind: 'read', compute, principal, roles };
+  return { kind: 'read', compute, principal, roles, ...withFederated(federatedEntries) };
 }

@@ -7,6 +7,7 @@
 import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from '../../api/index.ts';
 import type { ComputeTargetRef } from '../../azure/provider-id.ts';
 import type { NodeInfo, PodInfo } from '../../mic/model.ts';
+import type { FederatedCredentialView } from '../federation/credential.ts';
 
 /** The pod under diagnosis: MIC's projection plus what NMI looks at. */
 export interface DoctorPod {
@@ -33,6 +34,8 @@ export interface NmiPod {
   /** The Ready condition's status (`True`, `False`, `Unknown`), undefined when absent. */
   readonly ready: string | undefined;
   readonly readyMessage: string | undefined;
+  /** `spec.serviceAccountName` (the subject of NMI's token for federated identities); undefined when unknown. */
+  readonly serviceAccount?: string | undefined;
 }
 
 /** A core/v1 Event, the fields doctor shows. */
@@ -63,6 +66,18 @@ export type PrincipalRead =
   | { readonly kind: 'known'; readonly principalId: string; readonly source: string }
   | { readonly kind: 'unknown'; readonly reason: string };
 
+/** The federated identity credentials of one type-3 identity, as ARM returned them. */
+export type FederatedCredentialsRead =
+  | {
+      readonly kind: 'ok';
+      /** The user-assigned identity read (the AzureIdentity's resourceID, else found by client ID). */
+      readonly identityId: string;
+      /** Its client ID according to ARM (undefined when ARM did not say). */
+      readonly clientId: string | undefined;
+      readonly credentials: readonly FederatedCredentialView[];
+    }
+  | { readonly kind: 'error'; readonly message: string; readonly statusCode: number | undefined };
+
 export type AzureFindings =
   /** `--skip-azure`. */
   | { readonly kind: 'skipped'; readonly reason: string }
@@ -75,7 +90,30 @@ export type AzureFindings =
       readonly principal: PrincipalRead;
       /** By lower-cased identity resource ID. */
       readonly roles: ReadonlyMap<string, RoleRead>;
+      /** Federated identities (type 3) the pod should get, by `namespace/name` of the AzureIdentity. */
+      readonly federated?: ReadonlyMap<string, FederatedCredentialsRead>;
     };
+
+/** One anonymous HTTPS GET of the issuer's documents. */
+export type FetchOutcome =
+  | { readonly kind: 'ok'; readonly url: string; readonly json: unknown }
+  | { readonly kind: 'http'; readonly url: string; readonly status: number }
+  | { readonly kind: 'network'; readonly url: string; readonly message: string }
+  | { readonly kind: 'invalid'; readonly url: string; readonly message: string };
+
+/** The issuer as Entra ID would fetch it: the discovery document, then its `jwks_uri` (when https). */
+export interface IssuerProbe {
+  readonly issuer: string;
+  readonly discovery: FetchOutcome;
+  readonly jwks: FetchOutcome | undefined;
+}
+
+/** The cluster's service-account issuer and what the doctor saw of it (pods with a federated identity only). */
+export interface FederationFacts {
+  readonly issuer: { readonly kind: 'known'; readonly issuer: string; readonly source: string } | { readonly kind: 'unknown'; readonly reason: string };
+  /** Undefined when the issuer is unknown or unusable (not https, cluster-internal). */
+  readonly probe: IssuerProbe | undefined;
+}
 
 /** Everything diagnose() looks at. Bindings and identities cover the whole cluster (bindings match across namespaces). */
 export interface DoctorSnapshot {
@@ -97,11 +135,27 @@ export interface DoctorSnapshot {
   /** Events about the pod, its AAIs and its bindings, any order. */
   readonly events: readonly EventInfo[];
   readonly azure: AzureFindings;
+  /** Gathered only when the pod should get a federated identity (type 3). */
+  readonly federation?: FederationFacts;
 }
 
 export type StepStatus = 'ok' | 'fail' | 'warn' | 'skip' | 'unknown';
 
-export type StepId = 'pod' | 'label' | 'bindings' | 'identity' | 'namespaced' | 'exception' | 'assigned' | 'node' | 'compute-identity' | 'role' | 'nmi' | 'events';
+export type StepId =
+  | 'pod'
+  | 'label'
+  | 'bindings'
+  | 'identity'
+  | 'namespaced'
+  | 'exception'
+  | 'assigned'
+  | 'node'
+  | 'compute-identity'
+  | 'role'
+  | 'issuer'
+  | 'federated-credential'
+  | 'nmi'
+  | 'events';
 
 export interface DoctorStep {
   readonly id: StepId;

@@ -19,6 +19,8 @@ export interface IdentityView {
   readonly clientId: string;
   readonly principalId: string;
   readonly location: string | undefined;
+  /** The identity's tenant (what a federated AzureIdentity's tenantID must be). */
+  readonly tenantId?: string | undefined;
 }
 
 export type IdentityStep = { readonly action: 'reuse'; readonly identity: IdentityView } | { readonly action: 'create'; readonly location: string };

@@ -1,7 +1,7 @@
 /**
  * `pod-identity identity create`: the ARM and Kubernetes calls, in an order that fails early (bad
- * flags, kubeconfig, role name and cluster identity are checked before anything is created) and
- * resumes on a re-run (every step looks before it writes).
+ * flags, kubeconfig, the cluster's issuer with `--federated`, role name and cluster identity are
+ * checked before anything is created) and resumes on a re-run (every step looks before it writes).
  * @module
  */
 import type { Identity } from '@azure/arm-msi';
@@ -10,12 +10,17 @@ import { resourceGroupScope, userAssignedIdentityId } from '../azure/resource-id
 import { ensureRoleAssignment, resolveRole } from '../azure/role-assignments.ts';
 import { openAzureSession, type AzureSession } from '../azure/session.ts';
 import { EXIT_OK, UsageError, type CommandIo } from '../command.ts';
+import { readClusterIssuer } from '../federation/cluster-issuer.ts';
+import { expectedCredential, type ExpectedCredential } from '../federation/credential.ts';
+import { chooseIssuer } from '../federation/issuer.ts';
+import type { KubeAccess } from '../../kube/access.ts';
 import { loadCliKubeAccess } from '../shared/kube-config.ts';
 import { createProgress, type Progress } from '../shared/progress.ts';
 import { reportFailures } from '../shared/report.ts';
 import { clusterPrincipalSource, resolveClusterPrincipal } from './cluster-principal.ts';
 import { assignmentSpecs, planIdentity, type IdentityView } from './create-plan.ts';
 import { CREATE_HELP, parseCreateArgs, type CreateOptions } from './create-flags.ts';
+import { ensureFederatedCredential } from './federated-credential.ts';
 import { serverSideApply } from './kube.ts';
 import { identityManifests, renderManifests } from './manifests.ts';
 
@@ -26,7 +31,7 @@ function view(identity: Identity, fallbackId: string): IdentityView {
   if (identity.clientId === undefined || identity.principalId === undefined) {
     throw new AzureCommandError('request', `ARM returned identity ${fallbackId} without clientId/principalId`, {});
   }
-  return { id: identity.id ?? fallbackId, clientId: identity.clientId, principalId: identity.principalId, location: identity.location };
+  return { id: identity.id ?? fallbackId, clientId: identity.clientId, principalId: identity.principalId, location: identity.location, tenantId: identity.tenantId };
 }
 
 /** The identity, or undefined when it does not exist (a missing resource group is an error). */
@@ -49,13 +54,38 @@ export interface CreateResult {
   readonly assignments: readonly { readonly roleName: string; readonly scope: string; readonly principalId: string; readonly status: 'created' | 'exists' }[];
 }
 
+/** The API server is needed to apply, and to read the issuer when `--federated` comes without `--issuer`. */
+function loadKubeFor(options: CreateOptions): KubeAccess | undefined {
+  const forIssuer = options.federated !== undefined && options.federated.issuer === undefined;
+  if (!options.apply && !forIssuer) return undefined;
+  try {
+    return loadCliKubeAccess(options.kubeconfig, options.context);
+  } catch (error) {
+    if (!(error instanceof UsageError) || options.apply) throw error;
+    throw new UsageError(`${error.message} (--federated reads the cluster's service-account issuer through it; or give --issuer URL)`, { cause: error });
+  }
+}
+
+/** With `--federated`: what the credential must trust (the issuer from `--issuer` or the API server). */
+async function federatedTrust(options: CreateOptions, kubeConfig: KubeAccess | undefined, io: CommandIo, progress: Progress): Promise<ExpectedCredential | undefined> {
+  const federated = options.federated;
+  if (federated === undefined) return undefined;
+  if (federated.issuer !== undefined) return expectedCredential(federated.issuer, federated.subject);
+  progress.start("reading the cluster's service-account issuer from the API server");
+  const chosen = chooseIssuer(undefined, kubeConfig === undefined ? undefined : await readClusterIssuer(kubeConfig, io.shutdown));
+  progress.done(`cluster issuer ${chosen.issuer}`);
+  return expectedCredential(chosen.issuer, federated.subject);
+}
+
 async function createOrReuse(options: CreateOptions, io: CommandIo, progress: Progress): Promise<number> {
   // Everything that can be checked without changing Azure, first.
-  const kubeConfig = options.apply ? loadCliKubeAccess(options.kubeconfig, options.context) : undefined;
+  const kubeConfig = loadKubeFor(options);
   const session = await openAzureSession({ cloudconfig: options.cloudconfig, subscription: options.subscription, useCloudconfigCredential: options.useCloudconfigCredential, env: process.env });
-  const source = options.skipOperatorGrant ? undefined : clusterPrincipalSource(options.clusterPrincipalId, session.config);
+  // A federated identity is never assigned to a VM / VMSS: MIC needs no grant on it.
+  const source = options.skipOperatorGrant || options.federated !== undefined ? undefined : clusterPrincipalSource(options.clusterPrincipalId, session.config);
   const id = userAssignedIdentityId(session.subscriptionId, options.resourceGroup, options.name);
   const waitOptions = { timeoutMs: options.waitTimeoutMs, signal: io.shutdown, progress };
+  const trust = await federatedTrust(options, kubeConfig, io, progress);
 
   let role;
   if (options.role !== undefined) {
@@ -81,6 +111,14 @@ async function createOrReuse(options: CreateOptions, io: CommandIo, progress: Pr
     progress.done(`identity ${options.name} created (client ID ${identity.clientId}, principal ${identity.principalId})`);
   }
 
+  let tenantId: string | undefined;
+  if (trust !== undefined) {
+    tenantId = identity.tenantId ?? session.config?.tenantId;
+    if (tenantId === undefined || tenantId === '') throw new AzureCommandError('request', `ARM returned identity ${id} without its tenantId; give --cloudconfig with "tenantId"`, {});
+    await ensureFederatedCredential({ msi: session.msi, resourceGroup: options.resourceGroup, identityName: options.name, identityId: identity.id, credentialName: options.federated?.credentialName }, trust, progress);
+    progress.note('federated identity: no "Managed Identity Operator" grant for the cluster identity (MIC never assigns it to a VM / VMSS)');
+  }
+
   let clusterPrincipalId: string | undefined;
   if (source !== undefined) {
     progress.start('finding the cluster identity');
@@ -95,8 +133,8 @@ async function createOrReuse(options: CreateOptions, io: CommandIo, progress: Pr
     progress.done(`"${spec.roleName}" for ${who} at ${spec.scope}: ${result.status === 'created' ? 'assigned' : 'already assigned'}`);
   }
 
-  const objects = identityManifests({ name: options.kubeName, namespace: options.namespace, selector: options.selector, resourceId: identity.id, clientId: identity.clientId });
-  if (kubeConfig === undefined) {
+  const objects = identityManifests({ name: options.kubeName, namespace: options.namespace, selector: options.selector, resourceId: identity.id, clientId: identity.clientId, federatedTenantId: tenantId });
+  if (!options.apply || kubeConfig === undefined) {
     io.stdout.write(renderManifests(objects, options.output));
     return EXIT_OK;
   }
@@ -106,7 +144,8 @@ async function createOrReuse(options: CreateOptions, io: CommandIo, progress: Pr
     progress.done();
     io.stdout.write(`${object.kind.toLowerCase()}.aadpodidentity.k8s.io/${object.metadata.name} serverside-applied\n`);
   }
-  progress.note(`pods in namespace ${options.namespace} labelled aadpodidbinding=${options.selector} now get identity ${options.name}`);
+  const how = trust === undefined ? '' : ` through NMI's service-account token (${trust.subject})`;
+  progress.note(`pods in namespace ${options.namespace} labelled aadpodidbinding=${options.selector} now get identity ${options.name}${how}`);
   return EXIT_OK;
 }
 

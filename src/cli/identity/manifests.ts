@@ -1,9 +1,11 @@
 /**
- * The AzureIdentity and AzureIdentityBinding for a user-assigned identity, and how they are printed:
- * YAML documents (`---` separated) or a JSON `List`, ready for `kubectl apply -f -`.
+ * The AzureIdentity and AzureIdentityBinding for a user-assigned identity — type 0 (assigned to
+ * nodes) or type 3 (federated, with its tenant) — and how they are printed: YAML documents (`---`
+ * separated) or a JSON `List`, ready for `kubectl apply -f -`.
  * @module
  */
 import YAML from 'yaml';
+import { IdentityType } from '../../api/identity-type.ts';
 import { API_VERSION } from '../../api/names.ts';
 
 export interface ManifestInput {
@@ -13,6 +15,8 @@ export interface ManifestInput {
   readonly selector: string;
   readonly resourceId: string;
   readonly clientId: string;
+  /** Set for a federated identity (type 3): the identity's tenant. */
+  readonly federatedTenantId?: string | undefined;
 }
 
 export interface KubeObject {
@@ -24,8 +28,12 @@ export interface KubeObject {
 
 export function identityManifests(input: ManifestInput): [KubeObject, KubeObject] {
   const metadata = { namespace: input.namespace };
+  const spec =
+    input.federatedTenantId === undefined
+      ? { type: IdentityType.UserAssignedMSI, resourceID: input.resourceId, clientID: input.clientId }
+      : { type: IdentityType.FederatedIdentity, resourceID: input.resourceId, clientID: input.clientId, tenantID: input.federatedTenantId };
   return [
-    { apiVersion: API_VERSION, kind: 'AzureIdentity', metadata: { name: input.name, ...metadata }, spec: { type: 0, resourceID: input.resourceId, clientID: input.clientId } },
+    { apiVersion: API_VERSION, kind: 'AzureIdentity', metadata: { name: input.name, ...metadata }, spec },
     { apiVersion: API_VERSION, kind: 'AzureIdentityBinding', metadata: { name: `${input.name}-binding`, ...metadata }, spec: { azureIdentity: input.name, selector: input.selector } },
   ];
 }

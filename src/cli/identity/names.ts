@@ -1,6 +1,7 @@
 /**
  * Checks of the names `identity create` takes, as pure functions that return what is expected (or
- * undefined when the text is fine): user-assigned identity names, Kubernetes names and label values.
+ * undefined when the text is fine): user-assigned identity names, Kubernetes names, label values, and
+ * NMI's namespace and ServiceAccount for `--federated`.
  * @module
  */
 
@@ -22,4 +23,14 @@ export function checkLabelValue(text: string): string | undefined {
 /** The Kubernetes name for an Azure identity name: lower-cased, `_` → `-`. */
 export function kubeNameFor(identityName: string): string {
   return identityName.toLowerCase().replaceAll('_', '-');
+}
+
+/** A namespace name (DNS-1123 label). */
+export function checkNamespaceName(text: string): string | undefined {
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(text) ? undefined : 'a namespace name (lower-case letters, digits and -, at most 63, starting and ending alphanumeric)';
+}
+
+/** A ServiceAccount name (DNS-1123 subdomain). */
+export function checkServiceAccountName(text: string): string | undefined {
+  return text.length <= 253 && /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(text) ? undefined : 'a ServiceAccount name (lower-case letters, digits, - and ., at most 253, starting and ending alphanumeric)';
 }

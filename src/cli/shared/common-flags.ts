@@ -8,6 +8,7 @@ import { checkGuid } from '../azure/resource-ids.ts';
 
 export const COMMON_GROUPS: readonly FlagGroup[] = [
   { key: 'what', title: 'What to do', compatibility: 'new' },
+  { key: 'federated', title: 'Federated identity (--federated)', compatibility: 'new' },
   { key: 'azure', title: 'Azure', compatibility: 'new' },
   { key: 'kube', title: 'Kubernetes', compatibility: 'new' },
   { key: 'output', title: 'Output', compatibility: 'new' },

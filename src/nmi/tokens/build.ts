@@ -12,6 +12,7 @@ import type { Clock } from '../../lib/clock.ts';
 import type { NmiConfig } from '../config.ts';
 import { UpstreamLimiter } from '../limits.ts';
 import type { ImdsOperation, NmiMetrics } from '../metrics.ts';
+import { FEDERATED_IDENTITIES, FederatedSource } from './federated-source.ts';
 import { IMDS_IDENTITIES, imdsOperation, ImdsSource } from './imds-source.ts';
 import { LimitedTokenSource } from './limited-source.ts';
 import { MeasuredTokenSource } from './measured-source.ts';
@@ -37,11 +38,12 @@ export interface TokenPathOptions {
 
 export interface TokenPath {
   readonly tokens: TokenService;
-  /** Stops the Secret watches and closes the pooled IMDS connections. */
+  /** Stops the Secret watches and closes the pooled IMDS and Entra ID connections. */
   close(): Promise<void>;
 }
 
-const SERVICE_PRINCIPAL_OPERATION = (): ImdsOperation => 'adal_token';
+/** Upstream's label for Entra ID calls; federated identities share it (the label set stays upstream's). */
+const ENTRA_OPERATION = (): ImdsOperation => 'adal_token';
 
 export function buildTokenPath(options: TokenPathOptions): TokenPath {
   const { config, metrics, clock } = options;
@@ -59,10 +61,12 @@ export function buildTokenPath(options: TokenPathOptions): TokenPath {
     },
     userAgent: options.userAgent,
   });
+  const federated = new FederatedSource({ cloud: options.cloud, tokenFile: config.federatedTokenFile, userAgent: options.userAgent });
 
   const upstreams = new UpstreamRouter([
     route(IMDS_IDENTITIES, new LimitedTokenSource(measured(new ImdsSource(imdsClient), imdsOperation), imdsLimiter)),
-    route(SERVICE_PRINCIPAL_IDENTITIES, measured(servicePrincipals, SERVICE_PRINCIPAL_OPERATION)),
+    route(SERVICE_PRINCIPAL_IDENTITIES, measured(servicePrincipals, ENTRA_OPERATION)),
+    route(FEDERATED_IDENTITIES, measured(federated, ENTRA_OPERATION)),
   ]);
   const tokens = new TokenService({ cache: new CachingTokenSource(upstreams, { maxEntries: config.cacheSize, clock }), upstreams });
 
@@ -76,7 +80,7 @@ export function buildTokenPath(options: TokenPathOptions): TokenPath {
     tokens,
     close: async () => {
       secrets.close();
-      await imdsClient.close();
+      await Promise.all([imdsClient.close(), federated.close()]);
     },
   };
 }

@@ -3,9 +3,10 @@
  * @module
  */
 import { X509Certificate } from 'node:crypto';
+import { readFederatedCredential } from './federated-credential-fields.ts';
 import { Fields, GUID, InvalidInputError, NAME } from './fields.ts';
 import { IDENTITY_ID } from './resource-ids.ts';
-import type { IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './seeds.ts';
+import type { FederatedCredentialSeed, IdentitySeed, ResourceGroupSeed, RoleAssignmentSeed, ServicePrincipalSeed, VmSeed, VmssSeed } from './seeds.ts';
 
 const NAME_HINT = 'a name (no /, ?, # or spaces)';
 /** Largest scale set a seed may create (Azure's own limit per scale set is 1000). */
@@ -130,5 +131,14 @@ export function parseRoleAssignmentSeed(body: unknown): RoleAssignmentSeed {
       ...(name !== undefined ? { name } : {}),
       ...(description !== undefined ? { description } : {}),
     };
+  });
+}
+
+export function parseFederatedCredentialSeed(body: unknown): FederatedCredentialSeed {
+  return parse('invalid federated credential seed', body, (f) => {
+    const identityId = f.requiredString('identityId', IDENTITY_ID, 'a user-assigned identity resource ID');
+    // The credential's own fields, read (and checked) as in a state file.
+    const credentialFields = Object.fromEntries(Object.entries(f.input).filter(([name]) => name !== 'identityId'));
+    return { identityId, ...readFederatedCredential(new Fields(credentialFields, f.path, f.problems)) };
   });
 }

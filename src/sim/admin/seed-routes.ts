@@ -9,7 +9,8 @@ import type { SimStore } from '../state/store.ts';
 import { AdminError } from './errors.ts';
 import { InvalidInputError } from './fields.ts';
 import { roleDefinitionId } from './roles.ts';
-import { parseIdentitySeed, parseResourceGroupSeed, parseRoleAssignmentSeed, parseServicePrincipalSeed, parseVmSeed, parseVmssSeed } from './seed-parse.ts';
+import { federatedCredentialSetProblems } from './federated-credential-fields.ts';
+import { parseFederatedCredentialSeed, parseIdentitySeed, parseResourceGroupSeed, parseRoleAssignmentSeed, parseServicePrincipalSeed, parseVmSeed, parseVmssSeed } from './seed-parse.ts';
 import { buildIdentity, buildRoleAssignment, buildScaleSet, buildServicePrincipal, buildVm, resourceGroupId } from './seeds.ts';
 
 function conflict(what: string, id: string): AdminError {
@@ -30,6 +31,18 @@ export const seedRoutes: FastifyPluginAsync<{ store: SimStore }> = async (app, {
     if (store.getIdentity(identity.id) !== undefined) throw conflict('identity', identity.id);
     store.putIdentity(identity);
     return reply.code(201).send(identity);
+  });
+
+  app.post('/seed/federated-credential', (request, reply) => {
+    const { identityId, ...credential } = parseFederatedCredentialSeed(request.body);
+    const identity = store.getIdentity(identityId);
+    if (identity === undefined) throw new AdminError(404, 'NotFound', `identity ${identityId} does not exist`);
+    if (store.getFederatedCredential(identity.id, credential.name) !== undefined) throw conflict('federated credential', `${identity.id}/federatedIdentityCredentials/${credential.name}`);
+    const stored = { ...credential, audiences: [...(credential.audiences ?? [])] };
+    const problems = federatedCredentialSetProblems([...store.listFederatedCredentials(identity.id), stored]);
+    if (problems.length > 0) throw new InvalidInputError('invalid federated credential seed', problems);
+    store.putFederatedCredential(identity.id, stored);
+    return reply.code(201).send({ id: `${identity.id}/federatedIdentityCredentials/${stored.name}`, identityId: identity.id, ...stored });
   });
 
   app.post('/seed/vm', (request, reply) => {

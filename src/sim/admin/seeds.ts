@@ -79,6 +79,19 @@ export interface ServicePrincipalSeed {
   readonly certificatePem?: string;
 }
 
+/** A federated identity credential on an existing user-assigned identity. */
+export interface FederatedCredentialSeed {
+  /** The identity's resource ID. */
+  readonly identityId: string;
+  readonly name: string;
+  /** An https URL: the `iss` of the tokens to trust. */
+  readonly issuer: string;
+  /** The `sub` of the tokens to trust, e.g. `system:serviceaccount:<namespace>:<name>`. */
+  readonly subject: string;
+  /** Default `["api://AzureADTokenExchange"]`. */
+  readonly audiences?: readonly string[];
+}
+
 export interface RoleAssignmentSeed {
   /** e.g. `/subscriptions/<sub>/resourceGroups/<rg>` or an identity's resource ID. */
   readonly scope: string;

@@ -3,6 +3,7 @@
  * routes receive live views of this object, so a change applies to the next request.
  * @module
  */
+import { X509Certificate } from 'node:crypto';
 import { LRO_KINDS, type LroKind } from '../arm/operations.ts';
 
 export interface ImdsLimits {
@@ -24,6 +25,11 @@ export interface SimSettingsData {
   imdsLimits: ImdsLimits | false;
   /** Whether ARM checks role assignments of the caller. */
   enforceRbac: boolean;
+  /**
+   * PEM CA certificates Entra ID trusts, besides the public roots, when it fetches an OIDC issuer's
+   * discovery document and keys for a federated credential (a test cluster's API server CA).
+   */
+  oidcCaPems: string[];
 }
 
 export type SimSettingsPatch = {
@@ -31,6 +37,8 @@ export type SimSettingsPatch = {
   readonly lroRetryAfterSeconds?: Partial<SimSettingsData['lroRetryAfterSeconds']>;
   readonly imdsLimits?: ImdsLimits | false;
   readonly enforceRbac?: boolean;
+  /** Replaces the list (it is not merged). */
+  readonly oidcCaPems?: readonly string[];
 };
 
 export const DEFAULT_SETTINGS: Readonly<SimSettingsData> = Object.freeze({
@@ -38,7 +46,11 @@ export const DEFAULT_SETTINGS: Readonly<SimSettingsData> = Object.freeze({
   lroRetryAfterSeconds: Object.freeze({ vmUpdate: 1, vmssUpdate: 1, vmDelete: 1, vmssDelete: 1 }),
   imdsLimits: Object.freeze({ requestsPerSecond: 20, maxConcurrent: 5 }),
   enforceRbac: false,
+  oidcCaPems: Object.freeze([]) as unknown as string[],
 });
+
+/** Enough for any test topology; a bound keeps a typo'd loop from growing the TLS context without end. */
+export const MAX_OIDC_CA_PEMS = 32;
 
 /** Thrown for settings that make no sense; `problems` lists every reason. */
 export class InvalidSettingsError extends Error {
@@ -65,8 +77,9 @@ export function parseSettingsPatch(input: unknown): SimSettingsPatch {
     lroRetryAfterSeconds?: Partial<SimSettingsData['lroRetryAfterSeconds']>;
     imdsLimits?: ImdsLimits | false;
     enforceRbac?: boolean;
+    oidcCaPems?: string[];
   } = {};
-  const known = ['lroDurationMs', 'lroRetryAfterSeconds', 'imdsLimits', 'enforceRbac'];
+  const known = ['lroDurationMs', 'lroRetryAfterSeconds', 'imdsLimits', 'enforceRbac', 'oidcCaPems'];
   for (const name of Object.keys(input)) {
     if (!known.includes(name)) problems.push(`unknown option ${JSON.stringify(name)} (known: ${known.join(', ')})`);
   }
@@ -112,8 +125,40 @@ export function parseSettingsPatch(input: unknown): SimSettingsPatch {
     if (typeof rbac === 'boolean') patch.enforceRbac = rbac;
     else problems.push('enforceRbac must be a boolean');
   }
+  const caPems = input['oidcCaPems'];
+  if (caPems !== undefined) {
+    const checked = parseCaPems(caPems, problems);
+    if (checked !== undefined) patch.oidcCaPems = checked;
+  }
   if (problems.length > 0) throw new InvalidSettingsError(problems);
   return patch;
+}
+
+/** `oidcCaPems`: an array of PEM CA certificates (each parsed; bundles split into single certificates). */
+function parseCaPems(value: unknown, problems: string[]): string[] | undefined {
+  if (!Array.isArray(value)) {
+    problems.push('oidcCaPems must be an array of PEM certificates');
+    return undefined;
+  }
+  const pems: string[] = [];
+  value.forEach((item: unknown, index) => {
+    const blocks = typeof item === 'string' ? item.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) : null;
+    if (blocks === null) {
+      problems.push(`oidcCaPems[${index}] must be a PEM certificate`);
+      return;
+    }
+    for (const block of blocks) {
+      try {
+        const certificate = new X509Certificate(block);
+        if (!certificate.ca) problems.push(`oidcCaPems[${index}]: ${certificate.subject.replaceAll('\n', ', ')} is not a CA certificate`);
+        else pems.push(block);
+      } catch (error) {
+        problems.push(`oidcCaPems[${index}] is not a PEM certificate (${(error as Error).message})`);
+      }
+    }
+  });
+  if (pems.length > MAX_OIDC_CA_PEMS) problems.push(`oidcCaPems: at most ${MAX_OIDC_CA_PEMS} certificates`);
+  return pems;
 }
 
 /** The live settings. `lroDurationMs` and `lroRetryAfterSeconds` are objects mutated in place, so views of them stay current. */
@@ -122,12 +167,15 @@ export class SimSettings {
   readonly lroRetryAfterSeconds: Record<LroKind, number>;
   imdsLimits: ImdsLimits | false;
   enforceRbac: boolean;
+  /** Replaced as a whole on update (never mutated), so a reader may keep the array it got. */
+  oidcCaPems: readonly string[];
 
   constructor(initial: SimSettingsPatch = {}) {
     this.lroDurationMs = { ...DEFAULT_SETTINGS.lroDurationMs };
     this.lroRetryAfterSeconds = { ...DEFAULT_SETTINGS.lroRetryAfterSeconds };
     this.imdsLimits = DEFAULT_SETTINGS.imdsLimits;
     this.enforceRbac = DEFAULT_SETTINGS.enforceRbac;
+    this.oidcCaPems = DEFAULT_SETTINGS.oidcCaPems;
     this.update(initial);
   }
 
@@ -142,11 +190,18 @@ export class SimSettings {
     }
     if (checked.imdsLimits !== undefined) this.imdsLimits = checked.imdsLimits === false ? false : { ...checked.imdsLimits };
     if (checked.enforceRbac !== undefined) this.enforceRbac = checked.enforceRbac;
+    if (checked.oidcCaPems !== undefined) this.oidcCaPems = Object.freeze([...checked.oidcCaPems]);
     return this.data();
   }
 
   /** A copy, JSON-serialisable. */
   data(): SimSettingsData {
-    return { lroDurationMs: { ...this.lroDurationMs }, lroRetryAfterSeconds: { ...this.lroRetryAfterSeconds }, imdsLimits: this.imdsLimits === false ? false : { ...this.imdsLimits }, enforceRbac: this.enforceRbac };
+    return {
+      lroDurationMs: { ...this.lroDurationMs },
+      lroRetryAfterSeconds: { ...this.lroRetryAfterSeconds },
+      imdsLimits: this.imdsLimits === false ? false : { ...this.imdsLimits },
+      enforceRbac: this.enforceRbac,
+      oidcCaPems: [...this.oidcCaPems],
+    };
   }
 }

@@ -18,6 +18,7 @@ import type {
   VirtualMachine,
   VirtualMachineScaleSet,
 } from '../state/model.ts';
+import { readFederatedCredentials } from './federated-credential-fields.ts';
 import { Fields, GUID, InvalidInputError, NAME } from './fields.ts';
 import { IDENTITY_ID, parseResourceId, RESOURCE_GROUP_ID } from './resource-ids.ts';
 import { DEFAULT_LOCATION, DEFAULT_VM_SIZE, identityResourceId, computeResourceId, identityType, vmssComputerName } from './seeds.ts';
@@ -55,16 +56,28 @@ function locate(f: Fields, expectedType: string): { id: string; subscriptionId: 
 }
 
 function readIdentity(f: Fields, tenantId: string): UserAssignedIdentity | undefined {
-  f.onlyKnown(['id', 'name', 'subscriptionId', 'resourceGroup', 'location', 'tags', 'clientId', 'principalId', 'tenantId']);
+  f.onlyKnown(['id', 'name', 'subscriptionId', 'resourceGroup', 'location', 'tags', 'clientId', 'principalId', 'tenantId', 'federatedIdentityCredentials']);
   const where = locate(f, 'Microsoft.ManagedIdentity/userAssignedIdentities');
   const location = f.string('location') ?? DEFAULT_LOCATION;
   const tags = f.stringRecord('tags') ?? {};
   const clientId = f.guid('clientId') ?? randomUUID();
   const principalId = f.guid('principalId') ?? randomUUID();
   const identityTenant = f.string('tenantId') ?? tenantId;
+  const credentials = readFederatedCredentials(f);
   if (where === undefined) return undefined;
   const id = where.id || identityResourceId(where.subscriptionId, where.resourceGroup, where.name);
-  return { id, name: where.name, subscriptionId: where.subscriptionId, resourceGroup: where.resourceGroup, location, tags, clientId, principalId, tenantId: identityTenant };
+  return {
+    id,
+    name: where.name,
+    subscriptionId: where.subscriptionId,
+    resourceGroup: where.resourceGroup,
+    location,
+    tags,
+    clientId,
+    principalId,
+    tenantId: identityTenant,
+    ...(credentials !== undefined && credentials.length > 0 ? { federatedIdentityCredentials: credentials } : {}),
+  };
 }
 
 function readResourceIdentity(f: Fields, tenantId: string): ResourceIdentity {

@@ -4,6 +4,7 @@
  */
 import type { ArmContext, ArmRequest, ArmResponse } from './context.ts';
 import { handleCompute, handleScaleSetInstances } from './handlers/compute.ts';
+import { handleFederatedCredentials } from './handlers/federated-credentials.ts';
 import { handleIdentities } from './handlers/identities.ts';
 import { handleOperation } from './handlers/operations.ts';
 import { handleResources } from './handlers/resources.ts';
@@ -27,6 +28,8 @@ export function dispatch(context: ArmContext, route: ArmRoute, request: ArmReque
       return handleOperation(context, route, request);
     case 'userAssignedIdentities':
       return handleIdentities(context, route, request);
+    case 'federatedIdentityCredentials':
+      return handleFederatedCredentials(context, route, request);
     case 'roleDefinitions':
       return handleRoleDefinitions(context, route, request);
     case 'roleAssignments':

@@ -5,7 +5,9 @@
  * into a `RestError` whose `code` is `error.code`.
  *
  * Source tags: [issue repo#n] = a real service response quoted in that GitHub thread;
- * [ref §x] = /work/shared/reference/azure-protocols.md; [mem] = from memory, not re-checked.
+ * [docs path] = Microsoft's documentation in MicrosoftDocs/azure-docs; [code repo path] = a real answer
+ * quoted in that repository; [ref §x] = /work/shared/reference/azure-protocols.md; [mem] = from
+ * memory, not re-checked; [sim] = the simulator's own wording where no real text was found.
  * @module
  */
 
@@ -259,6 +261,69 @@ export function vmMarkedForDeletion(name: string): ArmError {
 /** Writing a scale set that is being deleted. [issue microsoft/onefuzz#511; ref §3.2] */
 export function scaleSetMarkedForDeletion(name: string): ArmError {
   return new ArmError(409, 'OperationNotAllowed', `Operation 'Update Virtual Machine Scale Set' is not allowed on Virtual Machine Scale Set '${name}' since it is marked for deletion. For more information on your operations, please refer to https://aka.ms/activitylog.`);
+}
+
+// --- api-version ---
+
+/**
+ * An api-version the resource type does not have (ARM's answer before the RP is called).
+ * [issue Azure/azure-cli#28496, MicrosoftDocs/azure-docs#62621]
+ */
+export function noRegisteredProviderFound(location: string, apiVersion: string, type: string, apiVersions: readonly string[], locations: readonly string[]): ArmError {
+  const message = `No registered resource provider found for location '${location}' and API version '${apiVersion}' for type '${type}'. The supported api-versions are '${apiVersions.join(', ')}'. The supported locations are '${locations.join(', ')}'.`;
+  return new ArmError(400, 'NoRegisteredProviderFound', message);
+}
+
+// --- federated identity credentials (Microsoft.ManagedIdentity) ---
+
+/** Missing issuer, subject or audiences. [issue zioproto/istio-aks-example#6] */
+export function federatedCredentialPropertiesMissing(): ArmError {
+  return new ArmError(400, 'BadRequest', "The request format was unexpected. Federated Identity Credential must specify 'issuer', 'subject' and 'audience'.");
+}
+
+/** [docs articles/active-directory/develop/workload-identity-federation-considerations.md, "Errors"] */
+export function federatedCredentialAudienceCount(): ArmError {
+  return new ArmError(400, 'BadRequest', 'Federated identity credentials must have exactly 1 audience.');
+}
+
+/** 3–120 letters, digits, `-` or `_`, starting with a letter or digit. [docs …/workload-identity-federation-considerations.md, "Errors"] */
+export function federatedCredentialNameInvalid(name: string): ArmError {
+  return new ArmError(400, 'BadRequest', `Federated Identity Credential name '${name}' is invalid.`);
+}
+
+/** A non-https issuer. [sim: code and opening as the missing-properties answer; the rest is the simulator's wording] */
+export function federatedCredentialIssuerNotHttps(issuer: string): ArmError {
+  return new ArmError(400, 'BadRequest', `The request format was unexpected. Federated Identity Credential issuer '${issuer}' must be a URL with the https scheme.`);
+}
+
+/** [docs …/workload-identity-federation-considerations.md, "Errors"; code mem] */
+export function federatedCredentialParentNotFound(): ArmError {
+  return new ArmError(404, 'NotFound', 'The parent user-assigned identity does not exist.');
+}
+
+/**
+ * Another credential of the identity has the same issuer and subject. The text is the docs'; the docs
+ * table gives 400, but deployments report the code `Conflict` ("Conflict: Issuer and subject
+ * combination already exists…", quoted in a project's azd notes), which ARM sends with 409.
+ * [docs …/workload-identity-federation-considerations.md, "Errors"; issue Azure/bicep-types-az#2054]
+ */
+export function federatedCredentialDuplicate(): ArmError {
+  return new ArmError(409, 'Conflict', 'Issuer and subject combination already exists for this Managed Identity.');
+}
+
+/** At most 20 credentials per identity (docs: "A maximum of 20 federated identity credentials can be added"). */
+export const MAX_FEDERATED_CREDENTIALS_PER_IDENTITY = 20;
+
+/**
+ * The 21st credential of an identity. [code: "400 BadRequest: Too many Federated Identity Credentials"
+ * quoted in a Microsoft repository (fedcred reaper); the rest of the sentence is the simulator's]
+ */
+export function tooManyFederatedCredentials(identityId: string): ArmError {
+  return new ArmError(
+    400,
+    'BadRequest',
+    `Too many Federated Identity Credentials are written to the managed identity '${identityId.toLowerCase()}'. A managed identity can have at most ${MAX_FEDERATED_CREDENTIALS_PER_IDENTITY} Federated Identity Credentials.`,
+  );
 }
 
 // --- authorization RP ---

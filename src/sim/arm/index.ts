@@ -1,12 +1,14 @@
 /**
  * The simulated Azure Resource Manager as a fastify plugin: Compute VMs and scale sets (identity
- * merge semantics, long-running operations), user-assigned managed identities, role definitions and
- * role assignments, subscriptions and resource groups — enough for unmodified `@azure/arm-compute`,
- * `@azure/arm-msi`, `@azure/arm-authorization` clients and the az CLI.
+ * merge semantics, long-running operations), user-assigned managed identities and their federated
+ * identity credentials, role definitions and role assignments, subscriptions and resource groups —
+ * enough for unmodified `@azure/arm-compute`, `@azure/arm-msi`, `@azure/arm-authorization` clients
+ * and the az CLI.
  *
  * Every call needs a bearer token from the simulated Entra ID (401 otherwise) for ARM's public audiences
- * or this ARM's own endpoints, and an `api-version` (any value). Paths are matched case-insensitively by {@link parseArmPath}, so the plugin registers
- * one catch-all route; errors are rendered in one place as ARM's `{"error":{…}}` envelope.
+ * or this ARM's own endpoints, and an `api-version` (any value; federated identity credentials need
+ * 2023-01-31 or later). Paths are matched case-insensitively by {@link parseArmPath}, so the plugin
+ * registers one catch-all route; errors are rendered in one place as ARM's `{"error":{…}}` envelope.
  * `lroDurationMs` and `enforceRbac` are read from the deps object on every request.
  * @module
  */

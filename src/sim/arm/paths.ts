@@ -32,6 +32,14 @@ export type ArmRoute =
     }
   | { readonly kind: 'computeOperation'; readonly subscriptionId: string; readonly location: string; readonly operationId: string }
   | { readonly kind: 'userAssignedIdentities'; readonly subscriptionId: string; readonly resourceGroup?: string; readonly name?: string }
+  | {
+      readonly kind: 'federatedIdentityCredentials';
+      readonly subscriptionId: string;
+      readonly resourceGroup: string;
+      readonly identityName: string;
+      /** Absent: the identity's list. */
+      readonly name?: string;
+    }
   | { readonly kind: 'roleDefinitions'; readonly scope: string; readonly id?: string }
   | { readonly kind: 'roleAssignments'; readonly scope: string; readonly name?: string };
 
@@ -76,14 +84,16 @@ function parseAuthorization(segments: readonly string[]): ArmRoute | undefined {
   return undefined;
 }
 
-/** `providers/Microsoft.Compute/...` and `providers/Microsoft.ManagedIdentity/...` below a subscription (and maybe a group). */
+/** `providers/Microsoft.Compute/...` and `providers/Microsoft.ManagedIdentity/...` (with identities' federated credentials) below a subscription (and maybe a group). */
 function parseProvider(subscriptionId: string, resourceGroup: string | undefined, rest: readonly string[]): ArmRoute | undefined {
   const [providers, namespace, type, name, child, childId, ...extra] = rest;
   if (!eq(providers, 'providers') || extra.length > 0) return undefined;
   const group = resourceGroup === undefined ? {} : { resourceGroup };
-  if (eq(namespace, 'Microsoft.ManagedIdentity') && eq(type, 'userAssignedIdentities') && child === undefined) {
+  if (eq(namespace, 'Microsoft.ManagedIdentity') && eq(type, 'userAssignedIdentities')) {
     if (name !== undefined && resourceGroup === undefined) return undefined;
-    return { kind: 'userAssignedIdentities', subscriptionId, ...group, ...(name !== undefined ? { name } : {}) };
+    if (child === undefined) return { kind: 'userAssignedIdentities', subscriptionId, ...group, ...(name !== undefined ? { name } : {}) };
+    if (name === undefined || resourceGroup === undefined || !eq(child, 'federatedIdentityCredentials')) return undefined;
+    return { kind: 'federatedIdentityCredentials', subscriptionId, resourceGroup, identityName: name, ...(childId !== undefined ? { name: childId } : {}) };
   }
   if (!eq(namespace, 'Microsoft.Compute') || type === undefined) return undefined;
   // /subscriptions/{sub}/providers/Microsoft.Compute/locations/{loc}/operations/{id}

@@ -63,6 +63,9 @@ export const ACTIONS = Object.freeze({
   identityWrite: 'Microsoft.ManagedIdentity/userAssignedIdentities/write',
   identityDelete: 'Microsoft.ManagedIdentity/userAssignedIdentities/delete',
   identityAssign: 'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action',
+  federatedCredentialRead: 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/read',
+  federatedCredentialWrite: 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write',
+  federatedCredentialDelete: 'Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete',
   roleAssignmentWrite: 'Microsoft.Authorization/roleAssignments/write',
   roleAssignmentDelete: 'Microsoft.Authorization/roleAssignments/delete',
 });

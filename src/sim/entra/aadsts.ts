@@ -73,6 +73,14 @@ export function aadstsBody(error: AadstsError, context: ErrorContext): AadstsErr
 }
 
 const CERTIFICATE_CREDENTIALS_DOC = 'https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials';
+const CERTIFICATE_CREDENTIALS_DOC_2024 = 'https://learn.microsoft.com/entra/identity-platform/certificate-credentials';
+const WORKLOAD_IDENTITY_DOC = 'https://learn.microsoft.com/entra/workload-id/workload-identity-federation';
+const WORKLOAD_IDENTITY_DOC_2024 = 'https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation';
+
+/** .NET's round-trip ("O") format Entra prints instants in: seven fractional digits (`2024-06-04T11:40:28.3451933Z`). */
+export function dotnetInstant(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, (_match, milliseconds: string) => `.${milliseconds}0000Z`);
+}
 
 /** The errors the simulated token endpoints return, with the texts Entra ID uses. */
 export const aadsts = {
@@ -146,13 +154,68 @@ export const aadsts = {
   /** [issue] `aud` is not this tenant's token endpoint. */
   assertionAudienceMismatch: (): AadstsError =>
     new AadstsError(700023, 'invalid_client', `Client assertion audience claim does not match Realm issuer. Review the documentation at ${CERTIFICATE_CREDENTIALS_DOC} .`),
-  /** [issue] Outside `nbf`..`exp`. Times are ISO instants. */
+  /**
+   * Outside `nbf`..`exp` (certificate and federated assertions alike). Instants in .NET's round-trip
+   * format; an absent `nbf`/`exp` reads as the epoch. [issue AzureAD/microsoft-authentication-library-for-dotnet#4951 (2024 text);
+   * Azure/azure-workload-identity#693 (a federated token)]
+   */
   assertionOutsideValidity: (now: Date, notBefore: Date | undefined, expiry: Date | undefined): AadstsError =>
     new AadstsError(
       700024,
       'invalid_client',
-      `Client assertion is not within its valid time range. Current time: ${now.toISOString()}, assertion valid from ${notBefore?.toISOString() ?? 'unspecified'}, expiry time of assertion ${expiry?.toISOString() ?? 'unspecified'}. Review the documentation at ${CERTIFICATE_CREDENTIALS_DOC} .`,
+      `Client assertion is not within its valid time range. Current time: ${dotnetInstant(now)}, assertion valid from ${dotnetInstant(notBefore ?? new Date(0))}, expiry time of assertion ${dotnetInstant(expiry ?? new Date(0))}. Review the documentation at ${CERTIFICATE_CREDENTIALS_DOC_2024}`,
     ),
+  // --- federated credentials (workload identity federation) ---
+  /**
+   * The identity has no federated credential at all. [code: quoted by projects using AKS workload identity,
+   * e.g. "AADSTS70025: The client 'a11b37dd-…'(azurekeyvaultsecretsprovider-…) has no configured federated identity credentials."]
+   */
+  noFederatedCredentials: (clientId: string, displayName: string): AadstsError =>
+    new AadstsError(70025, 'invalid_client', `The client '${clientId}'(${displayName}) has no configured federated identity credentials.`),
+  /** No credential has the assertion's `iss`. [issue Azure/azure-workload-identity#1200 (2024)] */
+  federatedIssuerMismatch: (issuer: string): AadstsError =>
+    new AadstsError(
+      700211,
+      'invalid_client',
+      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${WORKLOAD_IDENTITY_DOC_2024}`,
+    ),
+  /** A credential has the issuer and subject, none the audience. [code AthenZ/athenz AzureAccessTokenProviderTest (a 2024 answer)] */
+  federatedAudienceMismatch: (audience: string): AadstsError =>
+    new AadstsError(
+      700212,
+      'invalid_client',
+      `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${WORKLOAD_IDENTITY_DOC_2024}`,
+    ),
+  /** Credentials have the issuer, none the subject. [issue Azure/azure-workload-identity#1200 (2025 text), dotnet/maui#31978] */
+  federatedSubjectMismatch: (subject: string): AadstsError =>
+    new AadstsError(
+      700213,
+      'invalid_client',
+      `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${WORKLOAD_IDENTITY_DOC}`,
+    ),
+  /** The subject matches only ignoring case (matching is case-sensitive since 2024). [issue Azure/login#515] */
+  federatedSubjectCaseMismatch: (subject: string): AadstsError =>
+    new AadstsError(
+      7002138,
+      'invalid_client',
+      `No matching federated identity record found for presented assertion subject '${subject}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: ${WORKLOAD_IDENTITY_DOC}. See breaking change notification and remediation at: https://learn.microsoft.com/en-us/entra/identity-platform/reference-breaking-changes#august-2024.`,
+    ),
+  /** The issuer's discovery document or keys could not be fetched. [issue Azure/azure-workload-identity#605; its troubleshooting guide] */
+  oidcEndpointFailed: (cause?: unknown): AadstsError => new AadstsError(90061, 'invalid_request', 'Request to External OIDC endpoint failed.', { cause }),
+  /** The assertion's `kid` is not among the issuer's published keys (after a refetch). [issue Azure/azure-workload-identity#1232] */
+  federatedKeyNotFound: (keyId: string, issuer: string): AadstsError =>
+    new AadstsError(
+      7000272,
+      'invalid_client',
+      `The certificate with identifier ${keyId} used to sign the federated credential could not be found in the metadata of identity provider ${issuer}. Please validate that your Identity Provider's metadata exposes the key used to sign the incoming token.`,
+    ),
+  /**
+   * The key is published but the signature does not verify. [unverified for federated assertions: the
+   * code is Entra's client-assertion signature failure (AzureAD/microsoft-identity-web tests: 700027 =
+   * InvalidKeyError); the reason text is Entra's wording when a key is found but fails (AADSTS50013 reports)]
+   */
+  federatedSignatureInvalid: (cause?: unknown): AadstsError =>
+    new AadstsError(700027, 'invalid_client', 'Client assertion failed signature validation. [Reason - Key was found, but use of the key to verify the signature failed.]', { cause }),
   /** [docs] Anything unexpected inside the simulator. */
   internal: (cause: unknown): AadstsError =>
     new AadstsError(50000, 'server_error', 'There was an error issuing a token or an issue with our sign-in service.', { cause }),

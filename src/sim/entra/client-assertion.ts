@@ -8,11 +8,10 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { aadsts } from './aadsts.ts';
+import { checkAssertionLifetime } from './assertion-lifetime.ts';
 
 /** Signature algorithms MSAL uses for certificate assertions. */
 const ASSERTION_ALGORITHMS = ['PS256', 'RS256'];
-/** Entra ID tolerates a few minutes of clock skew on assertions [mem]. */
-const CLOCK_SKEW_SECONDS = 300;
 
 export interface ClientAssertionCheck {
   readonly assertion: string;
@@ -47,7 +46,8 @@ function registeredKey(certPem: string): RegisteredKey {
   return key;
 }
 
-function decode(assertion: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
+/** Header and claims of an assertion, unverified; AADSTS50027 when it is not a JWT. */
+export function decodeAssertion(assertion: string): { header: ProtectedHeaderParameters; payload: JWTPayload } {
   try {
     return { header: decodeProtectedHeader(assertion), payload: decodeJwt(assertion) };
   } catch (error) {
@@ -57,7 +57,7 @@ function decode(assertion: string): { header: ProtectedHeaderParameters; payload
 
 /** Resolves when the assertion authenticates `clientId`; throws the matching {@link AadstsError} otherwise. */
 export async function verifyClientAssertion(check: ClientAssertionCheck): Promise<void> {
-  const { header, payload } = decode(check.assertion);
+  const { header, payload } = decodeAssertion(check.assertion);
   const sha256 = typeof header['x5t#S256'] === 'string' ? header['x5t#S256'] : undefined;
   const sha1 = typeof header.x5t === 'string' ? header.x5t : undefined;
   const thumbprint = sha256 ?? sha1 ?? '';
@@ -76,13 +76,7 @@ export async function verifyClientAssertion(check: ClientAssertionCheck): Promis
   const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
   if (!audiences.some(check.isAcceptedAudience)) throw aadsts.assertionAudienceMismatch();
 
-  const { nbf, exp } = payload;
-  const tooEarly = nbf !== undefined && check.nowSeconds + CLOCK_SKEW_SECONDS < nbf;
-  const expired = exp === undefined || check.nowSeconds - CLOCK_SKEW_SECONDS >= exp;
-  if (tooEarly || expired) {
-    const date = (seconds: number | undefined): Date | undefined => (seconds === undefined ? undefined : new Date(seconds * 1000));
-    throw aadsts.assertionOutsideValidity(new Date(check.nowSeconds * 1000), date(nbf), date(exp));
-  }
+  checkAssertionLifetime(payload, check.nowSeconds);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Simulated Entra ID (served over HTTPS by the simulator): the v1 and v2 token endpoints for the
- * client-credentials grant (secret or certificate assertion), the OpenID discovery documents and JWKS
+ * client-credentials grant (an app's secret or certificate assertion, or a user-assigned identity's
+ * federated assertion verified against its issuer's published keys), the OpenID discovery documents and JWKS
  * MSAL and token validators read, and instance discovery. Refusals are AADSTS errors in Entra's exact
  * JSON shape. Secrets and assertions are never logged.
  *
@@ -18,6 +19,8 @@ import type { SimStore } from '../state/store.ts';
 import type { TokenIssuer } from '../tokens/issuer.ts';
 import { AadstsError, aadsts, aadstsBody } from './aadsts.ts';
 import { instanceDiscovery, openIdConfigurationV1, openIdConfigurationV2 } from './discovery.ts';
+import { fetchIssuerKeys } from './oidc-fetch.ts';
+import { OidcKeyCache } from './oidc-key-cache.ts';
 import { resolveTenant } from './tenant.ts';
 import { grantClientCredentials } from './token-endpoint.ts';
 import { formFields, type TokenEndpointVersion } from './token-request.ts';
@@ -27,6 +30,10 @@ export interface EntraDeps {
   issuer: TokenIssuer;
   /** Base URL clients reach this server at (issuer, token_endpoint in the OpenID configuration). */
   publicUrl: () => string;
+  /** Extra CAs trusted when fetching OIDC issuers' metadata (read per fetch); default none. */
+  oidcCaPems?: () => readonly string[];
+  /** OIDC issuers' keys; default a cache fetching over HTTPS with `oidcCaPems` (tests inject their own). */
+  oidcKeys?: OidcKeyCache;
   logger: Logger;
 }
 
@@ -37,6 +44,7 @@ const MULTI_TENANT_ALIASES = new Set(['common', 'organizations']);
 
 export const entraRoutes: FastifyPluginAsync<EntraDeps> = (app, deps) => {
   registerFormParser(app);
+  const oidcKeys = deps.oidcKeys ?? new OidcKeyCache({ fetchKeys: (issuer) => fetchIssuerKeys(issuer, { caPems: deps.oidcCaPems?.() ?? [] }) });
   // Per-request IDs Entra returns in headers and error bodies.
   const ids = new WeakMap<FastifyRequest, { traceId: string; correlationId: string }>();
   const idsOf = (request: FastifyRequest): { traceId: string; correlationId: string } => {
@@ -59,7 +67,11 @@ export const entraRoutes: FastifyPluginAsync<EntraDeps> = (app, deps) => {
   app.setErrorHandler((error, request, reply) => {
     const refusal = error instanceof AadstsError ? error : toAadstsError(error);
     if (refusal.statusCode >= 500) deps.logger.error({ err: error, url: request.url }, 'entra: internal error');
-    else deps.logger.info({ aadsts: refusal.aadsts, url: request.routeOptions.url }, 'entra: request refused');
+    else {
+      // The cause says what the client is not told (e.g. why an OIDC issuer could not be read).
+      const reason = refusal.cause instanceof Error ? refusal.cause.message : undefined;
+      deps.logger.info({ aadsts: refusal.aadsts, url: request.routeOptions.url, ...(reason !== undefined ? { reason } : {}) }, 'entra: request refused');
+    }
     const { traceId, correlationId } = idsOf(request);
     return reply
       .code(refusal.statusCode)
@@ -85,8 +97,10 @@ export const entraRoutes: FastifyPluginAsync<EntraDeps> = (app, deps) => {
         tenantSegment: request.params.tenant,
         hosts: hostsOf(request, deps),
         form: formFields(request.headers['content-type'], request.body),
+        oidcKeys,
       });
-      deps.logger.info({ version, appId: outcome.appId, credential: outcome.credential, aud: outcome.audience }, 'entra: issued token');
+      const federated = outcome.federatedCredential !== undefined ? { federatedCredential: outcome.federatedCredential } : {};
+      deps.logger.info({ version, appId: outcome.appId, credential: outcome.credential, aud: outcome.audience, ...federated }, 'entra: issued token');
       return reply.type('application/json; charset=utf-8').send(outcome.body);
     };
   app.post<TenantRoute>('/:tenant/oauth2/v2.0/token', tokenHandler('v2'));

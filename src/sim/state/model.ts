@@ -20,6 +20,21 @@ export interface TrackedResource {
   tags: Record<string, string>;
 }
 
+/**
+ * A federated identity credential of a user-assigned identity
+ * (`…/userAssignedIdentities/{identity}/federatedIdentityCredentials/{name}`): Entra ID trusts tokens
+ * of `issuer` whose `sub` is `subject` and whose `aud` names one of `audiences` as proof of the identity.
+ */
+export interface FederatedIdentityCredential {
+  /** Name as first written (ARM names compare case-insensitively). */
+  readonly name: string;
+  /** An https URL, compared exactly with the assertion's `iss`. */
+  issuer: string;
+  /** Compared exactly (case-sensitively) with the assertion's `sub`. */
+  subject: string;
+  audiences: string[];
+}
+
 /** A user-assigned managed identity (`Microsoft.ManagedIdentity/userAssignedIdentities`). */
 export interface UserAssignedIdentity extends TrackedResource {
   /** Application (client) ID: `appid` in its tokens; what pods ask IMDS for. */
@@ -27,6 +42,8 @@ export interface UserAssignedIdentity extends TrackedResource {
   /** Object ID of its service principal: `oid`/`sub` in its tokens. */
   readonly principalId: string;
   readonly tenantId: string;
+  /** Its federated identity credentials; absent when it has none. Deleted with the identity. */
+  federatedIdentityCredentials?: FederatedIdentityCredential[];
 }
 
 /** The `identity` block of a VM or scale set. */

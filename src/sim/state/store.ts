@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type {
   ComputeResource,
+  FederatedIdentityCredential,
   RoleAssignment,
   ServicePrincipal,
   SimStateData,
@@ -132,6 +133,41 @@ export class SimStore {
         (by.clientId !== undefined && key(identity.clientId) === key(by.clientId)) ||
         (by.principalId !== undefined && key(identity.principalId) === key(by.principalId)),
     );
+  }
+
+  // --- federated identity credentials (children of user-assigned identities) ---
+
+  /** The identity's federated credentials (live records), oldest first; [] when the identity has none or does not exist. */
+  listFederatedCredentials(identityId: string): FederatedIdentityCredential[] {
+    return this.getIdentity(identityId)?.federatedIdentityCredentials ?? [];
+  }
+
+  getFederatedCredential(identityId: string, name: string): FederatedIdentityCredential | undefined {
+    return this.listFederatedCredentials(identityId).find((credential) => key(credential.name) === key(name));
+  }
+
+  /** Adds or replaces (by name, case-insensitively) a credential of an existing identity; false when the identity does not exist. */
+  putFederatedCredential(identityId: string, credential: FederatedIdentityCredential): boolean {
+    const identity = this.getIdentity(identityId);
+    if (identity === undefined) return false;
+    const credentials = identity.federatedIdentityCredentials ?? [];
+    const index = credentials.findIndex((existing) => key(existing.name) === key(credential.name));
+    if (index === -1) credentials.push(credential);
+    else credentials[index] = credential;
+    identity.federatedIdentityCredentials = credentials;
+    return true;
+  }
+
+  deleteFederatedCredential(identityId: string, name: string): boolean {
+    const identity = this.getIdentity(identityId);
+    const credentials = identity?.federatedIdentityCredentials;
+    if (identity === undefined || credentials === undefined) return false;
+    const remaining = credentials.filter((credential) => key(credential.name) !== key(name));
+    if (remaining.length === credentials.length) return false;
+    // No empty list left behind: snapshots of identities without credentials stay as they were.
+    if (remaining.length === 0) delete identity.federatedIdentityCredentials;
+    else identity.federatedIdentityCredentials = remaining;
+    return true;
   }
 
   // --- VMs and scale sets ---

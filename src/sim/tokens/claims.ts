@@ -50,6 +50,31 @@ export function managedIdentityClaims(request: ManagedIdentityTokenRequest): Acc
   };
 }
 
+/** Input of {@link federatedIdentityClaims}. */
+export interface FederatedIdentityTokenRequest {
+  readonly tenantId: string;
+  readonly identity: ManagedIdentityPrincipal;
+  /** The resource (v1 `resource`, or the v2 scope without `/.default`). */
+  readonly audience: string;
+}
+
+/**
+ * Claims of the token Entra ID issues to a user-assigned identity for a federated assertion: the
+ * identity's IDs as in its IMDS tokens (`appid` and `azp` its client ID, `oid`/`sub` its principal,
+ * `xms_mirid` its resource ID), without `xms_az_rid` (no VM asked); `appidacr` "2" (an assertion).
+ */
+export function federatedIdentityClaims(request: FederatedIdentityTokenRequest): AccessTokenClaims {
+  return {
+    ...commonClaims(request.tenantId, request.audience),
+    appid: request.identity.clientId,
+    azp: request.identity.clientId,
+    appidacr: '2',
+    oid: request.identity.principalId,
+    sub: request.identity.principalId,
+    xms_mirid: request.identity.resourceId,
+  };
+}
+
 /** How a service principal proved who it is: `appidacr` "1" for a secret, "2" for a certificate. */
 export type ClientCredentialKind = 'secret' | 'certificate';
 

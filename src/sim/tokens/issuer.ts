@@ -15,6 +15,8 @@ export interface AccessTokenClaims extends JWTPayload {
   oid: string;
   sub: string;
   appid: string;
+  /** The client's ID as v2 tokens name it; set on federated-credential tokens, whose callers may read either. */
+  azp?: string;
   /** ARM ID of a managed identity (user-assigned identity, or the VM/VMSS for system-assigned). */
   xms_mirid?: string;
   /** ARM ID of the VM or scale set that asked IMDS for the token (newer managed-identity tokens). */

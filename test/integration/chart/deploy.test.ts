@@ -124,6 +124,35 @@ describe('chart and plain manifests', () => {
     expect(podSpec(await render(['--set', 'nmi.handoverTimeoutSeconds=0'])).initContainers).toBeUndefined();
   });
 
+  it('federated identities: NMI gets a projected service-account token (audience, expiry from values), mounted read-only where its flag points', async () => {
+    interface Volume { name: string; projected?: { sources: { serviceAccountToken?: { audience: string; expirationSeconds: number; path: string } }[] } }
+    interface PodSpec { volumes: Volume[]; containers: { args: string[]; volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[] }
+    const podSpec = (manifests: Manifest[]): PodSpec => (manifests.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: PodSpec } }).template.spec;
+    const tokenSource = (spec: PodSpec): unknown => spec.volumes.find((volume) => volume.name === 'federated-token')?.projected?.sources[0]?.serviceAccountToken;
+
+    const defaults = podSpec(await render([]));
+    expect(tokenSource(defaults)).toEqual({ audience: 'api://AzureADTokenExchange', expirationSeconds: 3600, path: 'token' });
+    const nmi = defaults.containers[0];
+    expect(nmi?.volumeMounts).toContainEqual({ name: 'federated-token', mountPath: '/var/run/secrets/pod-identity/federated', readOnly: true });
+    expect(nmi?.args).toContain('--federated-token-file=/var/run/secrets/pod-identity/federated/token');
+    // The flag parses, and names the file the volume holds.
+    const config = parseNmiConfig((nmi?.args ?? []).map((arg) => arg.replace('$(NODE_NAME)', 'node-1')), { NODE_IP: '10.0.0.4' });
+    expect(config.tokens.federatedTokenFile).toBe('/var/run/secrets/pod-identity/federated/token');
+
+    const custom = podSpec(await render(['--set', 'nmi.federatedToken.audience=api://example', '--set', 'nmi.federatedToken.expirationSeconds=7200']));
+    expect(tokenSource(custom)).toEqual({ audience: 'api://example', expirationSeconds: 7200, path: 'token' });
+    for (const [set, expected] of [
+      ['nmi.federatedToken.expirationSeconds=60', '/nmi/federatedToken/expirationSeconds'],
+      ['federation.issuer=http://not-https.example', '/federation/issuer'],
+    ] as const) {
+      const result = await helm(['template', 'x', CHART, '--set', set]);
+      expect(result.code, set).not.toBe(0);
+      expect(result.stderr, set).toContain(expected);
+    }
+    // The issuer is only printed in the install notes: it changes nothing that is installed.
+    expect(await render(['--set', 'federation.issuer=https://oidc.example/tenant/'])).toEqual(await render([]));
+  });
+
   it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
     const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
     const nmiArgs = containerOf(manifests, 'DaemonSet').args;

@@ -61,6 +61,21 @@ describe('readAzureIdentity: legacy spellings', () => {
   });
 });
 
+describe('readAzureIdentity: federated identities (type 3)', () => {
+  it.each([
+    ['current names', { type: 3, clientID: 'c', tenantID: 't' }],
+    ['PascalCase', { Type: 3, ClientID: 'c', TenantID: 't' }],
+    ['numeric string', { type: '3', clientId: 'c', tenantid: 't' }],
+  ])('read in %s, with no Secret or resourceID', (_label, spec) => {
+    expect(readAzureIdentity(identity(spec)).spec).toEqual({ type: 3, clientID: 'c', tenantID: 't' });
+  });
+
+  it('keep an optional resourceID and adEndpoint', () => {
+    const spec = { type: 3, clientID: 'c', tenantID: 't', resourceID: RESOURCE_ID, adEndpoint: 'https://login.example/' };
+    expect(readAzureIdentity(identity(spec)).spec).toEqual(spec);
+  });
+});
+
 describe('readAzureIdentity: precedence', () => {
   it('lets the current name win over any older spelling, whatever the key order', () => {
     expect(readAzureIdentity(identity({ ClientID: 'old', clientID: 'new', clientid: 'older' })).spec.clientID).toBe('new');
@@ -98,6 +113,7 @@ describe('readAzureIdentity: defaults and tolerance', () => {
     ['"1"', '1', 1],
     ['" 2 "', ' 2 ', 2],
     ['"0"', '0', 0],
+    ['"3"', '3', 3],
   ])('accepts type given as the numeric string %s', (_label, type, expected) => {
     expect(readAzureIdentity(identity({ type })).spec.type).toBe(expected);
   });
@@ -128,7 +144,12 @@ describe('readAzureIdentity: defaults and tolerance', () => {
 
 describe('readAzureIdentity: errors name the object and the field', () => {
   it.each([
-    ['type out of range', { type: 3 }, 'spec.type', 'must be 0 (user-assigned managed identity), 1 (service principal with client secret) or 2 (service principal with certificate), got 3'],
+    [
+      'type out of range',
+      { type: 4 },
+      'spec.type',
+      'must be 0 (user-assigned managed identity), 1 (service principal with client secret), 2 (service principal with certificate) or 3 (federated identity), got 4',
+    ],
     ['negative type string', { Type: '-1' }, 'spec.Type', 'got -1'],
     ['non-numeric type string', { type: 'one' }, 'spec.type', 'must be an integer, got "one"'],
     ['fractional type', { type: 1.5 }, 'spec.type', 'must be an integer, got 1.5'],

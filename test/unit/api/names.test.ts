@@ -9,11 +9,15 @@ import {
   crdName,
   EVENT_SOURCE_COMPONENT,
   EventReason,
+  describeIdentityTypes,
+  FEDERATED_TOKEN_AUDIENCE,
   IDENTITY_READY_CONDITION,
   IDENTITY_TYPES,
   IdentityType,
+  isFederatedType,
   isIdentityType,
   isServicePrincipalType,
+  needsNodeAssignment,
   NODE_NAME_LABEL,
 } from '../../../src/api/index.ts';
 
@@ -58,13 +62,33 @@ describe('wire names', () => {
 });
 
 describe('identity types', () => {
-  it('are 0, 1 and 2', () => {
-    expect(IDENTITY_TYPES).toEqual([0, 1, 2]);
-    expect([0, 1, 2, 3, -1, '1', null].map(isIdentityType)).toEqual([true, true, true, false, false, false, false]);
-    expect([IdentityType.UserAssignedMSI, IdentityType.ServicePrincipal, IdentityType.ServicePrincipalCertificate].map(isServicePrincipalType)).toEqual([
-      false,
-      true,
-      true,
-    ]);
+  const ALL = [IdentityType.UserAssignedMSI, IdentityType.ServicePrincipal, IdentityType.ServicePrincipalCertificate, IdentityType.FederatedIdentity];
+
+  it('are 0, 1, 2 and 3', () => {
+    expect(IDENTITY_TYPES).toEqual([0, 1, 2, 3]);
+    expect(ALL).toEqual([0, 1, 2, 3]);
+    expect([0, 1, 2, 3, 4, -1, '1', '3', null].map(isIdentityType)).toEqual([true, true, true, true, false, false, false, false, false]);
+  });
+
+  it('only 1 and 2 are service principals (they need a Secret)', () => {
+    expect(ALL.map(isServicePrincipalType)).toEqual([false, true, true, false]);
+  });
+
+  it('only 3 is federated', () => {
+    expect(ALL.map(isFederatedType)).toEqual([false, false, false, true]);
+  });
+
+  it('only 0 is assigned to nodes through ARM', () => {
+    expect(ALL.map(needsNodeAssignment)).toEqual([true, false, false, false]);
+  });
+
+  it('are described in order for messages', () => {
+    expect(describeIdentityTypes()).toBe(
+      '0 (user-assigned managed identity), 1 (service principal with client secret), 2 (service principal with certificate) or 3 (federated identity)',
+    );
+  });
+
+  it('federated tokens are for the audience Entra ID expects', () => {
+    expect(FEDERATED_TOKEN_AUDIENCE).toBe('api://AzureADTokenExchange');
   });
 });

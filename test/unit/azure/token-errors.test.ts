@@ -1,6 +1,7 @@
 import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import { describe, expect, it } from 'vitest';
-import { entraDescriptionOf, scopeForResource, toTokenRequestError } from '../../../src/azure/service-principal-token-client.ts';
+import { scopeForResource } from '../../../src/azure/entra-credential-pool.ts';
+import { entraDescriptionOf, toTokenRequestError } from '../../../src/azure/entra-errors.ts';
 import {
   aadstsCodeOf,
   parseOAuthErrorBody,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AzureIdentity, AzureIdentityBinding } from '../../../src/api/index.ts';
 import { computeDesiredState } from '../../../src/mic/desired.ts';
 import { objectKey, type ClusterSnapshot, type PodInfo } from '../../../src/mic/model.ts';
-import { binding, identity, pod, vmssNode } from '../../support/mic-fixtures.ts';
+import { binding, identity, identityId, pod, vmssNode } from '../../support/mic-fixtures.ts';
 
 function snapshot(pods: PodInfo[], identities: AzureIdentity[], bindings: AzureIdentityBinding[]): ClusterSnapshot {
   return {
@@ -83,6 +83,20 @@ describe('computeDesiredState', () => {
   it('service-principal identities get AAIs but nothing to put on the VM', () => {
     const state = computeDesiredState(snapshot([pod('p', { label: 'sp' })], [identity('sp', { type: 1 })], [binding('b', 'sp', 'sp')]), policy);
     expect(state.assignments.get('default/p-default-sp')?.resourceIdKey).toBeUndefined();
+  });
+
+  it('federated identities (type 3) get AAIs with nothing to put on the VM, whatever resourceID they name', () => {
+    const identities = [
+      identity('fed', { type: 3 }),
+      identity('fed-named', { type: 3, resourceID: identityId('fed-named') }),
+      identity('fed-odd', { type: 3, resourceID: '/subscriptions/x/vm' }),
+    ];
+    const bindings = identities.map((entry) => binding(`${entry.metadata.name ?? ''}-b`, entry.metadata.name ?? '', 'fed'));
+    const state = computeDesiredState(snapshot([pod('p', { label: 'fed' })], identities, bindings), policy);
+    expect([...state.assignments.keys()].sort()).toEqual(['default/p-default-fed', 'default/p-default-fed-named', 'default/p-default-fed-odd']);
+    expect([...state.assignments.values()].map((entry) => entry.resourceIdKey)).toEqual([undefined, undefined, undefined]);
+    // The resource ID is not read for them (the CRD checks its format): no invalid-resource-id problem.
+    expect(state.problems).toEqual([]);
   });
 
   it('on a name collision the first binding in (namespace, name) order wins, deterministically', () => {

@@ -9,12 +9,19 @@ const NOW = Date.parse('2026-11-22T12:00:00Z');
 const GRACE = 30_000;
 
 /** Desired assignments for pods labelled with identity names (one binding per identity, selector = name). */
-function desiredFor(pods: { name: string; label: string; node?: string; namespace?: string }[], identities = ['a', 'b', 'sp']): DesiredAssignment[] {
+/** The type of each fixture identity: `sp` is a service principal, `fed` and `fed-a` are federated (`fed-a` names a's resource ID). */
+function typeOf(name: string): 0 | 1 | 3 {
+  return name === 'sp' ? 1 : name.startsWith('fed') ? 3 : 0;
+}
+
+function desiredFor(pods: { name: string; label: string; node?: string; namespace?: string }[], identities = ['a', 'b', 'sp', 'fed', 'fed-a']): DesiredAssignment[] {
   const state = computeDesiredState(
     {
       pods: pods.map((entry) => pod(entry.name, entry)),
       nodes: new Map([['node-0', vmssNode('node-0')]]),
-      identities: new Map(identities.map((name) => [objectKey('default', name), identity(name, { type: name === 'sp' ? 1 : 0 })])),
+      identities: new Map(
+        identities.map((name) => [objectKey('default', name), identity(name, { type: typeOf(name), ...(name === 'fed-a' ? { resourceID: identityId('a') } : {}) })]),
+      ),
       bindings: identities.map((name) => binding(`${name}-binding`, name, name)),
       assigned: new Map(),
     },
@@ -188,6 +195,37 @@ describe('planTarget', () => {
     const [gone] = desiredFor([{ name: 'p1', label: 'a' }]);
     const legacy = assignedFrom(gone!, '');
     expect(planTarget(input({ currentOnTarget: [legacy], onTarget: new Set([idA]) })).toUnassign).toEqual([legacy]);
+  });
+});
+
+describe('planTarget: federated identities (type 3)', () => {
+  it('creates their AAIs with no identity to add, beside a type-0 identity that is added', () => {
+    const desired = desiredFor([{ name: 'p1', label: 'fed' }, { name: 'p1', label: 'a' }, { name: 'p2', label: 'fed-a' }]);
+    const plan = planTarget(input({ desiredOnTarget: desired }));
+    expect(plan.writes.map((write) => write.desired.name).sort()).toEqual(['p1-default-a', 'p1-default-fed', 'p2-default-fed-a']);
+    expect(plan.writes.every((write) => !write.preexisting)).toBe(true);
+    expect(plan.identitiesToAdd).toEqual([idA]);
+  });
+
+  it('a federated identity naming a type-0 identity\'s resource ID neither keeps it on the target nor counts as its owner', () => {
+    // p1's type-0 AAI for a is past its grace period; p2 still uses fed-a, which names a's resource ID.
+    const [typeZero] = desiredFor([{ name: 'p1', label: 'a' }]);
+    const stillDesired = desiredFor([{ name: 'p2', label: 'fed-a' }]);
+    const leftover = assignedFrom(typeZero!, 'Unassigned', { [UNASSIGNED_AT_ANNOTATION]: new Date(NOW - GRACE - 1).toISOString() });
+    const federated = assignedFrom(stillDesired[0]!, 'Assigned', { [PREEXISTING_ANNOTATION]: 'true' });
+    const plan = planTarget(input({ desiredOnTarget: stillDesired, currentOnTarget: [leftover, federated], onTarget: new Set([idA]) }));
+    expect(plan.identitiesToRemove).toEqual([idA]);
+    expect(plan.deleteAfterRemoval).toEqual([leftover]);
+    expect(plan.writes).toEqual([]);
+  });
+
+  it('deletes leftover federated AAIs at once, with no ARM change', () => {
+    const [federated] = desiredFor([{ name: 'p1', label: 'fed-a' }]);
+    const leftover = assignedFrom(federated!, 'Unassigned', { [UNASSIGNED_AT_ANNOTATION]: new Date(NOW - 1000).toISOString() });
+    const plan = planTarget(input({ currentOnTarget: [leftover], onTarget: new Set([idA]) }));
+    expect(plan.deleteNow).toEqual([leftover]);
+    expect(plan.identitiesToRemove).toEqual([]);
+    expect(plan.nextGraceDeadline).toBeUndefined();
   });
 });
 

@@ -22,13 +22,14 @@ const NODE = vmssNode('node-0');
 const TARGET = NODE.compute as ComputeTargetRef;
 const KEY = 'target';
 
+/** Desired assignments of pods `p<index>` labelled with identity names; names starting `fed` are type 3. */
 function desiredFor(labels: string[]): DesiredAssignment[] {
   const names = [...new Set(labels)];
   const state = computeDesiredState(
     {
       pods: labels.map((label, index) => pod(`p${index}`, { label, node: 'node-0' })),
       nodes: new Map([['node-0', NODE]]),
-      identities: new Map(names.map((name) => [objectKey('default', name), identity(name)])),
+      identities: new Map(names.map((name) => [objectKey('default', name), identity(name, name.startsWith('fed') ? { type: 3 } : {})])),
       bindings: names.map((name) => binding(`${name}-binding`, name, name)),
       assigned: new Map(),
     },
@@ -58,8 +59,13 @@ function world(desired: DesiredAssignment[], steps: Step[]) {
   } as unknown as AssignedIdentityWriter;
   let onTarget: string[] = [];
   const patches: IdentityPatch[] = [];
+  /** Targets whose identities were read from ARM, in order. */
+  const reads: string[] = [];
   const arm: ComputeIdentityClient = {
-    getIdentity: () => Promise.resolve<TargetIdentityState>({ identity: { type: onTarget.length > 0 ? 'UserAssigned' : 'None', userAssignedIdentities: onTarget }, provisioningState: 'Succeeded' }),
+    getIdentity: (target) => {
+      reads.push(target.name);
+      return Promise.resolve<TargetIdentityState>({ identity: { type: onTarget.length > 0 ? 'UserAssigned' : 'None', userAssignedIdentities: onTarget }, provisioningState: 'Succeeded' });
+    },
     patchIdentity: (_target, patch) => {
       patches.push(patch);
       const failure = steps.shift()?.(patch);
@@ -99,7 +105,7 @@ function world(desired: DesiredAssignment[], steps: Step[]) {
     writeConcurrency: 4,
   });
   const states = (): (string | undefined)[] => [...aais.values()].map((entry) => entry.status?.status);
-  return { clock, reconciler, patches, events, states };
+  return { clock, reconciler, patches, reads, events, states };
 }
 
 const context: ArmCallContext = { target: TARGET, resourceId: 'vmss', operation: 'vmss_update', statusCode: 409, armCode: 'Conflict', armMessage: 'busy', requestId: undefined };
@@ -134,6 +140,21 @@ describe('TargetReconciler', () => {
     expect(await reconciler.reconcile(KEY, signal)).toBeUndefined();
     expect(patches).toHaveLength(2);
     expect(states()).toEqual(['Assigned']);
+  });
+
+  it('assigns federated identities (type 3) at once without reading or writing ARM', async () => {
+    const { reconciler, patches, reads, states } = world(desiredFor(['fed', 'fed', 'fed-other']), []);
+    expect(await reconciler.reconcile(KEY, new AbortController().signal)).toBeUndefined();
+    expect(states()).toEqual(['Assigned', 'Assigned', 'Assigned']);
+    expect(reads).toEqual([]);
+    expect(patches).toEqual([]);
+  });
+
+  it('writes only the type-0 identity to a target whose pods also use a federated one', async () => {
+    const { reconciler, patches, states } = world(desiredFor(['a', 'fed']), []);
+    expect(await reconciler.reconcile(KEY, new AbortController().signal)).toBeUndefined();
+    expect(patches.map((patch) => Object.keys(patch.userAssignedIdentities ?? {}))).toEqual([[identityId('a').toLowerCase()]]);
+    expect(states()).toEqual(['Assigned', 'Assigned']);
   });
 
   it('names the refused identity and ARM’s reason in the Warning Event; the other identity lands', async () => {

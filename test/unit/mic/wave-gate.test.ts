@@ -11,13 +11,17 @@ const TARGET = vmssNode('node-0').compute as ComputeTargetRef;
 const START: TargetIdentityState = { identity: { type: 'None', userAssignedIdentities: [] }, provisioningState: 'Succeeded' };
 const idA = identityId('a').toLowerCase();
 
-const [typeZero, servicePrincipal] = [
+const [typeZero, servicePrincipal, federated] = [
   ...computeDesiredState(
     {
-      pods: [pod('p1', { label: 'a' }), pod('p2', { label: 'sp' })],
+      pods: [pod('p1', { label: 'a' }), pod('p2', { label: 'sp' }), pod('p3', { label: 'fed' })],
       nodes: new Map([['node-0', vmssNode('node-0')]]),
-      identities: new Map([[objectKey('default', 'a'), identity('a')], [objectKey('default', 'sp'), identity('sp', { type: 1 })]]),
-      bindings: [binding('a-binding', 'a', 'a'), binding('sp-binding', 'sp', 'sp')],
+      identities: new Map([
+        [objectKey('default', 'a'), identity('a')],
+        [objectKey('default', 'sp'), identity('sp', { type: 1 })],
+        [objectKey('default', 'fed'), identity('fed', { type: 3, resourceID: identityId('a') })],
+      ]),
+      bindings: [binding('a-binding', 'a', 'a'), binding('sp-binding', 'sp', 'sp'), binding('fed-binding', 'fed', 'fed')],
       assigned: new Map(),
     },
     { forceNamespaced: false },
@@ -40,6 +44,7 @@ function gate(overrides: Partial<WaveGateInput>): WaveGateInput {
 describe('wave gate', () => {
   it('reads ARM only when a user-assigned identity is involved', () => {
     expect(needsArmRead([servicePrincipal!], [])).toBe(false);
+    expect(needsArmRead([federated!], [assignedFrom(federated!, 'Unassigned')])).toBe(false);
     expect(needsArmRead([typeZero!], [])).toBe(true);
     expect(needsArmRead([], [assignedFrom(typeZero!, 'Unassigned')])).toBe(true);
   });
@@ -49,6 +54,8 @@ describe('wave gate', () => {
     expect(waitsForWave(typeZero!, new Set(), true)).toBe(true);
     expect(waitsForWave(typeZero!, new Set([idA]), false)).toBe(true);
     expect(waitsForWave(servicePrincipal!, new Set(), false)).toBe(false);
+    expect(waitsForWave(federated!, new Set(), true)).toBe(false);
+    expect(waitsForWave(federated!, new Set(), false)).toBe(false);
   });
 
   it('sends the wave when there are changes and no hold; otherwise holds or skips', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { createCertificateAuthority } from '../../../src/lib/pki.ts';
 import { InvalidSettingsError, parseSettingsPatch, SimSettings } from '../../../src/sim/admin/settings.ts';
 
 describe('simulator settings: Retry-After per operation kind', () => {
@@ -24,11 +25,30 @@ describe('simulator settings: Retry-After per operation kind', () => {
     } catch (error) {
       expect(error).toBeInstanceOf(InvalidSettingsError);
       expect((error as InvalidSettingsError).problems).toEqual([
-        'unknown option "retryAfter" (known: lroDurationMs, lroRetryAfterSeconds, imdsLimits, enforceRbac)',
+        'unknown option "retryAfter" (known: lroDurationMs, lroRetryAfterSeconds, imdsLimits, enforceRbac, oidcCaPems)',
         'lroRetryAfterSeconds.vmssUpdate must be whole seconds from 1 to 3600 (0 would make clients such as go-autorest poll without pause)',
         'unknown field lroRetryAfterSeconds.vmCreate (known: vmUpdate, vmssUpdate, vmDelete, vmssDelete)',
       ]);
     }
     expect(() => parseSettingsPatch({ lroRetryAfterSeconds: 5 })).toThrow(/lroRetryAfterSeconds must be an object/);
+  });
+});
+
+describe('simulator settings: CAs trusted for OIDC issuers', () => {
+  const ca = createCertificateAuthority('oidc test CA');
+  const other = createCertificateAuthority('another CA');
+
+  it('defaults to none and replaces the list on update, splitting bundles', () => {
+    const settings = new SimSettings();
+    expect(settings.data().oidcCaPems).toEqual([]);
+    expect(settings.update({ oidcCaPems: [`${ca.certPem}\n${other.certPem}`] }).oidcCaPems).toEqual([ca.certPem.trim(), other.certPem.trim()]);
+    expect(settings.update({ oidcCaPems: [] }).oidcCaPems).toEqual([]);
+  });
+
+  it('refuses what is not a list of PEM CA certificates', () => {
+    const leaf = ca.issue({ commonName: 'leaf', usage: 'server', dnsNames: ['localhost'] });
+    expect(() => parseSettingsPatch({ oidcCaPems: ca.certPem })).toThrow(/oidcCaPems must be an array of PEM certificates/);
+    expect(() => parseSettingsPatch({ oidcCaPems: ['hello'] })).toThrow(/oidcCaPems\[0\] must be a PEM certificate/);
+    expect(() => parseSettingsPatch({ oidcCaPems: [leaf.certPem] })).toThrow(/oidcCaPems\[0\]: .*leaf.* is not a CA certificate/);
   });
 });

@@ -40,6 +40,14 @@ describe('parseArmPath', () => {
     [`/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities`, { kind: 'userAssignedIdentities', subscriptionId: SUB, resourceGroup: 'rg' }],
     [`/subscriptions/${SUB}/providers/Microsoft.ManagedIdentity/userAssignedIdentities`, { kind: 'userAssignedIdentities', subscriptionId: SUB }],
     [
+      `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/app/federatedIdentityCredentials?api-version=2024-11-30`,
+      { kind: 'federatedIdentityCredentials', subscriptionId: SUB, resourceGroup: 'rg', identityName: 'app' },
+    ],
+    [
+      `/subscriptions/${SUB}/resourcegroups/rg/providers/microsoft.managedidentity/USERASSIGNEDIDENTITIES/app/FederatedIdentityCredentials/kube-nmi`,
+      { kind: 'federatedIdentityCredentials', subscriptionId: SUB, resourceGroup: 'rg', identityName: 'app', name: 'kube-nmi' },
+    ],
+    [
       `//subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/1c1f0a2e-0000-4000-8000-000000000000`,
       { kind: 'roleAssignments', scope: `/subscriptions/${SUB}/resourceGroups/rg`, name: '1c1f0a2e-0000-4000-8000-000000000000' },
     ],
@@ -62,6 +70,9 @@ describe('parseArmPath', () => {
     `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/e`,
     `/subscriptions/${SUB}/providers/Microsoft.Compute/virtualMachines/vm`,
     `/subscriptions/${SUB}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x`,
+    `/subscriptions/${SUB}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x/federatedIdentityCredentials`,
+    `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x/otherChildren/y`,
+    `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/x/federatedIdentityCredentials/y/z`,
     `/subscriptions/${SUB}/providers/Microsoft.Authorization/policyDefinitions`,
     `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/%E0%A4%A`,
   ])('does not serve %s', (url) => {

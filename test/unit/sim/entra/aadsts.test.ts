@@ -36,6 +36,14 @@ describe('AADSTS errors', () => {
     ['assertion subject', aadsts.assertionSubjectMismatch(), 700021, 'invalid_client', 401],
     ['assertion audience', aadsts.assertionAudienceMismatch(), 700023, 'invalid_client', 401],
     ['assertion expired', aadsts.assertionOutsideValidity(new Date(0), undefined, new Date(0)), 700024, 'invalid_client', 401],
+    ['no federated credentials', aadsts.noFederatedCredentials('c', 'n'), 70025, 'invalid_client', 401],
+    ['federated issuer', aadsts.federatedIssuerMismatch('i'), 700211, 'invalid_client', 401],
+    ['federated audience', aadsts.federatedAudienceMismatch('a'), 700212, 'invalid_client', 401],
+    ['federated subject', aadsts.federatedSubjectMismatch('s'), 700213, 'invalid_client', 401],
+    ['federated subject case', aadsts.federatedSubjectCaseMismatch('S'), 7002138, 'invalid_client', 401],
+    ['OIDC endpoint', aadsts.oidcEndpointFailed(), 90061, 'invalid_request', 400],
+    ['federated key', aadsts.federatedKeyNotFound('k', 'i'), 7000272, 'invalid_client', 401],
+    ['federated signature', aadsts.federatedSignatureInvalid(), 700027, 'invalid_client', 401],
     ['internal', aadsts.internal(new Error('x')), 50000, 'server_error', 500],
   ])('%s: AADSTS%i %s → %i', (_name, error, code, oauthError, status) => {
     expect([error.aadsts, error.oauthError, error.statusCode]).toEqual([code, oauthError, status]);
