@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from './exec.ts';
@@ -103,4 +103,55 @@ export function locateBinaries(): Promise<Binaries> {
     cached = undefined;
   });
   return cached;
+}
+
+// The compat run (vitest project `compat`): the kube-apiserver of the oldest Kubernetes minor AKS still
+// supports, beside the main build's etcd, kubectl and helm. Located, never built here: a test that needs
+// it and finds it missing fails with the command that builds it.
+
+/** The Go module that pins the compat version (its `k8s.io/kubernetes` requirement); the build script reads it too. */
+export const COMPAT_MODULE_GO_MOD = path.join(repoRoot, 'test/peers/kube-apiserver-compat/go.mod');
+const COMPAT_BUILD_SCRIPT = path.join(repoRoot, 'scripts/build-compat-apiserver.sh');
+/** What builds it (cached outside the repo); .ci/run runs it. */
+export const COMPAT_BUILD_COMMAND = 'bash scripts/build-compat-apiserver.sh';
+export const COMPAT_APISERVER_ENV = 'POD_IDENTITY_COMPAT_APISERVER';
+
+export interface CompatApiServer {
+  /** e.g. `v1.35.4`. */
+  readonly version: string;
+  readonly kubeApiserver: string;
+}
+
+/** The compat Kubernetes version (`v1.X.Y`) from the `k8s.io/kubernetes` requirement of `goMod`. */
+export function compatKubeVersion(goMod: string = COMPAT_MODULE_GO_MOD): string {
+  const match = /^\s*k8s\.io\/kubernetes (v1\.\d+\.\d+)\b/m.exec(readFileSync(goMod, 'utf8'));
+  if (match?.[1] === undefined) throw new Error(`${goMod} has no k8s.io/kubernetes v1.X.Y requirement`);
+  return match[1];
+}
+
+function compatHowToGet(version: string): string {
+  return `Build it with \`${COMPAT_BUILD_COMMAND}\` (kube-apiserver ${version} from the Go module proxy, needs Go >= 1.26; cached in ~/.cache/pod-identity/compat-apiserver), or set ${COMPAT_APISERVER_ENV} to a directory holding kube-apiserver ${version}.`;
+}
+
+/**
+ * Finds the compat kube-apiserver: the directory in POD_IDENTITY_COMPAT_APISERVER, else the build
+ * script's cache (`--locate`, which builds nothing), and checks that `--version` names the pinned
+ * version. Throws naming the command that builds it.
+ */
+export async function locateCompatApiServer(env: NodeJS.ProcessEnv = process.env): Promise<CompatApiServer> {
+  const version = compatKubeVersion();
+  let dir = env[COMPAT_APISERVER_ENV] ?? '';
+  if (dir === '') {
+    const located = await run('bash', [COMPAT_BUILD_SCRIPT, '--locate'], { cwd: repoRoot, timeoutMs: 30_000, env: { ...process.env, ...env } });
+    if (located.code !== 0) throw new Error(`The compat kube-apiserver ${version} is missing: ${located.stderr.trim()}. ${compatHowToGet(version)}`);
+    dir = located.stdout.trim().split('\n').at(-1) ?? '';
+  }
+  const kubeApiserver = path.resolve(dir, SPEC.kubeApiserver.file);
+  if (!(await isExecutable(kubeApiserver))) throw new Error(`The compat kube-apiserver ${version} is missing: no executable ${kubeApiserver}. ${compatHowToGet(version)}`);
+  const printed = await run(kubeApiserver, ['--version'], { timeoutMs: 10_000 });
+  // A directory given by hand may hold another release.
+  if (printed.code !== 0 || printed.stdout.trim() !== `Kubernetes ${version}`) {
+    throw new Error(`${kubeApiserver} --version says ${JSON.stringify(printed.stdout.trim() || printed.stderr.trim().slice(0, 200))} (exit ${printed.code}), not Kubernetes ${version}. ${compatHowToGet(version)}`);
+  }
+  return { version, kubeApiserver };
 }
