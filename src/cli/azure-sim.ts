@@ -47,6 +47,9 @@ Options:
   --no-imds-limits      do not throttle IMDS (default: 20 requests/s, 5 concurrent per VM)
   --enforce-rbac        ARM checks the caller's role assignments
   --ca-out FILE         write the CA certificate there (default: a temporary file, removed on exit)
+  --oidc-ca-file FILE   PEM certificates Entra ID trusts, besides the public roots, when it fetches a
+                        federated credential's issuer discovery document and keys (a test cluster's
+                        API server CA); repeatable (admin POST /options {"oidcCaPems"} at runtime)
   --log-level LEVEL     fatal|error|warn|info|debug|trace (default info); logs go to stderr
   -h, --help            show this help
 `;
@@ -75,6 +78,8 @@ export interface AzureSimConfig {
   readonly imdsLimits: boolean;
   readonly enforceRbac: boolean;
   readonly caOut?: string;
+  /** `--oidc-ca-file`, in order given. */
+  readonly oidcCaFiles: readonly string[];
   readonly logLevel: Level;
   readonly help: boolean;
 }
@@ -146,6 +151,7 @@ const FLAGS = {
   'no-imds-limits': boolFlag({ group, usage: 'do not throttle IMDS' }),
   'enforce-rbac': boolFlag({ group, usage: "ARM checks the caller's role assignments" }),
   'ca-out': optional('FILE', 'where to write the CA certificate'),
+  'oidc-ca-file': optional('FILE', 'PEM certificates trusted for OIDC issuers; repeatable'),
   'log-level': stringFlag({ group, placeholder: 'LEVEL', usage: 'log level', default: 'info' }),
 } as const satisfies FlagTable;
 
@@ -153,8 +159,8 @@ const FLAGS = {
 export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
   const parsed = parseCommandFlags(FLAGS, argv);
   const { values, problems } = parsed;
-  // --imds and --lro-retry-after repeat: every occurrence counts.
-  const repeated = (name: 'imds' | 'lro-retry-after'): readonly string[] => parsed.occurrences.get(name) ?? [];
+  // --imds, --lro-retry-after and --oidc-ca-file repeat: every occurrence counts.
+  const repeated = (name: 'imds' | 'lro-retry-after' | 'oidc-ca-file'): readonly string[] => parsed.occurrences.get(name) ?? [];
   const logLevel = LOG_LEVELS.find((level) => level === values['log-level']);
   if (logLevel === undefined) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   if (['0.0.0.0', '::', ''].includes(values.host)) problems.push(`--host ${JSON.stringify(values.host)}: a wildcard address would expose the simulator; give a loopback or test-namespace address`);
@@ -184,11 +190,30 @@ export function parseAzureSimArgs(argv: readonly string[]): AzureSimConfig {
     imdsLimits: !values['no-imds-limits'],
     enforceRbac: values['enforce-rbac'],
     ...(values['ca-out'] !== undefined ? { caOut: values['ca-out'] } : {}),
+    oidcCaFiles: repeated('oidc-ca-file'),
     logLevel: logLevel ?? 'info',
     help: parsed.helpRequested,
   };
   throwUsageProblems(problems);
   return config;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+/** The `--oidc-ca-file` contents; throws {@link UsageError} naming a file that is unreadable or holds no PEM certificate. */
+export async function readOidcCaFiles(files: readonly string[]): Promise<string[]> {
+  const pems: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--oidc-ca-file ${file} cannot be read: ${(error as Error).message}`, { cause: error });
+    }
+    if (!PEM_CERTIFICATE.test(text)) throw new UsageError(`--oidc-ca-file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    pems.push(text);
+  }
+  return pems;
 }
 
 const isYaml = (file: string): boolean => /\.ya?ml$/i.test(file);
@@ -244,6 +269,7 @@ function waitForAbort(signal: AbortSignal): Promise<void> {
 async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   let config: AzureSimConfig;
   let state: Partial<SimStateData> = {};
+  let oidcCaPems: string[];
   try {
     config = parseAzureSimArgs(argv);
     if (config.help) {
@@ -251,6 +277,7 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       return EXIT_OK;
     }
     if (config.statePath !== undefined) state = await loadStateFile(config.statePath, config.saveState, config.tenantId);
+    oidcCaPems = await readOidcCaFiles(config.oidcCaFiles);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     io.stderr.write(`pod-identity azure-sim: ${error.message}\n`);
@@ -275,6 +302,7 @@ async function run(argv: readonly string[], io: CommandIo): Promise<number> {
       lroRetryAfterSeconds: config.lroRetryAfterSeconds,
       ...(config.imdsLimits ? {} : { imdsLimits: false }),
       enforceRbac: config.enforceRbac,
+      ...(oidcCaPems.length > 0 ? { oidcCaPems } : {}),
       ca,
       logger,
     });

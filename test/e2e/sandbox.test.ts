@@ -2,8 +2,9 @@
  * `pod-identity sandbox` as a user runs it (a child process of the real CLI): with `--namespaces --once
  * --json` as root (pods in network namespaces, NMI with iptables in a node namespace; the real-node
  * sandbox is test/node/sandbox.test.ts) and rootless, and stopped by
- * SIGINT while it is up. Each run must show the allowed pod getting a token for demo-identity and the
- * other refused, and leave nothing behind: no new `pi-` namespace, no process from the run, the root
+ * SIGINT while it is up. Each run must show the allowed pod getting a token for demo-identity, the
+ * other refused and the third getting the federated identity's token (Entra ID only: no ARM write, no
+ * IMDS request, nothing on the scale set), and leave nothing behind: no new `pi-` namespace, no process from the run, the root
  * namespace's nat table and links as before, no files.
  */
 import { spawn } from 'node:child_process';
@@ -112,6 +113,17 @@ function expectDemo(outcome: Outcome): void {
   expect(summary.denied?.token).toBe(false);
   expect(summary.denied?.status).not.toBe(200);
   expect(summary.denied?.error).toBeTruthy();
+  // The federated identity (type 3) beside it: its own claims, from Entra ID alone.
+  expect(summary.federatedIdentity?.name).toBe('demo-federated-identity');
+  expect(summary.federatedIdentity?.subject).toBe('system:serviceaccount:kube-system:pod-identity-nmi');
+  expect(summary.federatedIdentity?.issuer).toBe(summary.apiServer);
+  expect(summary.federated?.status).toBe(200);
+  expect(summary.federated?.claims?.appid).toBe(summary.federatedIdentity?.clientId);
+  expect(summary.federated?.claims?.appid).not.toBe(summary.identity?.clientId);
+  expect(summary.federated?.claims?.tid).toBe(summary.federatedIdentity?.tenantId);
+  expect(summary.federated?.claims?.xms_mirid?.toLowerCase()).toBe(summary.federatedIdentity?.resourceId.toLowerCase());
+  expect(summary.federated?.trace).toEqual({ entraExchanges: 1, armWrites: 0, imdsRequests: 0, onNode: false });
+  expect(outcome.stdout + outcome.stderr).toContain('0 ARM writes for it');
   // The token itself is never printed.
   expect(outcome.stdout + outcome.stderr).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
 }
@@ -139,7 +151,7 @@ describe('pod-identity sandbox', () => {
     expect(outcome.code, outcome.stderr).toBe(0);
     expect(outcome.summary.mode).toBe('netns');
     expect(outcome.summary.state).toBe('done');
-    expect(outcome.summary.namespaces).toHaveLength(3);
+    expect(outcome.summary.namespaces).toHaveLength(4);
     expect(outcome.summary.allowed?.netns).toMatch(/^pi-[0-9a-f]{6}-pod0$/);
     expectDemo(outcome);
     await expectNothingLeft(outcome, before);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { createCertificateAuthority } from '../../src/lib/pki.ts';
 import { SimAdminClient } from '../../src/sim/client.ts';
 import type { SimStateData } from '../../src/sim/state/model.ts';
 import { httpsGet } from '../../src/devenv/https.ts';
@@ -150,6 +151,30 @@ describe('pod-identity azure-sim', () => {
     run.child.kill('SIGINT');
     expect(await withinMs(run.exited, 5_000, 'stopping on SIGINT')).toBe(0);
     expect(existsSync(caOut)).toBe(true);
+  });
+
+  it('trusts the CAs of every --oidc-ca-file for OIDC issuers, in order, and refuses a file without a certificate', async () => {
+    const pems = [createCertificateAuthority('issuer CA one').certPem, createCertificateAuthority('issuer CA two').certPem];
+    const files = await Promise.all(pems.map(async (pem, index) => {
+      const file = path.join(dir, `issuer-ca-${index}.pem`);
+      await writeFile(file, pem);
+      return file;
+    }));
+    const run = startCli(['azure-sim', '--oidc-ca-file', files[0] ?? '', '--oidc-ca-file', files[1] ?? '']);
+    const ready = await readyLine(run);
+    expect((await new SimAdminClient(ready.admin).options()).oidcCaPems.map((pem) => pem.trim())).toEqual(pems.map((pem) => pem.trim()));
+    run.child.kill('SIGTERM');
+    expect(await withinMs(run.exited, 5_000, 'stopping on SIGTERM')).toBe(0);
+
+    const notPem = path.join(dir, 'not-a-ca.pem');
+    await writeFile(notPem, 'hello');
+    const refused = startCli(['azure-sim', '--oidc-ca-file', notPem]);
+    expect(await withinMs(refused.exited, 10_000, 'refusing a file without a certificate')).toBe(2);
+    expect(refused.stdout()).toBe('');
+    expect(refused.stderr()).toContain(`--oidc-ca-file ${notPem} holds no PEM certificate`);
+    const missing = startCli(['azure-sim', '--oidc-ca-file', path.join(dir, 'missing.pem')]);
+    expect(await withinMs(missing.exited, 10_000, 'refusing a missing file')).toBe(2);
+    expect(missing.stderr()).toContain('missing.pem cannot be read');
   });
 
   it('refuses a malformed state file with exit 2 and a clear message, leaving the file alone', async () => {

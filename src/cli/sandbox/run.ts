@@ -1,7 +1,8 @@
 /**
  * `pod-identity sandbox`, the orchestration: the phases of ./phases/ in order — control plane → CRDs →
- * Azure simulator → Node object → MIC → node with NMI → example manifests → identity assigned — then
- * the demo (one pod gets a token for its identity, the other is refused) and the report → ready (or,
+ * Azure simulator → Node object → MIC → NMI's federated token → node with NMI → example manifests →
+ * identities assigned — then the demo (one pod gets a token for its identity, another is refused, a
+ * third gets its federated identity's token) and the report → ready (or,
  * with `--once`, done). Every phase registers how to undo it; whatever happens (a failed phase, Ctrl-C,
  * `--once` finishing) everything started is stopped in reverse order, namespaces deleted and
  * temporary files removed.
@@ -21,6 +22,7 @@ import { examplesNodeMismatch, startSandboxAzure, type SandboxAzure } from './ph
 import { sandboxKube, startSandboxControlPlane } from './phases/control-plane.ts';
 import { installProjectCrds } from './phases/crds.ts';
 import { demoProblems, runDemo, type DemoOutcomes } from './phases/demo.ts';
+import { provideFederatedToken, type FederatedTokenFile } from './phases/federated-token.ts';
 import { startSandboxMic } from './phases/mic.ts';
 import { startNode, type NodeMode, type SandboxNode } from './phases/node.ts';
 import { registerNode } from './phases/node-object.ts';
@@ -39,7 +41,7 @@ export interface SandboxOptions {
   readonly keepDir: boolean;
 }
 
-const PHASES = 9;
+const PHASES = 10;
 
 function introduction(options: SandboxOptions): string {
   return options.mode === 'netns'
@@ -76,11 +78,13 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
     const azure = await step<SandboxAzure>(
       'Azure simulator',
       async () => {
-        const seeded = await startSandboxAzure(sandboxDir, examples.identity);
+        const seeded = await startSandboxAzure(sandboxDir, examples, plane);
         teardown.add('stopping the Azure simulator', () => seeded.sim.stop());
         return seeded;
       },
-      (a) => `ARM ${a.sim.armUrl}, Entra ${a.sim.entraUrl}; scale set with node ${a.nodeName}, identity ${a.identity.name} (client ID ${a.identity.clientId})`,
+      (a) =>
+        `ARM ${a.sim.armUrl}, Entra ${a.sim.entraUrl}; scale set with node ${a.nodeName}, identity ${a.identity.name} (client ID ${a.identity.clientId}); ` +
+        `federated identity ${examples.federated.azureName} (client ID ${a.federated.clientId}) trusting ${a.federated.subject} from ${a.federated.issuer}`,
     );
     const mismatch = examplesNodeMismatch(examples, azure.nodeName);
     if (mismatch !== undefined) throw new StepError('Azure simulator', new Error(mismatch));
@@ -97,6 +101,12 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
       (proc) => `leader, pid ${proc.pid}, service principal ${azure.micClientId}`,
     );
 
+    const federatedToken = await step<FederatedTokenFile>(
+      "NMI's federated token",
+      () => provideFederatedToken(kube, sandboxDir, teardown),
+      (token) => `service account ${token.serviceAccount}, audience ${token.audience}: ${token.file}, renewed every ${Math.round(token.renewEveryMs / 60_000)} min`,
+    );
+
     const node = await step<SandboxNode>(
       options.mode === 'netns' ? 'namespaces + NMI' : 'NMI (rootless)',
       async () => {
@@ -108,6 +118,7 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
           kubeconfigPath,
           apiServer: plane.server,
           caFile: azure.caFile,
+          federatedTokenFile: federatedToken.file,
           signal: io.shutdown,
         });
         teardown.track(startedNode.nmi);
@@ -116,24 +127,24 @@ export async function runSandbox(options: SandboxOptions, io: CommandIo): Promis
       },
       (n) => `${n.nodeNetns === undefined ? '' : `node ${n.nodeNetns}, `}NMI pid ${n.nmi.pid}; interception ${n.interception}`,
     );
-    const [allowedPod, deniedPod] = node.pods;
+    const [allowedPod, deniedPod, federatedPod] = node.pods;
 
     await step(
       'examples',
-      () => applyExamples(plane, kube, examples, allowedPod, deniedPod),
-      () => `${examples.files.map((file) => path.relative(repoRoot, file)).join(', ')}; pod IPs ${allowedPod.ip}, ${deniedPod.ip}`,
+      () => applyExamples(plane, kube, examples, node.pods),
+      () => `${[...examples.files, examples.federatedFile].map((file) => path.relative(repoRoot, file)).join(', ')}; pod IPs ${allowedPod.ip}, ${deniedPod.ip}, ${federatedPod.ip}`,
     );
 
     await step(
       'identity assigned',
       () => waitForAssignment(kube, mic, examples.identity.name, io.shutdown),
-      (name) => `MIC added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${name} Assigned`,
+      (names) => `MIC added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${names.allowed} Assigned; federated: ${names.federated} Assigned, nothing added`,
     );
 
-    const sandbox: RunningSandbox = { mode: options.mode, dir: sandboxDir, kubeconfigPath, plane, azure, mic, node, examples };
+    const sandbox: RunningSandbox = { mode: options.mode, dir: sandboxDir, kubeconfigPath, plane, azure, mic, node, examples, federatedToken };
     let demo: DemoOutcomes;
     try {
-      demo = await runDemo(node, examples, say);
+      demo = await runDemo(node, examples, azure, say);
     } catch (error) {
       throw new StepError('demo', error);
     }

@@ -49,7 +49,8 @@ describe('the CLI flag parser (Go flag syntax)', () => {
     const config = parseAzureSimArgs(['--imds', 'vm-a', '--imds=vm-b=127.0.0.2:8080', '--lro-retry-after', '2', '--lro-retry-after', 'vmUpdate=5', '--no-imds-limits']);
     expect(config.imds).toEqual([{ node: 'vm-a' }, { node: 'vm-b', host: '127.0.0.2', port: 8080 }]);
     expect(config.lroRetryAfterSeconds).toEqual({ vmUpdate: 5, vmssUpdate: 2, vmDelete: 2, vmssDelete: 2 });
-    expect(config).toMatchObject({ host: '127.0.0.1', logLevel: 'info', imdsLimits: false, saveState: false, help: false });
+    expect(config).toMatchObject({ host: '127.0.0.1', logLevel: 'info', imdsLimits: false, saveState: false, help: false, oidcCaFiles: [] });
+    expect(parseAzureSimArgs(['--oidc-ca-file', 'a.pem', '--oidc-ca-file=b.pem']).oidcCaFiles).toEqual(['a.pem', 'b.pem']);
     expect(() => parseAzureSimArgs(['--imds', 'a', '--imds', 'A'])).toThrow(/--imds A given twice/);
     expect(() => parseAzureSimArgs(['--bogus', '--arm-port', 'x'])).toThrow(/unknown flag --bogus; --arm-port must be an integer/);
   });

@@ -1,15 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import type { Examples } from '../../../src/cli/sandbox/examples.ts';
 import { examplesNodeMismatch } from '../../../src/cli/sandbox/phases/azure.ts';
-import { demoProblems, podOutcome } from '../../../src/cli/sandbox/phases/demo.ts';
+import { demoProblems, podOutcome, type FederatedOutcome } from '../../../src/cli/sandbox/phases/demo.ts';
+import { renewDelayMs } from '../../../src/cli/sandbox/phases/federated-token.ts';
+import { federatedTrace } from '../../../src/cli/sandbox/phases/federated-trace.ts';
+import type { RequestLogEntry } from '../../../src/sim/http/request-log.ts';
 import { MIC_ENTRY, micCommand } from '../../../src/cli/sandbox/phases/mic.ts';
 import { Teardown } from '../../../src/cli/sandbox/steps.ts';
 
 const EXAMPLES: Examples = {
   identity: { name: 'demo-identity', resourceId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/demo-identity', clientId: 'C1', subscriptionId: 's', resourceGroup: 'g' },
-  podNodes: ['node-0', 'node-0'],
+  federated: {
+    name: 'demo-federated-identity',
+    azureName: 'demo-federated',
+    resourceId: '/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/demo-federated',
+    clientId: 'C2',
+    tenantId: 't',
+    subscriptionId: 's',
+    resourceGroup: 'g',
+  },
+  podNodes: ['node-0', 'node-0', 'node-0'],
   files: [],
+  federatedFile: 'federated.yaml',
 };
+
+const CLEAN_TRACE = { entraExchanges: 1, armWrites: 0, imdsRequests: 0, onNode: false };
 
 const jwt = (claims: object): string => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 
@@ -45,19 +60,64 @@ describe('the demo verdict', () => {
     const denied = podOutcome('demo-denied', pod, { status: 404, body: '{"error":"identity_not_found","error_description":"no binding"}' });
     expect(allowed).toMatchObject({ token: true, claims: { appid: 'c1', aud: 'x' } });
     expect(denied).toMatchObject({ token: false, error: 'identity_not_found', errorDescription: 'no binding' });
-    expect(demoProblems({ allowed, denied }, EXAMPLES)).toEqual([]);
+    const federated: FederatedOutcome = { ...podOutcome('demo-federated', pod, { status: 200, body: JSON.stringify({ access_token: jwt({ appid: 'c2' }) }) }), trace: CLEAN_TRACE };
+    expect(demoProblems({ allowed, denied, federated }, EXAMPLES)).toEqual([]);
+  });
+
+  it('names what went wrong with the federated pod: no token for its identity, ARM written, IMDS asked, identity on the node', () => {
+    const allowed = podOutcome('demo-allowed', pod, { status: 200, body: JSON.stringify({ access_token: jwt({ appid: 'c1' }) }) });
+    const denied = podOutcome('demo-denied', pod, { status: 404, body: '{"error":"identity_not_found"}' });
+    const wrong: FederatedOutcome = { ...podOutcome('demo-federated', pod, { status: 200, body: JSON.stringify({ access_token: jwt({ appid: 'c1' }) }) }), trace: { entraExchanges: 0, armWrites: 2, imdsRequests: 1, onNode: true } };
+    expect(demoProblems({ allowed, denied, federated: wrong }, EXAMPLES)).toEqual([
+      'demo-federated did not get a token for demo-federated-identity',
+      'ARM was written to (2) while demo-federated got its token',
+      "the node's IMDS was asked (1) while demo-federated got its token",
+      'demo-federated was put on the node',
+    ]);
   });
 
   it('names what went wrong', () => {
     const refused = podOutcome('demo-allowed', pod, { status: 500, body: 'not json' });
     const leaked = podOutcome('demo-denied', pod, { status: 200, body: JSON.stringify({ access_token: jwt({ appid: 'c1' }) }) });
     expect(refused).toMatchObject({ token: false, error: 'not json' });
-    expect(demoProblems({ allowed: refused, denied: leaked }, EXAMPLES)).toEqual(['demo-allowed did not get a token for demo-identity', 'demo-denied got a token']);
+    const federated: FederatedOutcome = { ...podOutcome('demo-federated', pod, { status: 200, body: JSON.stringify({ access_token: jwt({ appid: 'C2' }) }) }), trace: CLEAN_TRACE };
+    expect(demoProblems({ allowed: refused, denied: leaked, federated }, EXAMPLES)).toEqual(['demo-allowed did not get a token for demo-identity', 'demo-denied got a token']);
   });
 
   it('refuses examples whose pods name another node', () => {
     expect(examplesNodeMismatch(EXAMPLES, 'node-0')).toBeUndefined();
     expect(examplesNodeMismatch(EXAMPLES, 'node-1')).toBe('examples/sandbox/pods.yaml names node node-0, the simulated node is node-1');
+  });
+});
+
+describe('the federated trace', () => {
+  const entry = (service: string, method: string, path: string): RequestLogEntry => ({ seq: 1, time: '', service, method, path, query: {}, status: 200, durationMs: 1, clientAddress: '127.0.0.1' });
+  const id = EXAMPLES.federated.resourceId;
+
+  it('counts client-assertion exchanges, ARM writes and IMDS requests; reads are not writes', () => {
+    const entries = [
+      entry('entra', 'POST', '/t/oauth2/v2.0/token'),
+      entry('entra', 'GET', '/t/v2.0/.well-known/openid-configuration'),
+      entry('arm', 'GET', '/subscriptions/s/resourceGroups/g'),
+      entry('admin', 'GET', '/requests'),
+    ];
+    expect(federatedTrace(entries, { scaleSets: [], virtualMachines: [] }, id)).toEqual(CLEAN_TRACE);
+    const noisy = [...entries, entry('arm', 'PATCH', '/subscriptions/s/x'), entry('arm', 'PUT', '/subscriptions/s/y'), entry('imds:node-0', 'GET', '/metadata/identity/oauth2/token')];
+    expect(federatedTrace(noisy, { scaleSets: [], virtualMachines: [] }, id)).toMatchObject({ armWrites: 2, imdsRequests: 1 });
+  });
+
+  it('finds the identity on a scale set or VM, whatever its casing', () => {
+    const onScaleSet = { scaleSets: [{ identity: { userAssignedIdentities: [id.toUpperCase()] } }], virtualMachines: [] };
+    expect(federatedTrace([], onScaleSet as never, id).onNode).toBe(true);
+    const elsewhere = { scaleSets: [{ identity: { userAssignedIdentities: ['/other'] } }], virtualMachines: [{ identity: { userAssignedIdentities: [] } }] };
+    expect(federatedTrace([], elsewhere as never, id).onNode).toBe(false);
+  });
+});
+
+describe("the renewal of NMI's federated token", () => {
+  it('comes at 80 % of the lifetime, at least a second after issuing', () => {
+    expect(renewDelayMs(0, 3_600_000)).toBe(2_880_000);
+    expect(renewDelayMs(1_000, 1_500)).toBe(1_000);
   });
 });
 

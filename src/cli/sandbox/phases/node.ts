@@ -1,6 +1,7 @@
 /**
- * Phase "namespaces + NMI" / "NMI (rootless)": the sandbox's node — NMI plus the two pods' network
- * identities — in one of two forms.
+ * Phase "namespaces + NMI" / "NMI (rootless)": the sandbox's node — NMI plus the three pods' network
+ * identities (allowed, denied, federated) — in one of two forms. NMI presents the sandbox's
+ * federated token file to the simulator's Entra ID (`--authority-host`) for the federated identity.
  *
  * - netns (root): a node network namespace and two pod namespaces joined to it by veth pairs
  *   (src/devenv/netns.ts: nothing is added to the root namespace). Inside the node namespace the API
@@ -36,7 +37,8 @@ export type TokenAnswer = Pick<TextResponse, 'status' | 'body'>;
 
 export interface SandboxNode {
   readonly mode: NodeMode;
-  readonly pods: readonly [SandboxPod, SandboxPod];
+  /** The allowed, the denied and the federated pod. */
+  readonly pods: readonly [SandboxPod, SandboxPod, SandboxPod];
   readonly nmi: ManagedProcess;
   /** The node namespace (netns mode). */
   readonly nodeNetns?: string;
@@ -63,6 +65,8 @@ export interface NodeOptions {
   /** `https://127.0.0.1:<port>` */
   readonly apiServer: string;
   readonly caFile: string;
+  /** NMI's `--federated-token-file`. */
+  readonly federatedTokenFile: string;
   readonly signal: AbortSignal;
 }
 
@@ -93,6 +97,9 @@ function commonNmiArgs(options: NodeOptions): string[] {
     '--retry-attempts-for-created=2',
     '--retry-attempts-for-assigned=2',
     '--find-identity-retry-interval=1',
+    `--federated-token-file=${options.federatedTokenFile}`,
+    // Federated identities (type 3) without adEndpoint: the simulator's Entra ID.
+    `--authority-host=${options.sim.entraUrl}`,
     '--log-format=json',
   ];
 }
@@ -130,14 +137,17 @@ async function startNetnsNode(options: NodeOptions): Promise<SandboxNode> {
 
   const undo: (() => Promise<void>)[] = [];
   try {
-    const topo: NetnsTopology = await createTopology({ pods: 2 });
+    const topo: NetnsTopology = await createTopology({ pods: 3 });
     undo.push(() => topo.cleanup());
-    const [pod0, pod1] = topo.pods;
-    if (pod0 === undefined || pod1 === undefined) throw new Error('topology without two pods');
+    const [pod0, pod1, pod2] = topo.pods;
+    if (pod0 === undefined || pod1 === undefined || pod2 === undefined) throw new Error('topology without three pods');
 
     // The API server at the kubeconfig's own address, the node's IMDS at the real IMDS address.
     const api = new URL(options.apiServer);
     await topo.expose(topo.node, { listenHost: '127.0.0.1', listenPort: Number(api.port), target: { host: '127.0.0.1', port: Number(api.port) } });
+    // Entra ID at its own address too: NMI exchanges its service-account token there (type 3).
+    const entra = new URL(options.sim.entraUrl);
+    await topo.expose(topo.node, { listenHost: entra.hostname, listenPort: Number(entra.port), target: { host: entra.hostname, port: Number(entra.port) } });
     const listener = await options.sim.startImds(options.nodeName);
     undo.push(() => listener.close());
     const imdsUrl = new URL(listener.url);
@@ -170,14 +180,14 @@ async function startNetnsNode(options: NodeOptions): Promise<SandboxNode> {
     await waitUntil('NMI to be Active with its iptables rules', nmi, options.signal, async () => (await inNode([`http://127.0.0.1:${HEALTH_PORT}/healthz`])) === 'Active');
     await waitUntil('NMI to listen', nmi, options.signal, async () => (await inNode(['-o', '/dev/null', '-w', '%{http_code}', `http://${dnat}:${NMI_PORT}/`])) !== '');
 
-    const pods: [SandboxPod, SandboxPod] = [{ ip: pod0.ip, netns: pod0.name }, { ip: pod1.ip, netns: pod1.name }];
+    const pods: [SandboxPod, SandboxPod, SandboxPod] = [{ ip: pod0.ip, netns: pod0.name }, { ip: pod1.ip, netns: pod1.name }, { ip: pod2.ip, netns: pod2.name }];
     const url = (resource: string): string => `http://${IMDS_IP}/metadata/identity/oauth2/token?${tokenQuery(resource)}`;
     return {
       mode: 'netns',
       pods,
       nmi,
       nodeNetns: topo.node,
-      namespaces: [topo.node, pod0.name, pod1.name],
+      namespaces: [topo.node, pod0.name, pod1.name, pod2.name],
       interception: `${IMDS_IP}:80 → ${dnat}:${NMI_PORT} (DNAT in ${topo.node})`,
       topologyDir: topo.dir,
       async requestToken(pod, resource) {
@@ -236,9 +246,9 @@ async function startRootlessNode(options: NodeOptions): Promise<SandboxNode> {
     await waitUntil('NMI to be ready', nmi, options.signal, async () => (await fetch(`http://127.0.0.1:${healthPort}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200);
     await waitUntil('NMI to listen', nmi, options.signal, async () => (await requestFrom(port, '127.0.0.1', '/', 2_000)).status > 0);
 
-    // Two addresses in a random 127.x.y.0/24, so concurrent sandboxes do not share pod IPs.
+    // Three addresses in a random 127.x.y.0/24, so concurrent sandboxes do not share pod IPs.
     const net = `127.${randomInt(16, 250)}.${randomInt(1, 250)}`;
-    const pods: [SandboxPod, SandboxPod] = [{ ip: `${net}.2` }, { ip: `${net}.3` }];
+    const pods: [SandboxPod, SandboxPod, SandboxPod] = [{ ip: `${net}.2` }, { ip: `${net}.3` }, { ip: `${net}.4` }];
     const tokenPath = (resource: string): string => `/metadata/identity/oauth2/token?${tokenQuery(resource)}`;
     return {
       mode: 'rootless',

@@ -8,7 +8,8 @@ import type { ControlPlane } from '../../../devenv/control-plane.ts';
 import type { ManagedProcess } from '../../../devenv/process.ts';
 import { DEMO_NAMESPACE, DENIED_POD, type Examples } from '../examples.ts';
 import type { SandboxAzure } from './azure.ts';
-import { RESOURCE, type DemoOutcomes, type PodOutcome } from './demo.ts';
+import { RESOURCE, type DemoOutcomes, type FederatedOutcome, type PodOutcome } from './demo.ts';
+import type { FederatedTokenFile } from './federated-token.ts';
 import type { NodeMode, SandboxNode } from './node.ts';
 
 /** The `--json` line. */
@@ -29,6 +30,18 @@ export interface SandboxSummary {
   readonly identity?: { readonly name: string; readonly resourceId: string; readonly clientId: string };
   readonly allowed?: PodOutcome;
   readonly denied?: PodOutcome;
+  /** The federated identity (type 3): its credential's issuer and subject, NMI's token file. */
+  readonly federatedIdentity?: {
+    readonly name: string;
+    readonly resourceId: string;
+    readonly clientId: string;
+    readonly tenantId: string;
+    readonly issuer: string;
+    readonly subject: string;
+    readonly tokenFile: string;
+  };
+  /** The federated pod's outcome, with the simulator's counts while NMI served it. */
+  readonly federated?: FederatedOutcome;
   readonly logs?: { readonly mic: string; readonly nmi: string; readonly apiServer: string };
   readonly pids?: { readonly mic: number; readonly nmi: number };
   readonly simulator?: { readonly arm: string; readonly entra: string; readonly admin: string };
@@ -45,6 +58,7 @@ export interface RunningSandbox {
   readonly mic: ManagedProcess;
   readonly node: SandboxNode;
   readonly examples: Examples;
+  readonly federatedToken: FederatedTokenFile;
 }
 
 export interface SummaryFacts {
@@ -56,7 +70,7 @@ export interface SummaryFacts {
 }
 
 export function sandboxSummary(sandbox: RunningSandbox, facts: SummaryFacts): SandboxSummary {
-  const { plane, azure, node, mic, examples } = sandbox;
+  const { plane, azure, node, mic, examples, federatedToken } = sandbox;
   const failed = facts.problems.length > 0;
   return {
     ok: !failed,
@@ -74,6 +88,16 @@ export function sandboxSummary(sandbox: RunningSandbox, facts: SummaryFacts): Sa
     identity: { name: examples.identity.name, resourceId: azure.identity.resourceId, clientId: azure.identity.clientId },
     allowed: facts.demo.allowed,
     denied: facts.demo.denied,
+    federatedIdentity: {
+      name: examples.federated.name,
+      resourceId: azure.federated.resourceId,
+      clientId: azure.federated.clientId,
+      tenantId: examples.federated.tenantId,
+      issuer: azure.federated.issuer,
+      subject: azure.federated.subject,
+      tokenFile: federatedToken.file,
+    },
+    federated: facts.demo.federated,
     logs: { mic: mic.logPath, nmi: node.nmi.logPath, apiServer: path.join(plane.dir, 'kube-apiserver.log') },
     pids: { mic: mic.pid, nmi: node.nmi.pid },
     simulator: { arm: azure.sim.armUrl, entra: azure.sim.entraUrl, admin: azure.sim.adminUrl },
@@ -84,7 +108,7 @@ export function sandboxSummary(sandbox: RunningSandbox, facts: SummaryFacts): Sa
 /** How to look around a ready sandbox; `readyIn` is the start-up time as shown. */
 export function pokeAtIt(sandbox: RunningSandbox, readyIn: string): string[] {
   const { plane, azure, node, mic, kubeconfigPath } = sandbox;
-  const [allowedPod, deniedPod] = node.pods;
+  const [allowedPod, deniedPod, federatedPod] = node.pods;
   return [
     '',
     'Poke at it (another terminal):',
@@ -94,6 +118,8 @@ export function pokeAtIt(sandbox: RunningSandbox, readyIn: string): string[] {
     `  kubectl get pods -n ${DEMO_NAMESPACE} -o wide`,
     `  ${node.tokenCommand(allowedPod, RESOURCE)}`,
     `  ${node.tokenCommand(deniedPod, RESOURCE)}`,
+    `  ${node.tokenCommand(federatedPod, RESOURCE)}    # the federated identity`,
+    `  curl -s '${azure.sim.adminUrl}/requests?service=entra&method=POST'    # NMI's client-assertion exchanges`,
     `  npm run -s pod-identity -- doctor ${DENIED_POD} -n ${DEMO_NAMESPACE} --kubeconfig ${kubeconfigPath} --cloudconfig ${azure.azureJsonPath}`,
     `  curl -s ${azure.sim.adminUrl}/requests    # what the Azure simulator was asked (docs/simulator.md)`,
     `Logs: MIC ${mic.logPath}, NMI ${node.nmi.logPath}, kube-apiserver ${path.join(plane.dir, 'kube-apiserver.log')}`,
