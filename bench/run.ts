@@ -9,11 +9,12 @@ import { parseArgs } from 'node:util';
 import { machineInfo, meetsTarget, renderTable } from './lib/report.ts';
 import type { Suite, SuiteResult } from './lib/types.ts';
 import { controlPlaneStart } from './suites/control-plane-start.ts';
+import { federatedSuite } from './suites/federated.ts';
 import { micSuite } from './suites/mic.ts';
 import { nmiSuite } from './suites/nmi.ts';
 import { reliabilitySuite } from './suites/reliability.ts';
 
-const SUITES: readonly Suite[] = [controlPlaneStart, micSuite, nmiSuite, reliabilitySuite];
+const SUITES: readonly Suite[] = [controlPlaneStart, micSuite, nmiSuite, federatedSuite, reliabilitySuite];
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, list: { type: 'boolean', default: false } } });

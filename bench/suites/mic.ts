@@ -19,7 +19,7 @@ import { MicWorld, SUBSCRIPTION, NODE_GROUP, type MicProcess } from '../../test/
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
-const LATENCY = { vm: 1000, vmss: 2000 };
+export const LATENCY = { vm: 1000, vmss: 2000 };
 
 /**
  * The runtime settings the images use for MIC (Dockerfile.mic / the chart): a V8 heap sized to the
@@ -31,7 +31,7 @@ const MIC_RUNTIME_ENV: Record<string, string> =
 const CLK_TCK = 100;
 
 /** Watches AAIs and records when each first reached Assigned. */
-class AssignedWatcher {
+export class AssignedWatcher {
   readonly assignedAt = new Map<string, number>();
   private readonly informer: Informer<AzureAssignedIdentity>;
   private readonly stop = new AbortController();
@@ -78,14 +78,14 @@ class AssignedWatcher {
 }
 
 /** Runs `work` over `items` with `limit` in flight. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
     while (next < items.length) await work(items[next++] as T);
   }));
 }
 
-async function activeMic(world: MicWorld, name: string, extra: readonly string[] = []): Promise<MicProcess> {
+export async function activeMic(world: MicWorld, name: string, extra: readonly string[] = []): Promise<MicProcess> {
   const mic = await world.startMic(name, extra, MIC_RUNTIME_ENV);
   const deadline = performance.now() + 60_000;
   while ((await world.health(mic)) !== 'Active') {
@@ -120,7 +120,7 @@ function processStats(pid: number): { cpuSeconds: number; rssMb: number } {
   return { cpuSeconds, rssMb: Number(rss?.[1] ?? 0) / 1024 };
 }
 
-async function seedIdentities(world: MicWorld, namespace: string, count: number, prefix: string): Promise<string[]> {
+export async function seedIdentities(world: MicWorld, namespace: string, count: number, prefix: string): Promise<string[]> {
   const names = Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
   await inParallel(names, 8, async (name) => {
     const azure = await world.azureIdentity(name);
@@ -131,7 +131,7 @@ async function seedIdentities(world: MicWorld, namespace: string, count: number,
 }
 
 /** Nodes `extra-<vmss>-<i>` on two more scale sets of `perScaleSet` instances each. */
-async function addScaleSets(world: MicWorld, count: number, perScaleSet: number): Promise<string[]> {
+export async function addScaleSets(world: MicWorld, count: number, perScaleSet: number): Promise<string[]> {
   const nodes: string[] = [];
   for (let set = 0; set < count; set++) {
     const scaleSet = await world.admin.seedVmss({ subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, name: `aks-bench${set}-00000000-vmss`, instances: perScaleSet });

@@ -4,6 +4,8 @@
  * debug level), its simulated IMDS on 169.254.169.254:80 and pod namespaces; node 2's NMI runs with
  * `--forceNamespaced`. A veth between the two node namespaces (nothing in the root namespace) routes
  * each node's pod subnets to the other, so a pod can also dial the other node's NMI directly.
+ * Both NMIs read a projected service-account token for the federated identities (type 3) of
+ * adversarial-federated-setup.ts and reach the simulated Entra ID through a forwarder.
  * @module
  */
 import { writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld, type MicProcess } from '../support/mic-world.ts';
 import { startImdsRelay, startNodeNmi, waitForNmiServing, waitUntil } from '../support/nmi-e2e.ts';
 import type { AdvIdentity } from './adversarial-requests.ts';
+import { seedFederatedIdentities, writeNmiTokenFile } from './adversarial-federated-setup.ts';
 
 export interface AdvNode {
   readonly name: string;
@@ -103,14 +106,17 @@ async function connectNodes(a: NetnsTopology, b: NetnsTopology): Promise<void> {
   for (const [topo, ns] of [[a, a.node], [b, b.node]] as const) await topo.execOk(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
 }
 
-async function startNode(world: MicWorld, name: string, topo: NetnsTopology, caFile: string, namespaced: boolean): Promise<AdvNode> {
+async function startNode(world: MicWorld, name: string, topo: NetnsTopology, caFile: string, namespaced: boolean, federatedTokenFile: string): Promise<AdvNode> {
   const apiPort = Number(new URL(world.kc.getCurrentCluster()?.server ?? '').port);
   await topo.expose(topo.node, { listenHost: '127.0.0.1', listenPort: apiPort, target: { host: '127.0.0.1', port: apiPort } });
+  // Federated identities: NMI asks Entra ID (the simulator's authority host) itself.
+  const entra = new URL(world.sim.entraUrl);
+  await topo.expose(topo.node, { listenHost: entra.hostname, listenPort: Number(entra.port), target: { host: entra.hostname, port: Number(entra.port) } });
   const imds = new URL((await world.sim.startImds(name)).url);
   await topo.expose(topo.node, { listenHost: '127.0.0.1', listenPort: Number(imds.port), target: { host: imds.hostname, port: Number(imds.port) } });
   const relay = await startImdsRelay(topo, `127.0.0.1:${imds.port}`);
   const nodeIp = (topo.pods[0] as PodNamespace).gateway;
-  const nmi = await startNodeNmi(topo, { node: name, kubeconfig: world.plane.kubeconfigPath, dnatIp: nodeIp, caFile, extraArgs: [...NMI_FLAGS, ...(namespaced ? ['--forceNamespaced'] : [])] });
+  const nmi = await startNodeNmi(topo, { node: name, kubeconfig: world.plane.kubeconfigPath, dnatIp: nodeIp, caFile, extraArgs: [...NMI_FLAGS, `--federated-token-file=${federatedTokenFile}`, ...(namespaced ? ['--forceNamespaced'] : [])] });
   await waitForNmiServing(topo, nmi, nodeIp, 60_000);
   return { name, topo, nodeIp, namespaced, nmi, relay };
 }
@@ -146,13 +152,15 @@ export async function startAdvWorld(podsPerNode: readonly [number, number], log:
       await world.createBinding(layout.namespace, `binding-${layout.name.toLowerCase()}`, `identity-${layout.name.toLowerCase()}`, layout.selector);
     }
     await world.namespace('adv-x');
+    Object.assign(identities, await seedFederatedIdentities(world));
+    const federatedTokenFile = await writeNmiTokenFile(world);
     topos.push(await createTopology({ pods: podsPerNode[0], firstSubnet: 1 }));
     topos.push(await createTopology({ pods: podsPerNode[1], firstSubnet: 21 }));
     const [topo1, topo2] = topos as [NetnsTopology, NetnsTopology];
     await connectNodes(topo1, topo2);
     const [name1, name2] = world.scaleSetNodes as [string, string];
-    const node1 = await startNode(world, name1, topo1, caFile, false);
-    const node2 = await startNode(world, name2, topo2, caFile, true);
+    const node1 = await startNode(world, name1, topo1, caFile, false, federatedTokenFile);
+    const node2 = await startNode(world, name2, topo2, caFile, true, federatedTokenFile);
     log(`adversarial: world up (nodes ${name1} → ${topo1.node}, ${name2} → ${topo2.node} with --forceNamespaced)`);
     const outputs = async (): Promise<Record<string, string>> => {
       const read = (file: string): Promise<string> => readFile(file, 'utf8').catch(() => '');

@@ -6,7 +6,8 @@
  * addresses, dial the other node's NMI, label themselves into another namespace's binding, reuse a
  * deleted pod's IP or name, and run on the host network. attempts = attack requests; successes =
  * bound pods' own requests that got their identity; breaches = tokens naming an identity the caller
- * is not bound to, and credentials in MIC's or NMI's debug logs.
+ * is not bound to, and credentials in MIC's or NMI's debug logs. The federated rows
+ * (adversarial-federated.ts) do the same against type-3 identities.
  * @module
  */
 import type { PodNamespace } from '../../src/devenv/netns.ts';
@@ -30,6 +31,9 @@ import { Judge, type Caller, type Probe } from './adversarial-judge.ts';
 import { query, rawRequest, TOKEN_PATH, tokenQuery, type AdvIdentity } from './adversarial-requests.ts';
 import { Barrier, REUSE_ORDERS, reuseCycle } from './adversarial-reuse.ts';
 import { createAdvPod, startAdvWorld, waitAssigned, type AdvWorld } from './adversarial-world.ts';
+import { FEDERATED_PODS, runFederatedAttacks } from './adversarial-federated.ts';
+
+export { FEDERATED_ATTACK_KINDS } from './adversarial-federated.ts';
 
 /** Every kind of attack the suite makes (the test checks each was attempted). */
 export const ATTACK_KINDS = [
@@ -156,28 +160,31 @@ async function setUpPods(adv: AdvWorld): Promise<void> {
     { namespace: 'adv-y', name: 'app-y', node: 1, index: 0, label: 'select-y' },
     { namespace: 'adv-x', name: 'intruder-y', node: 1, index: 1, label: 'select-y' },
     { namespace: 'adv-a', name: 'remote', node: 1, index: 2 },
+    ...FEDERATED_PODS,
   ];
   for (const entry of pods) {
     await createAdvPod(world, { namespace: entry.namespace, name: entry.name, node: adv.nodes[entry.node].name, ip: pod(adv, entry.node, entry.index).ip, ...(entry.label === undefined ? {} : { label: entry.label }) });
   }
   await createAdvPod(world, { namespace: 'adv-a', name: 'hostnet', node: node1.name, ip: node1.nodeIp, hostNetwork: true });
-  for (const [namespace, name] of [['adv-a', 'app-a'], ['adv-a', 'app-b'], ['adv-y', 'app-y'], ['adv-x', 'intruder-y']] as const) await waitAssigned(world, namespace, name);
+  const bound = [['adv-a', 'app-a'], ['adv-a', 'app-b'], ['adv-y', 'app-y'], ['adv-x', 'intruder-y'], ...FEDERATED_PODS.map((entry) => [entry.namespace, entry.name] as const)] as const;
+  for (const [namespace, name] of bound) await waitAssigned(world, namespace, name);
   await new Barrier(adv, node1, pod(adv, 0, 5)).sync();
   await new Barrier(adv, node2, pod(adv, 1, 3)).sync();
 }
 
 export const adversarialScenario: ReliabilityScenario = {
   name: 'adversarial',
-  description: 'pods asking for identities they are not bound to: selectors, headers, /host/token, path tricks, IP and name reuse, namespaces, hostNetwork, two nodes',
+  description: 'pods asking for identities they are not bound to (type 0 and federated): selectors, headers, /host/token, path tricks, IP and name reuse, namespaces, hostNetwork, two nodes',
   needsRoot: true,
   async run(context: ScenarioContext): Promise<SuiteCounts> {
     const counts = new CountsBuilder('adversarial', context.scale);
     const log = (message: string): void => { context.log(message); };
-    const adv = await startAdvWorld([6, 4], log);
+    const adv = await startAdvWorld([7, 6], log);
     try {
       const judge = new Judge(counts, Object.values(adv.identities), log);
       await setUpPods(adv);
       await runAttacks(context, adv, judge, counts);
+      await runFederatedAttacks({ adv, judge, scale: context.scale, log });
       judge.finish();
       const findings = secretBreaches(await adv.outputs());
       for (const finding of findings) counts.breach(`secret in logs: ${finding}`);
