@@ -14,15 +14,17 @@ import path from 'node:path';
 import type { JWTVerifyGetKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectedChainRules, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
-import { discoverSigningKeys, verifiedClaims } from '../clients/harness.ts';
-import { repoRoot } from '../../src/devenv/binaries.ts';
-import { run, runOk } from '../../src/devenv/exec.ts';
+import { discoverSigningKeys } from '../clients/harness.ts';
+import { runOk } from '../../src/devenv/exec.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace, rootNamespaceSnapshot } from '../../src/devenv/netns.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld, NODE_GROUP, SUBSCRIPTION } from '../support/mic-world.ts';
 import {
   ARM_RESOURCE,
+  ARM_SCOPE,
+  armScenario,
   curlArmGet,
+  curlJson,
   curlToken,
   interceptionInstalled,
   interceptionState,
@@ -34,28 +36,17 @@ import {
   startImdsRelay,
   startNodeNmi,
   waitForNmiServing,
+  expectArmTokenOf,
+  pythonClients,
   waitUntil,
-  type CurlResult,
   type NodeNmiOptions,
   type PodAppScenario,
+  type TestIdentity,
 } from '../support/nmi-e2e.ts';
 
-const ARM_SCOPE = 'https://management.azure.com/.default';
 const NS = 'e2e-apps';
 
-interface Identity {
-  readonly id: string;
-  readonly clientId: string;
-  readonly principalId: string;
-}
-
-const json = (result: CurlResult): Record<string, unknown> => {
-  try {
-    return JSON.parse(result.body) as Record<string, unknown>;
-  } catch {
-    throw new Error(`not JSON (curl exit ${String(result.exit)}, HTTP ${String(result.status)}): ${result.body} ${result.stderr}`);
-  }
-};
+type Identity = TestIdentity;
 
 describe('NMI in a node network namespace with real iptables, clients in pod namespaces', () => {
   let world: MicWorld | undefined;
@@ -86,26 +77,13 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
   const imdsSeq = async (): Promise<number> => (await w().admin.requests({ service: 'imds', limit: 1 })).lastSeq;
   const imdsSince = async (seq: number) => (await w().admin.requests({ service: 'imds', since: seq })).entries;
   const podIps = (): string[] => t().pods.map((p) => p.ip);
-  const expectClaimsOf = async (token: string, identity: Identity): Promise<void> => {
-    const claims = await verifiedClaims(token, keys);
-    expect(claims['appid']).toBe(identity.clientId);
-    expect(claims['oid']).toBe(identity.principalId);
-    expect(String(claims['xms_mirid']).toLowerCase()).toBe(identity.id.toLowerCase());
-    expect(String(claims['aud']).replace(/\/$/, '')).toBe('https://management.azure.com');
-    expect(claims['tid']).toBe(w().sim.tenantId);
-  };
-  const scenario = (credential: PodAppScenario['credential'], clientId?: string): PodAppScenario => ({
-    credential,
-    ...(clientId === undefined ? {} : { clientId }),
-    scope: ARM_SCOPE,
-    arm: { endpoint: armUrl.origin, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, scaleSet: w().scaleSet.name },
-  });
+  const expectClaimsOf = (token: string, identity: Identity): Promise<void> => expectArmTokenOf(token, keys, identity, w().sim.tenantId);
+  const scenario = (credential: PodAppScenario['credential'], clientId?: string): PodAppScenario =>
+    armScenario(credential, { endpoint: armUrl.origin, subscriptionId: SUBSCRIPTION, resourceGroup: NODE_GROUP, scaleSet: w().scaleSet.name }, clientId);
 
   beforeAll(async () => {
     await assertNetnsPrerequisites();
-    const setup = await run('bash', [path.join(repoRoot, 'scripts/setup-python-clients.sh')], { timeoutMs: 300_000 });
-    if (setup.code !== 0) throw new Error(`scripts/setup-python-clients.sh failed (${String(setup.code)}):\n${setup.stderr}${setup.stdout}`);
-    python = setup.stdout.trim().split('\n').at(-1) ?? '';
+    python = await pythonClients();
     before = await rootNamespaceSnapshot();
 
     world = await MicWorld.start({ scaleSetNodes: 1, vmNodes: 0, lroDurationMs: { vm: 100, vmss: 200 } });
@@ -197,16 +175,16 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
   it('curl in the pod gets a token naming its identity and reads the scale set from ARM with it', async () => {
     const response = await curlToken(t(), pod(0), { resource: ARM_RESOURCE, client_id: identityA.clientId });
     expect(response.status, response.body).toBe(200);
-    const body = json(response);
+    const body = curlJson(response);
     expect(body).toMatchObject({ client_id: identityA.clientId, token_type: 'Bearer', resource: ARM_RESOURCE });
     await expectClaimsOf(String(body['access_token']), identityA);
     const arm = await curlArmGet(t(), pod(0), scaleSetUrl, caFile, String(body['access_token']));
     expect(arm.status, arm.body).toBe(200);
-    expect(json(arm)).toMatchObject({ name: w().scaleSet.name });
+    expect(curlJson(arm)).toMatchObject({ name: w().scaleSet.name });
     // Without naming it: the pod's only identity.
     const implicit = await curlToken(t(), pod(0), { resource: ARM_RESOURCE });
     expect(implicit.status, implicit.body).toBe(200);
-    await expectClaimsOf(String(json(implicit)['access_token']), identityA);
+    await expectClaimsOf(String(curlJson(implicit)['access_token']), identityA);
     // NMI told the pod apart by its own address, kept through the DNAT.
     expect(await nmiAudits(nmi)).toEqual(expect.arrayContaining([expect.objectContaining({ namespace: NS, pod: 'app-a', decision: 'issued', status: 200 })]));
     expect(await readFile(nmi.logPath, 'utf8')).not.toContain(String(body['access_token']));
@@ -249,7 +227,7 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
       expect(response.exit, response.stderr).toBe(0);
       outcomes.push(`${from.name.slice(-4)} ${JSON.stringify(selector)} → ${String(response.status)}`);
       expect(response.status).toBeGreaterThanOrEqual(400);
-      expect(json(response)).not.toHaveProperty('access_token');
+      expect(curlJson(response)).not.toHaveProperty('access_token');
       expect(response.body).not.toContain('eyJ');
     }
     console.log(`nmi e2e: refusals: ${outcomes.join('; ')}`);
@@ -259,7 +237,7 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
     // Each pod still gets its own.
     const own = await curlToken(t(), pod(1), { resource: ARM_RESOURCE });
     expect(own.status, own.body).toBe(200);
-    await expectClaimsOf(String(json(own)['access_token']), identityB);
+    await expectClaimsOf(String(curlJson(own)['access_token']), identityB);
   });
 
   it('restores a flushed chain and a deleted jump within 5 s', async () => {
@@ -328,7 +306,7 @@ describe('NMI in a node network namespace with real iptables, clients in pod nam
       const response = await curlToken(t(), from, { resource: ARM_RESOURCE, ...selector }, ['--max-time', '10']);
       outcomes.push({ pod: from.name.slice(-4), exit: response.exit, status: response.status });
       if (from === pod(0) && response.status === 200) {
-        await expectClaimsOf(String(json(response)['access_token']), identityA);
+        await expectClaimsOf(String(curlJson(response)['access_token']), identityA);
         served = true;
       }
       if (nmi.exit() !== undefined) throw new Error(`NMI exited during restart:\n${await nmi.tail()}`);

@@ -32,7 +32,7 @@ import {
   startTokenLoop,
   type TokenLoopTally,
 } from '../support/node-pods.ts';
-import { IDENTITY_GROUP, NODE_GROUP, RELEASE, RELEASE_NAMESPACE, SUBSCRIPTION, startNodeWorld, type NodeWorld } from '../support/node-world.ts';
+import { IDENTITY_GROUP, NODE_GROUP, RELEASE, RELEASE_NAMESPACE, SIM_CA_FILE, SUBSCRIPTION, startNodeWorld, type NodeWorld } from '../support/node-world.ts';
 
 const NODES = 2;
 const APPS = 'apps';
@@ -129,7 +129,8 @@ describe('the chart on real kubelet + containerd nodes', () => {
         }));
         expect(containers).toMatchObject(template['containers'] as object[]);
         expect(pod.spec.initContainers ?? []).toMatchObject((template['initContainers'] as object[] | undefined) ?? []);
-        expect(pod.spec.volumes?.filter((v) => 'hostPath' in v)).toMatchObject((template['volumes'] as object[] | undefined) ?? []);
+        // The chart's volumes (hostPaths, NMI's projected federated token), not the API server's token volume.
+        expect(pod.spec.volumes?.filter((v) => !String(v['name']).startsWith('kube-api-access-'))).toMatchObject((template['volumes'] as object[] | undefined) ?? []);
         expect(pod.spec.serviceAccountName).toBe(template['serviceAccountName']);
         expect(pod.spec.hostNetwork ?? false).toBe(template['hostNetwork'] ?? false);
         expect(pod.spec.priorityClassName).toBe(template['priorityClassName']);
@@ -243,6 +244,72 @@ describe('the chart on real kubelet + containerd nodes', () => {
     console.log(`node-tier memory: nodes=${NODES} agents(kubelet,containerd+shims,kube-proxy,forwarders,hostNetwork NMI)=${memory.agentsMb}MB pods(cgroups, NMI included)=${memory.podsMb}MB controllers(kcm,scheduler)=${memory.controllersMb}MB`);
     // No pod reached a node's IMDS directly so far (the excepted pod went through NMI's proxy).
     for (const node of world_.cluster.nodes) expect((await podConnectionsToImds(node.imdsForwarder)).fromPods).toEqual([]);
+  });
+
+  it('a pod bound to a federated identity (type 3) gets its token with curl through the chart’s NMI and its kubelet-projected token: no compute write, no IMDS request for it, no pod connection to a node IMDS', async () => {
+    const world_ = w();
+    const plane = world_.cluster.plane;
+    const node0 = world_.nodeNames[0];
+    const nmiPod = (await pods(RELEASE_NAMESPACE, 'app.kubernetes.io/component=nmi')).items.find((pod) => pod.spec.nodeName === node0);
+    const nmiServiceAccount = nmiPod?.spec.serviceAccountName ?? '';
+    expect(nmiServiceAccount).not.toBe('');
+    const since = (await world_.admin.requests({ limit: 1 })).lastSeq;
+    const forwarders = world_.cluster.nodes.map((node) => node.imdsForwarder);
+    const marks = await Promise.all(forwarders.map(async (forwarder) => (await podConnectionsToImds(forwarder)).total));
+
+    // Entra ID (the simulator, root namespace) reaches the plane's issuer at its loopback URL; it trusts the plane's CA.
+    await world_.admin.setOptions({ oidcCaPems: [plane.caPem] });
+    const federated = await world_.admin.seedIdentity({ subscriptionId: SUBSCRIPTION, resourceGroup: IDENTITY_GROUP, name: 'app-fed' });
+    await world_.admin.seedFederatedCredential({ identityId: federated.id, name: 'pod-identity-nmi', issuer: plane.issuerUrl, subject: `system:serviceaccount:${RELEASE_NAMESPACE}:${nmiServiceAccount}` });
+
+    // NMI calls the simulated Entra ID over TLS with a private CA: the chart's nmi.extraCAFile (the node's copy).
+    await world_.helm(['upgrade', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--reuse-values', '--set', `nmi.extraCAFile=${SIM_CA_FILE}`, '--wait', '--timeout', '240s']);
+    await waitForRollout();
+
+    await world_.kubectl(['apply', '-f', '-'], {
+      input: manifestList([
+        { apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzureIdentity', metadata: { name: 'app-fed', namespace: APPS }, spec: { type: 3, clientID: federated.clientId, tenantID: world_.sim.tenantId, resourceID: federated.id, adEndpoint: world_.entraUrlInCluster } },
+        bindingManifest(APPS, 'app-fed-binding', 'app-fed', 'app-fed'),
+        clientPodManifest(world_, APPS, 'fed', { aadpodidbinding: 'app-fed' }, node0),
+      ]),
+    });
+    await world_.kubectl(['wait', '-n', APPS, '--for=condition=Ready', 'pod/fed', '--timeout=120s'], { timeoutMs: 130_000 });
+    await eventually('AzureAssignedIdentity of fed Assigned', async () => {
+      const list = await json<{ items: { spec?: { Pod?: string; pod?: string }; status?: { status?: string } }[] }>(['get', 'azureassignedidentities', '-A']);
+      return list.items.some((aai) => (aai.spec?.Pod ?? aai.spec?.pod) === 'fed' && aai.status?.status === 'Assigned') ? true : undefined;
+    });
+
+    const answer = await curlImds(world_, APPS, 'fed', `&client_id=${federated.clientId}`);
+    expect(answer.status, answer.body).toBe(200);
+    const token = (JSON.parse(answer.body) as { access_token: string }).access_token;
+    const claims = await verifiedClaims(token, keys);
+    expect(claims['appid']).toBe(federated.clientId);
+    expect(claims['oid']).toBe(federated.principalId);
+    expect(String(claims['xms_mirid']).toLowerCase()).toBe(federated.id.toLowerCase());
+    const implicit = await curlImds(world_, APPS, 'fed');
+    expect(implicit.status, implicit.body).toBe(200);
+    expect((await verifiedClaims((JSON.parse(implicit.body) as { access_token: string }).access_token, keys))['appid']).toBe(federated.clientId);
+    // The token on the simulated ARM: a GET of the identity itself.
+    const arm = await execIn(world_, APPS, 'fed', 'curl', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', '/cloud-ca/ca.pem', '-H', '@-', `${world_.armUrlInCluster}${federated.id}?api-version=2023-01-31`], `Authorization: Bearer ${token}\n`);
+    expect(arm.stdout.trim()).toBe('200');
+    // The bound pod of the type-0 identity cannot get it.
+    const intruder = await curlImds(world_, APPS, 'unbound', `&client_id=${federated.clientId}`);
+    expect(intruder.status).toBeGreaterThanOrEqual(400);
+    expect(intruder.body).not.toContain('access_token');
+
+    const entries = (await world_.admin.requests({ since })).entries;
+    const computeWrites = entries.filter((entry) => entry.service === 'arm' && (entry.method === 'PATCH' || entry.method === 'PUT') && /microsoft\.compute\//i.test(entry.path)).length;
+    const imds = entries.filter((entry) => entry.service.startsWith('imds'));
+    const imdsForIt = imds.filter((entry) => Object.values(entry.query).some((value) => value === federated.clientId || value.toLowerCase() === federated.id.toLowerCase()));
+    const exchanges = entries.filter((entry) => entry.service === 'entra' && entry.method === 'POST' && entry.path.endsWith('/oauth2/v2.0/token') && (entry.userAgent ?? '').includes('NMI')).length;
+    const reachedImds = (await Promise.all(forwarders.map((forwarder, index) => podConnectionsToImds(forwarder, marks[index])))).flatMap((c) => c.fromPods);
+    console.log(`node-tier federated: compute writes=${computeWrites} imds requests=${imds.length} (for the federated identity: ${imdsForIt.length}) NMI Entra exchanges=${exchanges} podConnectionsToNodeImds=${reachedImds.length}`);
+    expect(computeWrites).toBe(0);
+    expect(imdsForIt).toEqual([]);
+    expect(exchanges).toBeGreaterThan(0);
+    expect(reachedImds).toEqual([]);
+    const vmss = (await world_.admin.getState()).scaleSets.find((s) => s.name === world_.scaleSet.name);
+    expect((vmss?.identity.userAssignedIdentities ?? []).map((id) => id.toLowerCase())).not.toContain(federated.id.toLowerCase());
   });
 
   /**

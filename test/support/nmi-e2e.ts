@@ -9,7 +9,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLIENTS_DIR, clientEnvironment, parseResultLine } from '../clients/harness.ts';
+import type { JWTVerifyGetKey } from 'jose';
+import { expect } from 'vitest';
+import { run } from '../../src/devenv/exec.ts';
+import { CLIENTS_DIR, clientEnvironment, parseResultLine, verifiedClaims } from '../clients/harness.ts';
 import type { ClientResult } from '../clients/node/report.ts';
 import { repoRoot } from '../../src/devenv/binaries.ts';
 import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
@@ -227,4 +230,44 @@ export async function nmiAudits(nmi: ManagedProcess): Promise<Record<string, unk
     .split('\n')
     .filter((line) => line.includes('"audit"'))
     .map((line) => (JSON.parse(line) as { audit: Record<string, unknown> }).audit);
+}
+
+/** A user-assigned identity as the tests name it. */
+export interface TestIdentity {
+  readonly id: string;
+  readonly clientId: string;
+  readonly principalId: string;
+}
+
+export const ARM_SCOPE = 'https://management.azure.com/.default';
+
+/** curl's answer as JSON; a clear error (exit code, status, body) when it is not JSON. */
+export function curlJson(result: CurlResult): Record<string, unknown> {
+  try {
+    return JSON.parse(result.body) as Record<string, unknown>;
+  } catch {
+    throw new Error(`not JSON (curl exit ${String(result.exit)}, HTTP ${String(result.status)}): ${result.body} ${result.stderr}`);
+  }
+}
+
+/** Verifies `token` against the simulated Entra ID's keys; its claims must name `identity` and ARM. */
+export async function expectArmTokenOf(token: string, keys: JWTVerifyGetKey, identity: TestIdentity, tenantId: string): Promise<void> {
+  const claims = await verifiedClaims(token, keys);
+  expect(claims['appid']).toBe(identity.clientId);
+  expect(claims['oid']).toBe(identity.principalId);
+  expect(String(claims['xms_mirid']).toLowerCase()).toBe(identity.id.toLowerCase());
+  expect(String(claims['aud']).replace(/\/$/, '')).toBe('https://management.azure.com');
+  expect(claims['tid']).toBe(tenantId);
+}
+
+/** A pod-app scenario asking for an ARM token and reading the world's scale set with it. */
+export function armScenario(credential: PodAppScenario['credential'], arm: PodAppScenario['arm'], clientId?: string): PodAppScenario {
+  return { credential, ...(clientId === undefined ? {} : { clientId }), scope: ARM_SCOPE, arm };
+}
+
+/** The Python venv of the client tests (scripts/setup-python-clients.sh, cached); fails saying why. */
+export async function pythonClients(): Promise<string> {
+  const setup = await run('bash', [path.join(repoRoot, 'scripts/setup-python-clients.sh')], { timeoutMs: 300_000 });
+  if (setup.code !== 0) throw new Error(`scripts/setup-python-clients.sh failed (${String(setup.code)}):\n${setup.stderr}${setup.stdout}`);
+  return setup.stdout.trim().split('\n').at(-1) ?? '';
 }

@@ -153,6 +153,20 @@ describe('chart and plain manifests', () => {
     expect(await render(['--set', 'federation.issuer=https://oidc.example/tenant/'])).toEqual(await render([]));
   });
 
+  it('nmi.extraCAFile mounts a node CA file read-only and hands it to Node.js as NODE_EXTRA_CA_CERTS', async () => {
+    interface Spec { containers: { env: { name: string; value?: string }[]; volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[]; volumes: { name: string; hostPath?: { path: string; type: string } }[] }
+    const specOf = (manifests: Manifest[]): Spec => (manifests.find((manifest) => manifest.kind === 'DaemonSet')?.spec as { template: { spec: Spec } }).template.spec;
+    const spec = specOf(await render(['--set', 'nmi.extraCAFile=/etc/ssl/private-cloud-ca.pem']));
+    expect(spec.containers[0]?.env).toContainEqual({ name: 'NODE_EXTRA_CA_CERTS', value: '/etc/ssl/private-cloud-ca.pem' });
+    expect(spec.containers[0]?.volumeMounts).toContainEqual({ name: 'extra-ca', mountPath: '/etc/ssl/private-cloud-ca.pem', readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: 'extra-ca', hostPath: { path: '/etc/ssl/private-cloud-ca.pem', type: 'File' } });
+    const defaults = specOf(await render([]));
+    expect(defaults.containers[0]?.env.some((entry) => entry.name === 'NODE_EXTRA_CA_CERTS')).toBe(false);
+    const relative = await helm(['template', 'x', CHART, '--set', 'nmi.extraCAFile=ca.pem']);
+    expect(relative.code).not.toBe(0);
+    expect(relative.stderr).toContain('/nmi/extraCAFile');
+  });
+
   it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
     const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
     const nmiArgs = containerOf(manifests, 'DaemonSet').args;
