@@ -15,13 +15,11 @@
  * BENCH_FEDERATED_SCENARIOS=firsttoken,wave picks scenarios (default both).
  * @module
  */
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { repoRoot } from '../../src/devenv/binaries.ts';
 import { lastRequestSeq, MicWorld } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
 import { NMI_SUBJECT, writeNmiTokenFile } from '../../test/reliability/adversarial-federated-setup.ts';
+import { useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 import { activeMic, addScaleSets, AssignedWatcher, inParallel, LATENCY, seedIdentities } from './mic.ts';
@@ -236,11 +234,8 @@ export const federatedSuite: Suite = {
   name: 'federated',
   description: 'federated identities (type 3) vs type 0 new to the VMSS: pod → first token, and ARM writes for a 1,000-pod / 50-node wave',
   async run(context) {
-    // Measure what production runs: the compiled build.
-    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
-    process.env['POD_IDENTITY_NMI_ENTRY'] = 'dist/src/nmi/main.js';
-    process.env['POD_IDENTITY_MIC_ENTRY'] = 'dist/src/mic/main.js';
-    const wanted = new Set((process.env['BENCH_FEDERATED_SCENARIOS'] ?? 'firsttoken,wave').split(','));
+    useCompiledBuild();
+    const wanted = wantedScenarios('BENCH_FEDERATED_SCENARIOS', ['firsttoken', 'wave']);
     const figures: Figure[] = [];
     const params: Params = { build: 'dist (compiled)', scenarios: [...wanted].join(',') };
     if (wanted.has('firsttoken')) await firstTokenScenario(context, figures, params);

@@ -6,7 +6,6 @@
  * failover. MIC runs as a real child process; the benchmark watches AAIs with its own informer.
  * @module
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -14,8 +13,8 @@ import { pino } from 'pino';
 import { readAzureAssignedIdentity, type AzureAssignedIdentity } from '../../src/api/index.ts';
 import { Informer } from '../../src/kube/informer.ts';
 import { rawLister } from '../../src/kube/raw-client.ts';
-import { repoRoot } from '../../src/devenv/binaries.ts';
 import { MicWorld, SUBSCRIPTION, NODE_GROUP, type MicProcess } from '../../test/support/mic-world.ts';
+import { useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
@@ -305,12 +304,10 @@ export const micSuite: Suite = {
   name: 'mic',
   description: 'MIC: pod → Assigned latency, ARM writes per wave, 1,000-pod convergence, rollout churn, idle CPU/RSS at 10,000 pods, failover',
   async run(context) {
-    // Measure what production runs: the compiled build, not type-stripped sources.
-    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
-    process.env['POD_IDENTITY_MIC_ENTRY'] = 'dist/src/mic/main.js';
+    useCompiledBuild();
     const figures: Figure[] = [];
     // BENCH_MIC_SCENARIOS=latency,wave,failover,scale picks scenarios (default: all).
-    const wanted = new Set((process.env['BENCH_MIC_SCENARIOS'] ?? 'latency,wave,failover,scale').split(','));
+    const wanted = wantedScenarios('BENCH_MIC_SCENARIOS', ['latency', 'wave', 'failover', 'scale']);
     if (wanted.has('latency')) await latencyScenario(context, figures);
     if (wanted.has('wave')) await waveScenario(context, figures);
     if (wanted.has('failover')) await failoverScenario(context, figures);

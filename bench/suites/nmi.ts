@@ -13,7 +13,7 @@
  * BENCH_NMI_SCENARIOS=throughput,neighbour,singleflight,firsttoken,memory picks scenarios (default all).
  * @module
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +24,7 @@ import { pidWithArgument } from '../../src/devenv/process.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { MicWorld, type MicProcess } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
+import { useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 
@@ -508,11 +509,8 @@ export const nmiSuite: Suite = {
   name: 'nmi',
   description: 'NMI: cached tokens/s through DNAT vs bare fastify, p99 at half rate, single flight, noisy neighbour, first token, RSS at 250 pods',
   async run(context) {
-    // Measure what production runs: the compiled build.
-    execFileSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { stdio: 'inherit' });
-    process.env['POD_IDENTITY_NMI_ENTRY'] = 'dist/src/nmi/main.js';
-    process.env['POD_IDENTITY_MIC_ENTRY'] = 'dist/src/mic/main.js';
-    const wanted = new Set((process.env['BENCH_NMI_SCENARIOS'] ?? 'throughput,neighbour,singleflight,firsttoken,memory').split(','));
+    useCompiledBuild();
+    const wanted = wantedScenarios('BENCH_NMI_SCENARIOS', ['throughput', 'neighbour', 'singleflight', 'firsttoken', 'memory']);
     const figures: Figure[] = [];
     const params: Params = { nmiBuild: 'dist (compiled)', scenarios: [...wanted].join(',') };
     const world = await MicWorld.start({ scaleSetNodes: 2, vmNodes: 0, lroDurationMs: { vm: 200, vmss: 300 } });
