@@ -1,6 +1,7 @@
 /**
- * MIC's control loop, wired: informer events mark the view dirty; after a short debounce the view is
- * recomputed once and only the targets whose inputs changed are queued; workers reconcile targets
+ * MIC's control loop, wired: informer events mark the view dirty; the view is recomputed on the next
+ * turn of the event loop, or during a burst after a pause paid for by the last recompute's cost (at most
+ * the debounce: refresh-schedule.ts), and only the targets whose inputs changed are queued; workers reconcile targets
  * (never one target twice at once, per-target backoff, Retry-After honoured: retry-policy.ts); a
  * drift check re-reads targets that hold assignments, spread over its interval. Each refresh also
  * hands the readiness gate's controller (readiness-controller.ts) its chance to queue pods; both
@@ -14,6 +15,7 @@ import { describeError } from '../lib/errors.ts';
 import { WorkQueue } from '../lib/work-queue.ts';
 import type { MicInformers } from './informers.ts';
 import type { ReadinessController } from './readiness-controller.ts';
+import { refreshDelayMs, type LastRefresh } from './refresh-schedule.ts';
 import type { TargetReconciler } from './reconcile-target.ts';
 import { MIC_RETRY_POLICY } from './retry-policy.ts';
 import type { TargetState } from './target-state.ts';
@@ -28,7 +30,10 @@ export interface MicControllerOptions {
   readonly readiness: Pick<ReadinessController, 'queueStale' | 'run'>;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The longest a change waits for the view's recompute during a burst. */
   readonly debounceMs: number;
+  /** A monotonic millisecond clock that measures what a recompute cost (default `performance.now`). */
+  readonly stopwatch?: () => number;
   readonly workers: number;
   /** Every this often, each target holding assignments is re-read from ARM (0 disables). */
   readonly driftCheckIntervalMs: number;
@@ -42,6 +47,7 @@ export class MicController {
   private readonly options: MicControllerOptions;
   private readonly queue: WorkQueue;
   private refreshTimer: CancelTimer | undefined;
+  private lastRefresh: LastRefresh | undefined;
   private active = false;
 
   constructor(options: MicControllerOptions) {
@@ -106,14 +112,18 @@ export class MicController {
   private scheduleRefresh(): void {
     this.options.view.markDirty();
     if (this.refreshTimer !== undefined || !this.active) return;
-    this.refreshTimer = this.options.clock.setTimer(this.options.debounceMs, () => {
+    const { clock, debounceMs } = this.options;
+    this.refreshTimer = clock.setTimer(refreshDelayMs(this.lastRefresh, clock.now(), debounceMs), () => {
       this.refreshTimer = undefined;
       this.refreshNow();
     });
   }
 
   private refreshNow(): void {
+    const stopwatch = this.options.stopwatch ?? performance.now.bind(performance);
+    const started = stopwatch();
     const changed = this.options.view.refresh();
+    this.lastRefresh = { at: this.options.clock.now(), costMs: stopwatch() - started };
     for (const key of changed) this.queue.add(key);
     this.options.onQueueDepth?.(this.queueDepth);
     this.options.readiness.queueStale();

@@ -146,7 +146,7 @@ export const MIC_FLAGS = {
     minMs: 0,
     usage: 'How long an identity stays on a VM/VMSS after the last pod that needed it left, so rolling updates and short Jobs do not cause remove/add churn. 0 removes at once (upstream behaviour).',
   }),
-  debounce: durationFlag({ group: 'added', default: '100ms', minMs: 0, usage: 'Events are coalesced for this long before a target is reconciled, so a burst costs one ARM write.' }),
+  debounce: durationFlag({ group: 'added', default: '100ms', minMs: 0, usage: 'The longest an event waits for the view to be recomputed. Events are handled on the next turn of the event loop; during a burst each recompute is followed by a pause of 4× its cost (at most this), so recomputes take ≤ 20 % of a core. 0 recomputes on every event.' }),
   'drift-check-interval': optionalDurationFlag({
     group: 'added',
     defaultText: DRIFT_INTERVAL_TEXT,
