@@ -17,7 +17,7 @@ Runs the whole system on this machine: a real kube-apiserver + etcd, the Azure s
 node with NMI and two pods. Applies examples/sandbox/*.yaml (an AzureIdentity, a binding and two pods),
 shows demo/demo-allowed getting a token for demo-identity and demo/demo-denied being refused, prints a
 kubeconfig and commands to poke at it, and stays up until Ctrl-C (SIGINT/SIGTERM), which stops and
-removes everything it started. Without a real node it also shows a federated identity (type 3,
+removes everything it started. It also shows a federated identity (type 3,
 examples/sandbox/federated.yaml): a third pod, demo/demo-federated, gets a token for demo-federated,
 which NMI obtained from Entra ID with its service-account token, with no ARM write for it.
 

@@ -14,7 +14,7 @@ export const EXAMPLES_DIR = path.join(repoRoot, 'examples/sandbox');
 /** Applied in this order (the namespace first). */
 export const EXAMPLE_FILES = ['namespace.yaml', 'identity.yaml', 'binding.yaml', 'pods.yaml'] as const;
 
-/** The federated identity (type 3) with its binding and pod; applied after {@link EXAMPLE_FILES} (not on the real-node tier). */
+/** The federated identity (type 3) with its binding and pod; applied after {@link EXAMPLE_FILES}. */
 export const FEDERATED_FILE = 'federated.yaml';
 
 export const DEMO_NAMESPACE = 'demo';

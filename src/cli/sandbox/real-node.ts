@@ -1,8 +1,8 @@
 /**
  * `pod-identity sandbox` on a real node (docs/sandbox.md): a kubelet + containerd node in a network
  * namespace (src/devenv/node), `helm install` of charts/pod-identity with the project's images, the
- * example identity and binding, and two pods of the client image — then the same demo as the namespace
- * sandbox, through `kubectl exec … curl`. Chosen as root when the machine has what a node needs
+ * example identity and binding, two pods of the client image, and the federated example (type 3) with a
+ * third — then the same demo as the namespace sandbox, through `kubectl exec … curl`. Chosen as root when the machine has what a node needs
  * ({@link realNodeUnavailable}); otherwise the sandbox runs its pods as bare namespaces and says why.
  * @module
  */
@@ -16,8 +16,10 @@ import { assertCgroupV1 } from '../../devenv/node/cgroups.ts';
 import { locateNodeBinaries } from '../../devenv/node/binaries.ts';
 import { RELEASE, RELEASE_NAMESPACE, startNodeWorld, worldImages, type NodeWorld, type WorldImages } from '../../devenv/node/world.ts';
 import { EXIT_FAILURE, EXIT_OK, type CommandIo } from '../command.ts';
-import { ALLOWED_POD, DEMO_NAMESPACE, DENIED_POD, NODE_GROUP, readExamples, SCALE_SET } from './examples.ts';
+import { ALLOWED_POD, DEMO_NAMESPACE, DENIED_POD, FEDERATED_POD, NODE_GROUP, readExamples, SCALE_SET } from './examples.ts';
 import { decodeClaims, RESOURCE } from './phases/demo.ts';
+import { federatedTrace, type FederatedTrace } from './phases/federated-trace.ts';
+import { federatedChartValues, federatedManifests, seedFederatedIdentity, trustChartNmi, type RealNodeFederation } from './real-node-federated.ts';
 import type { SandboxOptions } from './run.ts';
 
 const CHART_DIR = path.join(repoRoot, 'charts', 'pod-identity');
@@ -95,7 +97,7 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
     const examples = await readExamples();
     world = await step(
       'cluster',
-      () => startNodeWorld({ images, nodes: 1, azure: { subscriptionId: examples.identity.subscriptionId, nodeGroup: NODE_GROUP, scaleSet: SCALE_SET } }),
+      () => startNodeWorld({ images, nodes: 1, tenantId: examples.federated.tenantId, azure: { subscriptionId: examples.identity.subscriptionId, nodeGroup: NODE_GROUP, scaleSet: SCALE_SET } }),
       (w) => `kube-apiserver ${w.cluster.plane.server}; node ${w.nodeNames[0] ?? '?'} Ready (kubelet, containerd + runc, kube-proxy); simulated ARM ${w.armUrlInCluster}`,
     );
     const running = world;
@@ -104,15 +106,18 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
     await copyFile(running.cluster.plane.kubeconfigPath, kubeconfig);
     await running.admin.seedResourceGroup({ subscriptionId: examples.identity.subscriptionId, resourceGroup: examples.identity.resourceGroup });
     await running.admin.seedIdentity({ subscriptionId: examples.identity.subscriptionId, resourceGroup: examples.identity.resourceGroup, name: examples.identity.name, clientId: examples.identity.clientId, location: 'westeurope' });
+    const federatedId = await seedFederatedIdentity(running, examples.federated);
 
-    await step(
+    const federation = await step(
       'helm install',
       async () => {
-        const values = Object.entries(running.chartValues()).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
+        const values = Object.entries({ ...running.chartValues(), ...federatedChartValues(running) }).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
         await running.helm(['install', RELEASE, CHART_DIR, '-n', RELEASE_NAMESPACE, '--create-namespace', ...values, '--wait', '--timeout', '240s']);
         await running.kubectl(['rollout', 'status', '-n', RELEASE_NAMESPACE, `daemonset/${RELEASE}-nmi`, '--timeout=240s'], { timeoutMs: 250_000 });
+        return trustChartNmi(running, federatedId);
       },
-      () => `charts/pod-identity as release ${RELEASE_NAMESPACE}/${RELEASE}: MIC ${images.mic.ref}, NMI ${images.nmi.ref}`,
+      (trust: RealNodeFederation) =>
+        `charts/pod-identity as release ${RELEASE_NAMESPACE}/${RELEASE}: MIC ${images.mic.ref}, NMI ${images.nmi.ref}; ${examples.federated.azureName} trusts ${trust.subject} from ${trust.issuer}`,
     );
 
     await step(
@@ -122,9 +127,10 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
         await running.kubectl(['apply', '-f', '-'], {
           input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [demoPod(images, ALLOWED_POD, { aadpodidbinding: 'demo' }, node), demoPod(images, DENIED_POD, {}, node)] }),
         });
-        await running.kubectl(['wait', '-n', DEMO_NAMESPACE, '--for=condition=Ready', `pod/${ALLOWED_POD}`, `pod/${DENIED_POD}`, '--timeout=120s'], { timeoutMs: 130_000 });
+        await running.kubectl(['apply', '-f', '-'], { input: await federatedManifests(examples.federatedFile, images.client.ref, node) });
+        await running.kubectl(['wait', '-n', DEMO_NAMESPACE, '--for=condition=Ready', `pod/${ALLOWED_POD}`, `pod/${DENIED_POD}`, `pod/${FEDERATED_POD}`, '--timeout=120s'], { timeoutMs: 130_000 });
       },
-      () => `namespace, identity and binding from examples/sandbox; pods ${ALLOWED_POD} and ${DENIED_POD} of ${images.client.ref}`,
+      () => `namespace, identities and bindings from examples/sandbox (federated.yaml too); pods ${ALLOWED_POD}, ${DENIED_POD} and ${FEDERATED_POD} of ${images.client.ref}`,
     );
 
     await step(
@@ -132,14 +138,18 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
       async () => {
         for (let attempt = 0; attempt < 450; attempt++) {
           const list = JSON.parse(await running.kubectl(['get', 'azureassignedidentities', '-A', '-o', 'json'])) as { items: { metadata: { namespace: string; name: string }; spec?: { pod?: string; podNamespace?: string }; status?: { status?: string } }[] };
-          const assigned = list.items.find((aai) => aai.spec?.pod === ALLOWED_POD && aai.spec.podNamespace === DEMO_NAMESPACE && aai.status?.status === 'Assigned');
-          if (assigned !== undefined) return `${assigned.metadata.namespace}/${assigned.metadata.name}`;
+          const assignedFor = (pod: string): string | undefined => {
+            const found = list.items.find((aai) => aai.spec?.pod === pod && aai.spec.podNamespace === DEMO_NAMESPACE && aai.status?.status === 'Assigned');
+            return found === undefined ? undefined : `${found.metadata.namespace}/${found.metadata.name}`;
+          };
+          const [allowedAai, federatedAai] = [assignedFor(ALLOWED_POD), assignedFor(FEDERATED_POD)];
+          if (allowedAai !== undefined && federatedAai !== undefined) return { allowed: allowedAai, federated: federatedAai };
           if (io.shutdown.aborted) throw new Error('interrupted');
           await sleep(200);
         }
         throw new Error(`MIC did not assign ${examples.identity.name} within 90 s (kubectl logs -n ${RELEASE_NAMESPACE} deploy/${RELEASE}-mic)`);
       },
-      (name) => `MIC (authenticated as the node, through NMI) added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${name} Assigned`,
+      (names) => `MIC (authenticated as the node, through NMI) added ${examples.identity.name} to the scale set; AzureAssignedIdentity ${names.allowed} Assigned; federated: ${names.federated} Assigned, nothing added`,
     );
 
     const pods = await step(
@@ -164,9 +174,30 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
     say(`${DEMO_NAMESPACE}/${DENIED_POD} (no binding label) asks the same:`);
     const denied = await curlToken(running, DENIED_POD);
     say(`  → HTTP ${denied.status} ${JSON.stringify(denied.body)}`);
+    say(`${DEMO_NAMESPACE}/${FEDERATED_POD} (label aadpodidbinding: demo-federated) asks the same, bound to ${examples.federated.name}, a federated identity (type 3):`);
+    const { lastSeq } = await running.admin.requests({ limit: 1 });
+    const federated = await curlToken(running, FEDERATED_POD);
+    const trace: FederatedTrace = federatedTrace((await running.admin.requests({ since: lastSeq })).entries, running.sim.store.snapshot(), federation.resourceId);
+    const federatedToken = federated.body['access_token'];
+    const federatedClaims = typeof federatedToken === 'string' ? decodeClaims(federatedToken) : undefined;
+    if (federatedClaims === undefined) say(`  → HTTP ${federated.status} ${JSON.stringify(federated.body)}`);
+    else {
+      say(`  → HTTP ${federated.status}, a token (not shown) with claims:`);
+      say(`      appid     ${String(federatedClaims['appid'])}   (client ID of ${examples.federated.azureName}, the federated identity)`);
+      say(`      xms_mirid ${String(federatedClaims['xms_mirid'])}`);
+      say(
+        `  NMI presented its kubelet-projected token (${federation.subject}, issuer ${federation.issuer}) to Entra ID: ` +
+          `${trace.entraExchanges} client-assertion exchange${trace.entraExchanges === 1 ? '' : 's'}, ${trace.armWrites} ARM writes for it, ${trace.imdsRequests} IMDS requests; ` +
+          (trace.onNode ? 'ON the scale set: this must not happen' : 'not on the scale set'),
+      );
+    }
     const problems: string[] = [];
     if (String(claims?.['appid']).toLowerCase() !== examples.identity.clientId.toLowerCase()) problems.push(`${ALLOWED_POD} did not get a token for ${examples.identity.name}`);
     if (typeof denied.body['access_token'] === 'string') problems.push(`${DENIED_POD} got a token`);
+    if (String(federatedClaims?.['appid']).toLowerCase() !== examples.federated.clientId.toLowerCase()) problems.push(`${FEDERATED_POD} did not get a token for ${examples.federated.name}`);
+    if (trace.armWrites > 0) problems.push(`ARM was written to (${trace.armWrites}) while ${FEDERATED_POD} got its token`);
+    if (trace.imdsRequests > 0) problems.push(`the node's IMDS was asked (${trace.imdsRequests}) while ${FEDERATED_POD} got its token`);
+    if (trace.onNode) problems.push(`${examples.federated.azureName} was put on the node`);
 
     const summary = {
       ok: problems.length === 0,
@@ -179,6 +210,15 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
       release: `${RELEASE_NAMESPACE}/${RELEASE}`,
       allowed: { pod: ALLOWED_POD, status: allowed.status, token: claims !== undefined, ...(claims === undefined ? {} : { claims: { appid: claims['appid'], xms_mirid: claims['xms_mirid'] } }) },
       denied: { pod: DENIED_POD, status: denied.status, token: typeof denied.body['access_token'] === 'string', error: denied.body['error'] },
+      federated: {
+        pod: FEDERATED_POD,
+        status: federated.status,
+        token: federatedClaims !== undefined,
+        ...(federatedClaims === undefined ? { error: federated.body['error'] } : { claims: { appid: federatedClaims['appid'], xms_mirid: federatedClaims['xms_mirid'] } }),
+        trace,
+        issuer: federation.issuer,
+        subject: federation.subject,
+      },
       startupMs: Math.round(performance.now() - started),
     };
     if (problems.length > 0) {
@@ -193,6 +233,7 @@ export async function runRealNodeSandbox(options: SandboxOptions, images: WorldI
       say(`  kubectl logs -n ${RELEASE_NAMESPACE} daemonset/${RELEASE}-nmi`);
       say(`  kubectl exec -n ${DEMO_NAMESPACE} ${ALLOWED_POD} -- curl -s -H Metadata:true '${TOKEN_URL}'`);
       say(`  kubectl exec -n ${DEMO_NAMESPACE} ${DENIED_POD} -- curl -s -H Metadata:true '${TOKEN_URL}'`);
+      say(`  kubectl exec -n ${DEMO_NAMESPACE} ${FEDERATED_POD} -- curl -s -H Metadata:true '${TOKEN_URL}'`);
       say(`  helm list -A`);
       say(`Ready in ${seconds(started)}. Ctrl-C to stop (removes the node, its namespaces, processes and files).`);
     }

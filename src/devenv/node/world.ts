@@ -89,13 +89,19 @@ export interface StartNodeWorldOptions {
   /** Where the nodes' scale set lives (default SUBSCRIPTION / NODE_GROUP / aks-nodepool1-12345678-vmss). */
   readonly azure?: { readonly subscriptionId: string; readonly nodeGroup: string; readonly scaleSet: string };
   readonly lroDurationMs?: { vm: number; vmss: number };
+  /** The simulator's tenant (default a random GUID): the sandbox uses its examples' tenant. */
+  readonly tenantId?: string;
   readonly onStep?: StartClusterOptions['onStep'];
 }
 
 export async function startNodeWorld(options: StartNodeWorldOptions): Promise<NodeWorld> {
   const images = options.images;
   if (images.mic.repository !== images.nmi.repository) throw new Error('MIC and NMI images must share a repository (the chart has one image.repository)');
-  const sim = await startAzureSimulator({ advertisedAddresses: [CLUSTER_GATEWAY], lroDurationMs: options.lroDurationMs ?? { vm: 500, vmss: 1_000 } });
+  const sim = await startAzureSimulator({
+    advertisedAddresses: [CLUSTER_GATEWAY],
+    lroDurationMs: options.lroDurationMs ?? { vm: 500, vmss: 1_000 },
+    ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
+  });
   const imdsListeners: ImdsListener[] = [];
   let cluster: Cluster | undefined;
   try {

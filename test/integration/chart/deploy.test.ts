@@ -167,6 +167,16 @@ describe('chart and plain manifests', () => {
     expect(relative.stderr).toContain('/nmi/extraCAFile');
   });
 
+  it('nmi.authorityHost becomes NMI --authority-host (https only); unset, NMI gets no such flag', async () => {
+    const nmiArgs = containerOf(await render(['--set', 'nmi.authorityHost=https://login.private-cloud.example']), 'DaemonSet').args;
+    expect(nmiArgs).toContain('--authority-host=https://login.private-cloud.example');
+    expect(parseNmiConfig(nmiArgs.map((arg) => arg.replace('$(NODE_NAME)', 'node-1')), { NODE_NAME: 'node-1', NODE_IP: '10.0.0.4' }).tokens.authorityHost).toBe('https://login.private-cloud.example');
+    expect(containerOf(await render([]), 'DaemonSet').args.some((arg) => arg.startsWith('--authority-host'))).toBe(false);
+    const plain = await helm(['template', 'x', CHART, '--set', 'nmi.authorityHost=http://login.example']);
+    expect(plain.code).not.toBe(0);
+    expect(plain.stderr).toContain('/nmi/authorityHost');
+  });
+
   it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
     const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
     const nmiArgs = containerOf(manifests, 'DaemonSet').args;
