@@ -5,7 +5,7 @@
  * read/write gate (./throttle-gate.ts), and every failure is one of the typed errors of ./errors.ts.
  * @module
  */
-import { ComputeManagementClient, type UserAssignedIdentitiesValue, type VirtualMachineIdentity } from '@azure/arm-compute';
+import type { UserAssignedIdentitiesValue, VirtualMachineIdentity } from '@azure/arm-compute';
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import type { Logger } from 'pino';
@@ -14,6 +14,7 @@ import { armFailureOf, callContext, classifyArmFailure, operationName, type Clas
 import type { ResolvedCloud } from './clouds.ts';
 import { TargetDeletingError, ThrottledError, type ComputeOperation, type ThrottleScope } from './errors.ts';
 import type { CurrentIdentity, IdentityPatch } from './identity-patch.ts';
+import { createComputeManagement, loadComputeOperations, type ComputeManagementContext, type ComputeOperations } from './compute-operations.ts';
 import { targetKey, targetResourceId, type ComputeTargetRef } from './provider-id.ts';
 import { ThrottleGate } from './throttle-gate.ts';
 import { DEFAULT_ARM_REQUEST_TIMEOUT_MS, requestTimeoutPolicy } from './request-timeout-policy.ts';
@@ -114,7 +115,8 @@ class ArmComputeIdentityClient implements ComputeIdentityClient {
   private readonly gate: ThrottleGate;
   private readonly classify: Omit<ClassifyOptions, 'nowMs'>;
   private readonly stateFreshnessMs: number;
-  private readonly clients = new Map<string, ComputeManagementClient>();
+  private readonly clients = new Map<string, ComputeManagementContext>();
+  private readonly operations: Promise<ComputeOperations>;
   /** provisioningState last read per target (targetKey). */
   private readonly observed = new Map<string, ObservedState>();
 
@@ -129,15 +131,18 @@ class ArmComputeIdentityClient implements ComputeIdentityClient {
       deletingRetryMs: options.deletingRetryMs ?? 30_000,
     };
     this.stateFreshnessMs = options.stateFreshnessMs ?? 10_000;
+    this.operations = loadComputeOperations();
+    // Awaited by every call; this only keeps an early failure from being reported as unhandled.
+    this.operations.catch(() => undefined);
   }
 
-  /** One SDK client per subscription (the SDK binds it at construction). */
-  private client(subscriptionId: string): ComputeManagementClient {
+  /** One SDK client context per subscription (the SDK binds it at creation). */
+  private client(subscriptionId: string): ComputeManagementContext {
     const key = subscriptionId.toLowerCase();
     const existing = this.clients.get(key);
     if (existing !== undefined) return existing;
     const { cloud, caPem, userAgent, httpClient } = this.options;
-    const client = new ComputeManagementClient(this.options.credential, subscriptionId, {
+    const client = createComputeManagement(this.options.credential, subscriptionId, {
       endpoint: cloud.resourceManagerEndpoint,
       credentials: { scopes: [cloud.armScope] },
       ...(caPem !== undefined ? { tlsOptions: { ca: caPem } } : {}),
@@ -157,10 +162,11 @@ class ArmComputeIdentityClient implements ComputeIdentityClient {
     const operation = operationName(target.kind, 'get');
     return this.call(target, operation, 'read', async () => {
       const client = this.client(target.subscriptionId);
+      const operations = await this.operations;
       const resource: ComputeResourceView =
         target.kind === 'vm'
-          ? await client.virtualMachines.get(target.resourceGroup, target.name, { abortSignal: signal })
-          : await client.virtualMachineScaleSets.get(target.resourceGroup, target.name, { abortSignal: signal });
+          ? await operations.virtualMachines.get(client, target.resourceGroup, target.name, { abortSignal: signal })
+          : await operations.virtualMachineScaleSets.get(client, target.resourceGroup, target.name, { abortSignal: signal });
       return stateOf(resource);
     });
   }
@@ -175,12 +181,13 @@ class ArmComputeIdentityClient implements ComputeIdentityClient {
     }
     return this.call(target, operation, 'write', async () => {
       const client = this.client(target.subscriptionId);
+      const operations = await this.operations;
       const body = { identity: sdkIdentity(patch) };
       const pollOptions = { abortSignal: signal, updateIntervalInMs: this.options.pollIntervalMs ?? 2_000 };
       const resource: ComputeResourceView =
         target.kind === 'vm'
-          ? await client.virtualMachines.update(target.resourceGroup, target.name, body, pollOptions)
-          : await client.virtualMachineScaleSets.update(target.resourceGroup, target.name, body, pollOptions);
+          ? await operations.virtualMachines.update(client, target.resourceGroup, target.name, body, pollOptions)
+          : await operations.virtualMachineScaleSets.update(client, target.resourceGroup, target.name, body, pollOptions);
       return stateOf(resource);
     });
   }

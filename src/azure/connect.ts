@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/identity';
 import type { CloudConfig } from './cloud-config.ts';
 import { resolveCloud, type ResolvedCloud } from './clouds.ts';
 import { createComputeIdentityClient, type ComputeIdentityClient, type ComputeIdentityClientOptions } from './compute-identity-client.ts';
+import { loadComputeOperations } from './compute-operations.ts';
 import { createCredential, credentialKind, readConfiguredCa } from './credentials.ts';
 
 export interface AzureConnection {
@@ -24,6 +25,8 @@ export interface ConnectAzureOptions extends Omit<ComputeIdentityClientOptions, 
 export async function connectAzure(config: CloudConfig, options: ConnectAzureOptions): Promise<AzureConnection> {
   const cloud = await resolveCloud(config, options.env === undefined ? {} : { env: options.env });
   const caPem = await readConfiguredCa(config);
+  // Loaded now, so that a broken installation stops MIC at start rather than at its first ARM call.
+  await loadComputeOperations();
   const credential = createCredential(config, cloud, { caPem });
   const { env: _env, ...clientOptions } = options;
   const compute = createComputeIdentityClient({ ...clientOptions, credential, cloud, caPem });

@@ -12,7 +12,9 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { Agent, request as undiciRequest } from 'undici';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { requestText } from '../lib/http-request.ts';
 import { backoffDelay, parseRetryAfter, type BackoffPolicy } from '../lib/backoff.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
 import { describeError, RetryAfterError } from '../lib/errors.ts';
@@ -184,7 +186,9 @@ export class ImdsTokenClient {
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly onRetry: ((event: ImdsRetryEvent) => void) | undefined;
-  private readonly agent: Agent;
+  /** node:http rather than undici: undici's WASM parser brings V8's WebAssembly compilers (~15 MB RSS in NMI). */
+  private readonly agent: HttpAgent;
+  private readonly send: typeof httpRequest;
 
   constructor(options: ImdsTokenClientOptions = {}) {
     const endpoint = new URL(options.endpoint ?? IMDS_ENDPOINT);
@@ -197,11 +201,11 @@ export class ImdsTokenClient {
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.onRetry = options.onRetry;
-    this.agent = new Agent({
-      connections: options.maxConnections ?? 5,
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
-      connect: { timeout: Math.min(this.attemptTimeoutMs, 10_000) },
-    });
+    // At most maxConnections requests at once; more wait for a free connection (inside the attempt's timeout).
+    const pool = { keepAlive: true, maxSockets: options.maxConnections ?? 5, timeout: options.keepAliveTimeoutMs ?? 30_000 };
+    const secure = endpoint.protocol === 'https:';
+    this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
+    this.send = secure ? httpsRequest : httpRequest;
   }
 
   /**
@@ -241,8 +245,9 @@ export class ImdsTokenClient {
   }
 
   /** Closes the pooled connections. */
-  async close(): Promise<void> {
-    await this.agent.close();
+  close(): Promise<void> {
+    this.agent.destroy();
+    return Promise.resolve();
   }
 
   private unavailable(context: TokenRequestContext, last: AttemptOutcome | undefined, retryAfterMs: number | undefined): TokenRequestError {
@@ -264,14 +269,14 @@ export class ImdsTokenClient {
     });
     const combined = signal === undefined ? timeout.signal : AbortSignal.any([signal, timeout.signal]);
     try {
-      const response = await undiciRequest(url, {
+      const request = this.send(url, {
         method: 'GET',
         headers: { metadata: 'true', 'user-agent': this.userAgent, 'x-ms-client-request-id': randomUUID() },
-        dispatcher: this.agent,
+        agent: this.agent,
         signal: combined,
       });
-      const text = await response.body.text();
-      return { kind: 'response', status: response.statusCode, retryAfter: headerValue(response.headers['retry-after']), text };
+      const response = await requestText(request);
+      return { kind: 'response', status: response.status, retryAfter: headerValue(response.headers['retry-after']), text: response.body };
     } catch (error) {
       if (signal?.aborted === true) throw signal.reason;
       const reason = timeout.signal.aborted ? (timeout.signal.reason as Error).message : describeTransportError(error);

@@ -7,6 +7,7 @@
  * either ({@link KubeTarget}).
  * @module
  */
+import type { Agent } from 'node:http';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 
@@ -14,6 +15,12 @@ export interface PreparedRequest {
   readonly headers: Readonly<Record<string, string>>;
   /** Pooled connections with the TLS settings; undefined = undici's default (plain http). */
   readonly dispatcher: Dispatcher | undefined;
+  /**
+   * A node:http(s) connection pool with the TLS settings (./lite-kubeconfig.ts): when set, requests go
+   * through node:http(s) and `dispatcher` is not used, so the process never loads undici (whose WASM
+   * parser brings V8's WebAssembly compilers: ~15 MB of RSS in NMI).
+   */
+  readonly agent?: Agent | undefined;
 }
 
 export interface KubeAccess {

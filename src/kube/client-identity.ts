@@ -60,7 +60,7 @@ export function identifiedAccess(access: KubeAccess, options: IdentifiedOptions)
     async prepare(signal?: AbortSignal): Promise<PreparedRequest> {
       await options.limiter?.wait(signal);
       const prepared = await access.prepare(signal);
-      return { headers: { ...prepared.headers, 'User-Agent': options.userAgent }, dispatcher: prepared.dispatcher };
+      return { ...prepared, headers: { ...prepared.headers, 'User-Agent': options.userAgent } };
     },
   };
 }

@@ -5,9 +5,9 @@
  * content type.
  * @module
  */
-import { fetch } from 'undici';
 import { resolveAccess, type KubeTarget } from './access.ts';
 import type { ListPage } from './informer.ts';
+import { sendKubeRequest } from './transport.ts';
 
 /** An API server answer other than 2xx, with the Status object's reason and message. */
 export class KubeApiError extends Error {
@@ -54,12 +54,11 @@ export async function rawRequest(target: KubeTarget, request: RawRequest): Promi
   const prepared = await access.prepare(request.signal);
   const headers: Record<string, string> = { ...prepared.headers, Accept: 'application/json' };
   if (request.body !== undefined) headers['Content-Type'] = request.contentType ?? 'application/json';
-  const response = await fetch(url, {
+  const response = await sendKubeRequest(url, prepared, {
     method: request.method,
     headers,
-    ...(prepared.dispatcher === undefined ? {} : { dispatcher: prepared.dispatcher }),
-    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
-    ...(request.signal === undefined ? {} : { signal: request.signal }),
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    signal: request.signal,
   });
   const text = await response.text();
   const parsed: unknown = text === '' ? undefined : JSON.parse(text);

@@ -4,8 +4,8 @@
  * informers work with any {@link KubeTarget} (and NMI never loads client-node).
  * @module
  */
-import { fetch } from 'undici';
 import { resolveAccess, type KubeTarget } from './access.ts';
+import { sendKubeRequest, type KubeResponse } from './transport.ts';
 
 /** A non-2xx answer to the watch request itself (410 Gone: the resource version is too old). */
 export class WatchHttpError extends Error {
@@ -31,11 +31,11 @@ export async function watchStream(
   const url = new URL(access.server + path);
   url.searchParams.set('watch', 'true');
   for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
-  let response;
+  let response: KubeResponse;
   try {
     // Pacing (if any) may hold the opening; an abort while waiting ends the watch like any other.
     const prepared = await access.prepare(signal);
-    response = await fetch(url, { headers: { ...prepared.headers, Accept: 'application/json' }, ...(prepared.dispatcher === undefined ? {} : { dispatcher: prepared.dispatcher }), signal });
+    response = await sendKubeRequest(url, prepared, { method: 'GET', headers: { ...prepared.headers, Accept: 'application/json' }, signal });
   } catch (error) {
     if (signal.aborted) return;
     throw error;
@@ -49,7 +49,7 @@ export async function watchStream(
   let buffered = '';
   try {
     for await (const chunk of response.body) {
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      buffered += decoder.decode(chunk, { stream: true });
       let newline = buffered.indexOf('\n');
       while (newline !== -1) {
         const line = buffered.slice(0, newline).trim();

@@ -5,7 +5,8 @@
  * restarts clean, as upstream), 2 on bad configuration.
  * @module
  */
-import { KubeConfig } from '@kubernetes/client-node';
+// First: V8 flags for the whole process (./v8-memory-flags.ts).
+import './v8-memory-flags.ts';
 import type { KubeAccess } from '../kube/access.ts';
 import type { Logger } from 'pino';
 import { loadCloudConfig, type CloudConfig } from '../azure/cloud-config.ts';
@@ -19,7 +20,7 @@ import { runAll, runnable } from '../lib/lifecycle.ts';
 import { createLogger } from '../lib/logger.ts';
 import { LogFileError } from '../lib/log-file.ts';
 import { profileServer } from '../lib/profile-app.ts';
-import { accessFromKubeConfig } from '../kube/client-node-access.ts';
+import { loadAnyKubeAccess } from '../kube/load-access.ts';
 import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { RequestLimiter } from '../kube/request-limiter.ts';
@@ -41,20 +42,13 @@ import { WriteTracker } from './write-tracker.ts';
 
 export const MIC_VERSION = '0.1.0';
 
-function loadKubeConfig(config: MicConfig): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  if (config.kubeconfig === undefined) kubeConfig.loadFromCluster();
-  else kubeConfig.loadFromFile(config.kubeconfig);
-  return kubeConfig;
-}
-
 /**
  * MIC's access to the API server, named `pod-identity-mic` (User-Agent and field manager), and
  * paced by `--clientQps` when given. The leader lock gets the same identity and connections
  * without the pacing: a backlog of writes must never delay a renewal past the lease.
  */
-function kubeAccesses(config: MicConfig): { kube: KubeAccess; leaderLock: KubeAccess } {
-  const base = accessFromKubeConfig(loadKubeConfig(config));
+async function kubeAccesses(config: MicConfig, env: NodeJS.ProcessEnv): Promise<{ kube: KubeAccess; leaderLock: KubeAccess }> {
+  const base = await loadAnyKubeAccess({ kubeconfigPath: config.kubeconfig, env });
   const identity = {
     userAgent: kubeUserAgent({ component: KUBE_COMPONENT.mic, version: MIC_VERSION, customUserAgent: config.kubeClient.customUserAgent }),
     fieldManager: KUBE_COMPONENT.mic,
@@ -94,7 +88,7 @@ export async function runMic(config: MicConfig, env: NodeJS.ProcessEnv, signal: 
   for (const notice of config.notices) logger.warn({ setting: notice.setting }, notice.message);
   const clock = systemClock;
   const metrics = new MicMetrics();
-  const { kube, leaderLock } = kubeAccesses(config);
+  const { kube, leaderLock } = await kubeAccesses(config, env);
   let cloudConfig = await loadCloudConfig({ path: config.cloudConfigPath, env });
   const userAgent = `aad-pod-identity/MIC/${MIC_VERSION}${config.kubeClient.customUserAgent === undefined ? '' : ` ${config.kubeClient.customUserAgent}`}`;
   const connect = async (cloud: CloudConfig): Promise<ComputeIdentityClient> =>
