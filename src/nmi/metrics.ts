@@ -63,6 +63,8 @@ const KNOWN_RESOURCES = new Set(
 );
 
 export function resourceLabel(resource: string): string {
+  // SDKs send the well-known audiences in lower case: no lower-cased copy per request for them.
+  if (KNOWN_RESOURCES.has(resource)) return resource;
   return KNOWN_RESOURCES.has(resource.toLowerCase()) ? resource.toLowerCase() : resource === '' ? '' : 'other';
 }
 

@@ -102,7 +102,8 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     const onClose = (): void => {
       if (!reply.raw.writableFinished) abort.abort(new Error('client went away'));
     };
-    reply.raw.once('close', onClose);
+    // `on`, not `once`: 'close' comes once, and `once` wraps the listener in two more objects per request.
+    reply.raw.on('close', onClose);
     closeAfterUpgrade(request, reply);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return sendError(reply, hostHeaderRequired());
     const rawUrl = request.raw.url ?? '/';
@@ -116,7 +117,7 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     });
     if (outcome.kind === 'json') {
       if (outcome.headers !== undefined) void reply.headers(outcome.headers);
-      return reply.code(outcome.status).type(JSON_TYPE).send(JSON.stringify(outcome.body));
+      return reply.code(outcome.status).type(JSON_TYPE).send(outcome.json ?? JSON.stringify(outcome.body));
     }
     try {
       const proxied = await options.proxy.forward({

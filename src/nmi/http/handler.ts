@@ -23,7 +23,7 @@ import { answer, errorOutcome, PROXY, type Outcome } from './outcome.ts';
 import { PodRateLimit } from './rate-limit.ts';
 import { classifyPath } from './routes.ts';
 import { TokenIssuer } from './token-issuer.ts';
-import { hasMetadataHeader, parseHostTokenRequest, parseTokenRequest, type RequestHeaders } from './token-request.ts';
+import { hasMetadataHeader, parseHostTokenRequest, parseTokenRequest, type RequestHeaders, type TokenRequestOptions } from './token-request.ts';
 import { imdsTokenBody } from './token-response.ts';
 
 export interface IncomingRequest {
@@ -73,10 +73,12 @@ export class NmiHandler {
   private readonly rateLimit: PodRateLimit;
   private readonly pods: PodLookup;
   private readonly issuer: TokenIssuer;
+  private readonly parseOptions: TokenRequestOptions;
 
   constructor(deps: HandlerDeps) {
     this.deps = deps;
     const { metrics, options } = deps;
+    this.parseOptions = { metadataHeaderRequired: options.metadataHeaderRequired };
     this.rateLimit = new PodRateLimit(deps.perPod, deps.clock);
     this.pods = new PodLookup({
       view: deps.view,
@@ -134,9 +136,9 @@ export class NmiHandler {
   private async token(request: IncomingRequest): Promise<Answered> {
     const address = canonicalIp(request.remoteAddress);
     // The per-pod limit comes first: a flooding pod's requests cost as little as possible.
-    const limited = await this.rateLimit.refusal(address, request.signal);
-    if (limited !== undefined) return { outcome: errorOutcome(limited), namespace: '', resource: '' };
-    const parsed = parseTokenRequest(new URLSearchParams(queryOf(request.rawUrl)), request.headers, { metadataHeaderRequired: this.deps.options.metadataHeaderRequired });
+    const limited = this.rateLimit.refusal(address, request.signal);
+    if (limited !== undefined) return { outcome: errorOutcome(await limited), namespace: '', resource: '' };
+    const parsed = parseTokenRequest(new URLSearchParams(queryOf(request.rawUrl)), request.headers, this.parseOptions);
     if (!parsed.ok) return { outcome: errorOutcome(parsed.error), namespace: '', resource: '' };
     const { resource, selector } = parsed.request;
     let pod: NodePod;

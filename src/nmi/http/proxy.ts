@@ -5,7 +5,7 @@
  * or not) — and IMDS's status, headers and body come back unchanged. Connections to IMDS are pooled.
  * @module
  */
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 
@@ -39,13 +39,13 @@ export class ImdsProxyError extends Error {
 
 export class ImdsProxy {
   private readonly origin: string;
-  private readonly agent: Agent;
+  /** undici is loaded on the first forwarded request only: its WASM parser costs NMI ~15 MB of RSS. */
+  private agent: Promise<Agent> | undefined;
   private readonly timeoutMs: number;
 
   constructor(options: { readonly metadataIp: string; readonly metadataPort: number; readonly timeoutMs?: number }) {
     this.origin = `http://${options.metadataIp}:${String(options.metadataPort)}`;
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.agent = new Agent({ connections: 10, keepAliveTimeout: 30_000, connectTimeout: this.timeoutMs });
   }
 
   async forward(incoming: ProxyRequest): Promise<ProxyResponse> {
@@ -57,11 +57,12 @@ export class ImdsProxy {
     }
     const path = incoming.rawUrl.startsWith('/') ? incoming.rawUrl : `/${incoming.rawUrl}`;
     try {
+      const { request } = await import('undici');
       const response = await request(`${this.origin}${path}`, {
         method: incoming.method as 'GET',
         headers,
         ...(incoming.body === undefined || incoming.body.length === 0 ? {} : { body: incoming.body }),
-        dispatcher: this.agent,
+        dispatcher: await this.pool(),
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         ...(incoming.signal === undefined ? {} : { signal: incoming.signal }),
@@ -79,7 +80,12 @@ export class ImdsProxy {
     }
   }
 
+  private pool(): Promise<Agent> {
+    this.agent ??= import('undici').then(({ Agent: Pool }) => new Pool({ connections: 10, keepAliveTimeout: 30_000, connectTimeout: this.timeoutMs }));
+    return this.agent;
+  }
+
   async close(): Promise<void> {
-    await this.agent.close();
+    await (await this.agent)?.close();
   }
 }

@@ -25,25 +25,32 @@ export class PodRateLimit {
     this.clock = clock;
   }
 
-  /** undefined when `address` may go on; else, after holding it back, the 429 to answer. */
-  async refusal(address: string, signal: AbortSignal | undefined): Promise<ImdsError | undefined> {
+  /**
+   * undefined when `address` may go on — synchronously, so an admitted request (every request of a
+   * well-behaved pod) costs no promise; else the 429 to answer, once it has been held back.
+   */
+  refusal(address: string, signal: AbortSignal | undefined): Promise<ImdsError> | undefined {
     try {
       this.limiter.take(address);
       return undefined;
     } catch (error) {
-      const wait = findInChain(error, RetryAfterError)?.retryAfterMs ?? 1_000;
-      const held = this.tarpitted.get(address) ?? 0;
-      if (held < TARPIT_LIMIT) {
-        this.tarpitted.set(address, held + 1);
-        try {
-          await this.clock.sleep(Math.min(wait, TARPIT_MAX_MS), signal).catch(() => undefined);
-        } finally {
-          const now = (this.tarpitted.get(address) ?? 1) - 1;
-          if (now <= 0) this.tarpitted.delete(address);
-          else this.tarpitted.set(address, now);
-        }
-      }
-      return tooManyRequests(describeError(error), wait);
+      return this.holdBack(address, error, signal);
     }
+  }
+
+  private async holdBack(address: string, error: unknown, signal: AbortSignal | undefined): Promise<ImdsError> {
+    const wait = findInChain(error, RetryAfterError)?.retryAfterMs ?? 1_000;
+    const held = this.tarpitted.get(address) ?? 0;
+    if (held < TARPIT_LIMIT) {
+      this.tarpitted.set(address, held + 1);
+      try {
+        await this.clock.sleep(Math.min(wait, TARPIT_MAX_MS), signal).catch(() => undefined);
+      } finally {
+        const now = (this.tarpitted.get(address) ?? 1) - 1;
+        if (now <= 0) this.tarpitted.delete(address);
+        else this.tarpitted.set(address, now);
+      }
+    }
+    return tooManyRequests(describeError(error), wait);
   }
 }

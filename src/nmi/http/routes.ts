@@ -53,19 +53,30 @@ const HOST_TOKEN_PREFIX = '/host/token';
 const INSTANCE_PREFIX = '/metadata/instance';
 const MAX_DECODE_ROUNDS = 8;
 
+/** One frozen object per route: classifying allocates nothing on the token path. */
+const ROUTES = {
+  token: Object.freeze({ kind: 'token' }),
+  invalidTokenPath: Object.freeze({ kind: 'invalid-token-path' }),
+  hostToken: Object.freeze({ kind: 'host-token' }),
+  instance: Object.freeze({ kind: 'instance' }),
+  proxy: Object.freeze({ kind: 'proxy' }),
+} as const satisfies Record<string, Route>;
+
 /** Classifies a raw request path (query and fragment, if present, are ignored). Pure. */
 export function classifyPath(rawPath: string): Route {
   const path = stripQuery(rawPath);
-  if (CANONICAL_TOKEN_PATH.test(path)) return { kind: 'token' };
+  if (CANONICAL_TOKEN_PATH.test(path)) return ROUTES.token;
   const decoded = decodeRepeatedly(path).replaceAll('\\', '/');
-  if (LOOKS_LIKE_TOKEN_PATH.test(decoded)) return { kind: 'invalid-token-path' };
-  if (path.startsWith(HOST_TOKEN_PREFIX)) return { kind: 'host-token' };
-  if (normaliseSegments(decoded).toLowerCase().startsWith(INSTANCE_PREFIX)) return { kind: 'instance' };
-  return { kind: 'proxy' };
+  if (LOOKS_LIKE_TOKEN_PATH.test(decoded)) return ROUTES.invalidTokenPath;
+  if (path.startsWith(HOST_TOKEN_PREFIX)) return ROUTES.hostToken;
+  if (normaliseSegments(decoded).toLowerCase().startsWith(INSTANCE_PREFIX)) return ROUTES.instance;
+  return ROUTES.proxy;
 }
 
 function stripQuery(rawPath: string): string {
-  const end = rawPath.search(/[?#]/u);
+  const query = rawPath.indexOf('?');
+  const fragment = rawPath.indexOf('#');
+  const end = query === -1 ? fragment : fragment === -1 ? query : Math.min(query, fragment);
   return end === -1 ? rawPath : rawPath.slice(0, end);
 }
 

@@ -18,8 +18,8 @@ import type { NmiMetrics } from '../metrics.ts';
 import { imdsUpstream } from '../tokens/imds-source.ts';
 import type { ServedToken, TokenService } from '../tokens/token-service.ts';
 import { forbidden, identityNotFound, identityRefused, serviceUnavailable, tokenRequestFailed, tooManyRequests, type ImdsError } from './imds-errors.ts';
-import { answer, errorOutcome, type Outcome } from './outcome.ts';
-import { imdsTokenPayload } from './token-response.ts';
+import { errorOutcome, serialisedAnswer, type Outcome } from './outcome.ts';
+import { imdsTokenAnswer } from './token-response.ts';
 
 export interface TokenIssuerOptions {
   readonly finder: IdentityFinder;
@@ -118,7 +118,8 @@ export class TokenIssuer {
       audit.clientId = clientId ?? first?.clientId;
       metrics.observeDecision('issued', audit.cacheHit);
       logger.info({ audit }, 'token issued');
-      return { outcome: answer(200, imdsTokenPayload(issued, resource, this.options.clock.now(), clientId)), first, clientId };
+      const { body, json } = imdsTokenAnswer(issued, resource, this.options.clock.now(), clientId);
+      return { outcome: serialisedAnswer(body, json), first, clientId };
     } catch (error) {
       const refusal = error instanceof Refusal ? error.answer : this.failure(error, audit, signal?.aborted === true);
       audit.decision = error instanceof Refusal ? 'refused' : 'error';

@@ -81,12 +81,16 @@ export function parseTokenRequest(
   const resource = query.get('resource') ?? '';
   if (resource === '') return fail(resourceMissing());
 
-  const given = SELECTOR_PARAMS.filter(({ param }) => (query.get(param) ?? '') !== '');
-  const kinds = new Set(given.map(({ kind }) => kind));
-  if (kinds.size > 1) return fail(conflictingIdentitySelectors(given.map(({ param }) => param)));
-  const first = given[0];
-  const selector: IdentitySelector | undefined =
-    first === undefined ? undefined : { kind: first.kind, value: query.get(first.param) ?? '' };
+  // The first selector given wins; another kind given too is a conflict (one pass, no arrays: every token request runs this).
+  let selector: IdentitySelector | undefined;
+  let conflicting = false;
+  for (const { param, kind } of SELECTOR_PARAMS) {
+    const value = query.get(param) ?? '';
+    if (value === '') continue;
+    if (selector === undefined) selector = { kind, value };
+    else if (selector.kind !== kind) conflicting = true;
+  }
+  if (conflicting) return fail(conflictingIdentitySelectors(SELECTOR_PARAMS.filter(({ param }) => (query.get(param) ?? '') !== '').map(({ param }) => param)));
 
   const apiVersion = query.get('api-version');
   const request: TokenRequest =
@@ -115,19 +119,41 @@ export function parseHostTokenRequest(headers: RequestHeaders, query: URLSearchP
 
 /** IMDS's SSRF guard: exactly one `Metadata` header (any name case), value exactly `true`. */
 export function hasMetadataHeader(headers: RequestHeaders): boolean {
-  const metadata = headerValues(headers, 'metadata');
-  return metadata.length === 1 && metadata[0] === 'true';
+  let only: string | undefined;
+  let count = 0;
+  for (const key in headers) {
+    const value = isHeader(key, 'metadata') ? headers[key] : undefined;
+    if (value === undefined) continue;
+    if (typeof value === 'string') {
+      only = value;
+      count++;
+    } else {
+      only = value[0];
+      count += value.length;
+    }
+    if (count > 1) return false;
+  }
+  return count === 1 && only === 'true';
 }
 
 function fail(error: ImdsError): { ok: false; error: ImdsError } {
   return { ok: false, error };
 }
 
+/**
+ * Whether `key` is header `name` (lower case) in any letter case. Node gives lower-cased keys, so the
+ * length check and the exact match answer almost always without lower-casing (which allocates).
+ */
+function isHeader(key: string, name: string): boolean {
+  return key.length === name.length && (key === name || key.toLowerCase() === name);
+}
+
 /** All values of header `name` (case-insensitive), across differently-cased keys and array values. */
 function headerValues(headers: RequestHeaders, name: string): string[] {
   const values: string[] = [];
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.toLowerCase() !== name || value === undefined) continue;
+  for (const key in headers) {
+    const value = isHeader(key, name) ? headers[key] : undefined;
+    if (value === undefined) continue;
     if (typeof value === 'string') values.push(value);
     else values.push(...value);
   }
@@ -135,7 +161,10 @@ function headerValues(headers: RequestHeaders, name: string): string[] {
 }
 
 function headerPresent(headers: RequestHeaders, name: string): boolean {
-  return Object.entries(headers).some(([key, value]) => key.toLowerCase() === name && value !== undefined);
+  for (const key in headers) {
+    if (isHeader(key, name) && headers[key] !== undefined) return true;
+  }
+  return false;
 }
 
 /** The header's only value if there is exactly one and it is non-empty. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Level } from 'pino';
-import { createLogger, formatTextLine, REDACTED, REDACTED_KEYS, redactLine, type LogFormat } from '../../../src/lib/logger.ts';
+import { batchedWrites, createLogger, formatTextLine, isoTimeOncePerMs, REDACTED, REDACTED_KEYS, redactLine, type LogFormat } from '../../../src/lib/logger.ts';
 
 function capture(format: LogFormat, level: Level | 'silent' = 'trace'): { logger: ReturnType<typeof createLogger>; lines: string[] } {
   const lines: string[] = [];
@@ -122,5 +122,38 @@ describe('createLogger formats', () => {
 
   it('passes a line that is not JSON through, without control characters', () => {
     expect(formatTextLine('not json\u001b[31m')).toBe('not json [31m');
+  });
+});
+
+describe('buffered stderr pieces', () => {
+  it('hands records on in order, one write per batch of at least minBytes, the rest on flush', () => {
+    const written: string[] = [];
+    const batch = batchedWrites({ write: (chunk: string) => { written.push(chunk); } }, 10);
+    batch.write('abcd\n');
+    batch.write('efgh\n');
+    expect(written).toEqual(['abcd\nefgh\n']);
+    batch.write('ij\n');
+    expect(written).toHaveLength(1);
+    batch.flush();
+    batch.flush();
+    expect(written).toEqual(['abcd\nefgh\n', 'ij\n']);
+  });
+
+  it('gives what is pending to the caller instead (the exit writes it synchronously)', () => {
+    const written: string[] = [];
+    const batch = batchedWrites({ write: (chunk: string) => { written.push(chunk); } }, 100);
+    batch.write('a\n');
+    batch.write('b\n');
+    expect(batch.take()).toBe('a\nb\n');
+    expect(batch.take()).toBe('');
+    batch.flush();
+    expect(written).toEqual([]);
+  });
+
+  it('formats the time as pino\'s isoTime does', () => {
+    const field = isoTimeOncePerMs();
+    const time = (JSON.parse(`{${field.slice(1)}}`) as { time: string }).time;
+    expect(Math.abs(Date.parse(time) - Date.now())).toBeLessThan(1_000);
+    expect(field).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
   });
 });
