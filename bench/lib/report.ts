@@ -3,6 +3,7 @@
  * @module
  */
 import { cpus, totalmem } from 'node:os';
+import { lookupBefore, type Before } from './compare.ts';
 import type { Figure, SuiteResult, Target } from './types.ts';
 
 export interface MachineInfo {
@@ -34,13 +35,15 @@ export function meetsTarget(figure: Figure): boolean | undefined {
 
 const format = (value: number): string => (Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3));
 
-export function renderTable(results: ReadonlyMap<string, SuiteResult>): string {
-  const rows: string[][] = [['suite', 'figure', 'unit', 'n', 'median', 'p99', 'max', 'target', 'ok']];
+/** The table; with `before` (figures of an earlier report by suite and name) a column of its medians and whether they met the target. */
+export function renderTable(results: ReadonlyMap<string, SuiteResult>, before?: ReadonlyMap<string, Before>): string {
+  const header = ['suite', 'figure', 'unit', 'n', 'median', 'p99', 'max', 'target', 'ok'];
+  const rows: string[][] = [before === undefined ? header : [...header, 'before', 'ok before']];
   for (const [suite, result] of results) {
     for (const figure of result.figures) {
       const target = figure.target;
       const ok = meetsTarget(figure);
-      rows.push([
+      const row = [
         suite,
         figure.name,
         figure.unit,
@@ -50,9 +53,14 @@ export function renderTable(results: ReadonlyMap<string, SuiteResult>): string {
         format(figure.summary.max),
         target === undefined ? '' : `${target.kind === 'max' ? '≤' : '≥'} ${format(target.value)} (${target.statistic ?? 'median'})`,
         ok === undefined ? '' : ok ? 'yes' : 'NO',
-      ]);
+      ];
+      if (before !== undefined) {
+        const earlier = lookupBefore(before, suite, figure.name);
+        row.push(earlier === undefined ? '-' : format(earlier.median), earlier?.met === undefined ? '' : earlier.met ? 'yes' : 'NO');
+      }
+      rows.push(row);
     }
   }
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n');
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }

@@ -23,6 +23,8 @@ export interface Figure {
   readonly target?: Target;
   /** Free-form context: parameters, baseline figures, ratios. */
   readonly notes?: string;
+  /** Structured context for the JSON report, e.g. the split of RSS into V8 heap, code, native and file pages. */
+  readonly details?: Readonly<Record<string, number | string | Readonly<Record<string, number>>>>;
 }
 
 export interface SuiteContext {

@@ -22,7 +22,8 @@ import { NMI_SUBJECT, writeNmiTokenFile } from '../../test/reliability/adversari
 import { useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
-import { activeMic, addScaleSets, AssignedWatcher, inParallel, LATENCY, seedIdentities } from './mic.ts';
+import { activeMic, addScaleSets, AssignedWatcher, inParallel, seedIdentities } from '../lib/world.ts';
+import { LATENCY } from './mic.ts';
 
 const ARM = 'https://management.azure.com/';
 const UNLIMITED = ['--per-pod-requests-per-second=1000000', '--per-pod-burst=100000'];
