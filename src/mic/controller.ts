@@ -46,6 +46,7 @@ export interface MicControllerOptions {
 export class MicController {
   private readonly options: MicControllerOptions;
   private readonly queue: WorkQueue;
+  private readonly stopwatch: () => number;
   private refreshTimer: CancelTimer | undefined;
   private lastRefresh: LastRefresh | undefined;
   private active = false;
@@ -53,6 +54,7 @@ export class MicController {
   constructor(options: MicControllerOptions) {
     this.options = options;
     this.queue = new WorkQueue({ clock: options.clock, backoff: MIC_RETRY_POLICY.reconcileBackoff });
+    this.stopwatch = options.stopwatch ?? (() => performance.now());
   }
 
   /** True while the loop runs (leader with synced caches): /healthz answers "Active". */
@@ -120,10 +122,9 @@ export class MicController {
   }
 
   private refreshNow(): void {
-    const stopwatch = this.options.stopwatch ?? performance.now.bind(performance);
-    const started = stopwatch();
+    const started = this.stopwatch();
     const changed = this.options.view.refresh();
-    this.lastRefresh = { at: this.options.clock.now(), costMs: stopwatch() - started };
+    this.lastRefresh = { at: this.options.clock.now(), costMs: this.stopwatch() - started };
     for (const key of changed) this.queue.add(key);
     this.options.onQueueDepth?.(this.queueDepth);
     this.options.readiness.queueStale();

@@ -1,25 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KubeconfigError, loadKubeAccess } from '../../../src/kube/lite-kubeconfig.ts';
+import { writeKubeconfig } from '../../support/kubeconfig-file.ts';
 
 function kubeconfig(user: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'lite-kubeconfig-'));
-  const file = path.join(dir, 'config');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      'current-context': 'c',
-      clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:6443/', 'certificate-authority-data': Buffer.from('CA').toString('base64') } }],
-      users: [{ name: 'u', user }],
-      contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
-      ...extra,
-    }),
-  );
-  return file;
+  return writeKubeconfig('lite-kubeconfig', user, { 'certificate-authority-data': Buffer.from('CA').toString('base64') }, extra);
 }
 
 describe('lite kubeconfig', () => {

@@ -1,24 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAnyKubeAccess } from '../../../src/kube/load-access.ts';
 import { UnsupportedKubeconfigError, loadKubeAccess } from '../../../src/kube/lite-kubeconfig.ts';
+import { writeKubeconfig } from '../../support/kubeconfig-file.ts';
 
 function kubeconfig(user: Record<string, unknown>, cluster: Record<string, unknown> = {}): string {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'load-access-')), 'config');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      'current-context': 'c',
-      clusters: [{ name: 'k', cluster: { server: 'https://127.0.0.1:6443/', 'insecure-skip-tls-verify': true, ...cluster } }],
-      users: [{ name: 'u', user }],
-      contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
-    }),
-  );
-  return file;
+  return writeKubeconfig('load-access', user, { 'insecure-skip-tls-verify': true, ...cluster });
 }
 
 /** An exec plugin that prints an ExecCredential with `token` (run by client-node). */
