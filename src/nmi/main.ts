@@ -24,7 +24,7 @@ import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.
 import { buildNmiApp } from './http/app.ts';
 import { NmiHandler } from './http/handler.ts';
 import { ImdsProxy } from './http/proxy.ts';
-import { IdentityFinder } from './identity/identity-finder.ts';
+import { IdentityFinder, namespaceObjectsKey } from './identity/identity-finder.ts';
 import { createNmiInformers } from './identity/informers.ts';
 import { NodeView } from './identity/node-view.ts';
 import { KeyedRateLimiter } from './limits.ts';
@@ -102,6 +102,9 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
     onPodAddress: (ip) => {
       addresses.notify(ip);
     },
+    onNamespaceObjectsChange: (namespace) => {
+      waiter.notify(namespaceObjectsKey(namespace));
+    },
     onIdentityChange: (identity) => {
       tokens.invalidate(identity);
     },
@@ -110,12 +113,13 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
       // Requests of a deleted pod waiting for its assignment re-check and are answered at once.
       waiter.notify(`${pod.namespace}/${pod.name}`);
     },
-  });
+  }, clock);
   const finder = new IdentityFinder(view, waiter, {
     mode: config.mode,
     namespaced: config.namespaced,
     micNamespace: config.micNamespace,
     ...config.standardMode,
+    clock,
   });
   const handler = new NmiHandler({
     view,

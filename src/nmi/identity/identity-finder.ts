@@ -1,16 +1,21 @@
 /**
  * The imperative shell around identity selection (select-identity.ts): exceptions first, then managed
- * mode (one look at bindings) or standard mode (attempts over the pod's AzureAssignedIdentities,
- * waiting between them as upstream did, but woken early when the pod's AAIs change).
+ * mode (a look at bindings; for a pod that just arrived, until its bindings are in view) or standard
+ * mode (attempts over the pod's AzureAssignedIdentities, waiting between them as upstream did, but
+ * woken early when the pod's AAIs change).
  * @module
  */
 import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type IdentitySelector, type Selection } from './select-identity.ts';
+import type { Clock } from '../../lib/clock.ts';
 import type { KeyedWaiter } from '../../lib/keyed-waiter.ts';
 import type { NodeView } from './node-view.ts';
 import { bindingLabelOf, servesByAddress, type NodePod } from './pods.ts';
 
 /** What the finder reads of the node's view (a structural subset, so tests can hand in a fake). */
-export type FinderView = Pick<NodeView, 'pod' | 'assignedTo' | 'exceptionsIn' | 'bindingsIn' | 'identitiesIn'>;
+export type FinderView = Pick<NodeView, 'pod' | 'arrivedAt' | 'assignedTo' | 'exceptionsIn' | 'bindingsIn' | 'identitiesIn'>;
+
+/** The waiter key woken when a binding, identity or exception of `namespace` changes. */
+export const namespaceObjectsKey = (namespace: string): string => `bindings:${namespace}`;
 
 /** What to do for a request: a {@link Selection}, or `node` (exception: the node's own identity). */
 export type Decision = Exclude<Selection, { kind: 'wait' }> | { readonly kind: 'node'; readonly reason: 'exception' | 'mic' };
@@ -22,6 +27,7 @@ export interface IdentityFinderOptions {
   readonly retryAttemptsForCreated: number;
   readonly retryAttemptsForAssigned: number;
   readonly retryIntervalMs: number;
+  readonly clock: Pick<Clock, 'now'>;
 }
 
 export class IdentityFinder {
@@ -35,20 +41,39 @@ export class IdentityFinder {
     this.options = options;
   }
 
-  /** Decides for `pod`; waits (standard mode) until a final answer or `signal` aborts. */
+  /** Decides for `pod`; waits (standard mode, or a pod that just arrived in managed mode) until a final answer or `signal` aborts. */
   async decide(pod: NodePod, selector: IdentitySelector | undefined, signal?: AbortSignal): Promise<Decision> {
     if (isMicPod(pod, this.options.micNamespace)) return { kind: 'node', reason: 'mic' };
     if (isExcepted(pod, this.view.exceptionsIn(pod.namespace))) return { kind: 'node', reason: 'exception' };
-    if (this.options.mode === 'managed') {
-      const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector);
-      return selection.kind === 'wait' ? { kind: 'refuse', status: 404, error: 'identity_not_found', description: selection.reason } : selection;
-    }
+    if (this.options.mode === 'managed') return this.decideManaged(pod, selector, signal);
     const label = bindingLabelOf(pod);
     if (label === undefined || label === '') {
       // No label: no binding selects the pod, so nothing can become usable while this request waits
       // (an AAI under its name is another, earlier pod's; see selectsPod).
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };
     }
+    return this.decideStandard(pod, selector, signal);
+  }
+
+  /**
+   * Managed mode answers from the bindings at once, as upstream, except for a pod this NMI saw arrive
+   * less than one retry interval ago: pods, bindings and identities come through separate watches, so
+   * a binding created just before its pod may reach this view just after the pod (seen under load).
+   * Such a pod waits for its namespace's bindings to change, until the interval since its arrival ends.
+   */
+  private async decideManaged(pod: NodePod, selector: IdentitySelector | undefined, signal: AbortSignal | undefined): Promise<Decision> {
+    for (;;) {
+      const arrived = this.view.arrivedAt(pod.uid);
+      const settlingMs = arrived === undefined ? 0 : arrived + this.options.retryIntervalMs - this.options.clock.now();
+      const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector, settlingMs > 0);
+      if (selection.kind !== 'wait') return selection;
+      await this.waiter.wait(namespaceObjectsKey(pod.namespace), settlingMs, signal);
+      const after = this.afterWait(pod, selection.reason, signal);
+      if (after !== undefined) return after;
+    }
+  }
+
+  private async decideStandard(pod: NodePod, selector: IdentitySelector | undefined, signal: AbortSignal | undefined): Promise<Decision> {
     const options = {
       forceNamespaced: this.options.namespaced,
       retryAttemptsForCreated: this.options.retryAttemptsForCreated,
@@ -59,15 +84,25 @@ export class IdentityFinder {
       const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, attempt, options);
       if (selection.kind !== 'wait') return selection;
       await this.waiter.wait(`${pod.namespace}/${pod.name}`, this.options.retryIntervalMs, signal);
-      if (signal?.aborted === true) {
-        return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `request cancelled while waiting: ${selection.reason}` };
-      }
-      // A pod deleted (or finished, or replaced by a namesake) while its request waits will never be
-      // assigned: answer now instead of holding the request for every remaining attempt (~80 s).
-      const now = this.view.pod(pod.namespace, pod.name);
-      if (now === undefined || now.uid !== pod.uid || !servesByAddress(now)) {
-        return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} was deleted while its request waited for an assigned identity` };
-      }
+      const after = this.afterWait(pod, selection.reason, signal);
+      if (after !== undefined) return after;
     }
+  }
+
+  /**
+   * The checks after every wait: a cancelled request ends; a pod deleted (or finished, or replaced by
+   * a namesake) will never be assigned, so it is answered now instead of after every remaining attempt
+   * (~80 s); an exception that reached the view after the pod (separate watches) now applies.
+   */
+  private afterWait(pod: NodePod, waitedFor: string, signal: AbortSignal | undefined): Decision | undefined {
+    if (signal?.aborted === true) {
+      return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `request cancelled while waiting: ${waitedFor}` };
+    }
+    const now = this.view.pod(pod.namespace, pod.name);
+    if (now === undefined || now.uid !== pod.uid || !servesByAddress(now)) {
+      return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} was deleted while its request waited for an identity` };
+    }
+    if (isExcepted(now, this.view.exceptionsIn(pod.namespace))) return { kind: 'node', reason: 'exception' };
+    return undefined;
   }
 }

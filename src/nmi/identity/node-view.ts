@@ -7,6 +7,7 @@
  */
 import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from '../../api/index.ts';
 import type { Informer } from '../../kube/informer.ts';
+import { systemClock, type Clock } from '../../lib/clock.ts';
 import type { NmiInformers } from './informers.ts';
 import { PodAddressIndex, type NodePod, type PodMatch } from './pods.ts';
 
@@ -26,6 +27,8 @@ export interface NodeViewListeners {
   readonly onPodGone?: (pod: NodePod) => void;
   /** A pod now has address `ip` (requests from it may be waiting for the cache). */
   readonly onPodAddress?: (ip: string) => void;
+  /** A binding, identity or exception of `namespace` was added, changed or deleted. */
+  readonly onNamespaceObjectsChange?: (namespace: string) => void;
 }
 
 const refOf = (identity: AzureIdentity): IdentityRef => ({ namespace: identity.metadata.namespace ?? '', name: identity.metadata.name ?? '', clientId: identity.spec.clientID });
@@ -81,11 +84,15 @@ export class NodeView {
   private readonly exceptionsByNamespace = new GroupIndex<AzurePodIdentityException>(namespaceOf, metaKey);
   private readonly bindingsByNamespace = new GroupIndex<AzureIdentityBinding>(namespaceOf, metaKey);
   private readonly identitiesByNamespace = new GroupIndex<AzureIdentity>(namespaceOf, metaKey);
+  /** When pods that came through a watch (not the first list) were first seen, by uid. */
+  private readonly arrivals = new Map<string, number>();
 
-  constructor(informers: NmiInformers, listeners: NodeViewListeners = {}) {
+  constructor(informers: NmiInformers, listeners: NodeViewListeners = {}, clock: Pick<Clock, 'now'> = systemClock) {
     this.informers = informers;
     informers.pods.onChange((event, pod, old) => {
       this.podsByAddress.apply(event, pod, old);
+      if (event === 'delete') this.arrivals.delete(pod.uid);
+      else if (event === 'add' && informers.pods.hasSynced) this.arrivals.set(pod.uid, clock.now());
       if (event === 'delete' || (old !== undefined && old.ips.join() !== pod.ips.join())) listeners.onPodGone?.(old ?? pod);
       if (event !== 'delete') for (const ip of pod.ips) listeners.onPodAddress?.(ip);
     });
@@ -102,9 +109,11 @@ export class NodeView {
     });
     informers.exceptions.onChange((event, exception, old) => {
       this.exceptionsByNamespace.apply(event, exception, old);
+      listeners.onNamespaceObjectsChange?.(namespaceOf(exception));
     });
     informers.bindings?.onChange((event, binding, old) => {
       this.bindingsByNamespace.apply(event, binding, old);
+      listeners.onNamespaceObjectsChange?.(namespaceOf(binding));
       if (event !== 'add') {
         const before = old ?? binding;
         const namespace = before.metadata.namespace ?? '';
@@ -115,6 +124,7 @@ export class NodeView {
     });
     informers.identities?.onChange((event, identity, old) => {
       this.identitiesByNamespace.apply(event, identity, old);
+      listeners.onNamespaceObjectsChange?.(namespaceOf(identity));
       if (event !== 'add') listeners.onIdentityChange?.(refOf(old ?? identity));
     });
   }
@@ -137,6 +147,14 @@ export class NodeView {
   /** A pod of this node by namespace and name (for /host/token). */
   pod(namespace: string, name: string): NodePod | undefined {
     return this.informers.pods.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * When this NMI first saw pod `uid` through its watch; undefined for pods of the first list (every
+   * informer had synced before NMI served, so the view held their bindings too).
+   */
+  arrivedAt(uid: string): number | undefined {
+    return this.arrivals.get(uid);
   }
 
   assignedTo(namespace: string, name: string): AzureAssignedIdentity[] {

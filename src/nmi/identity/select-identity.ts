@@ -183,12 +183,15 @@ export function standardModeAttempt(
 /**
  * Managed mode (no MIC, identities pre-assigned to the VMs): the bindings of the pod's namespace whose
  * selector is the pod's `aadpodidbinding` label, and the identities they name in that namespace.
+ * While `settling` (the pod has just arrived and its bindings may still be on their way), finding no
+ * identity is `wait` rather than a refusal.
  */
 export function managedModeSelection(
   pod: CallingPod,
   bindings: readonly AzureIdentityBinding[],
   identities: readonly AzureIdentity[],
   selector: IdentitySelector | undefined,
+  settling = false,
 ): Selection {
   const label = pod.labels[BINDING_LABEL];
   if (label === undefined || label === '') {
@@ -196,7 +199,8 @@ export function managedModeSelection(
   }
   const names = new Set(bindings.filter((binding) => binding.metadata.namespace === pod.namespace && binding.spec.selector === label).map((binding) => binding.spec.azureIdentity));
   const usable = identities.filter((identity) => identity.metadata.namespace === pod.namespace && names.has(identity.metadata.name ?? ''));
-  return pickIdentity(usable, selector, pod);
+  const picked = pickIdentity(usable, selector, pod);
+  return settling && picked.kind === 'refuse' && picked.status === 404 ? { kind: 'wait', reason: picked.description } : picked;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * NMI in managed mode (no MIC, identities assigned to the scale set out of band): identities are
  * chosen from the bindings of the pod's own namespace, never another namespace's; an identity that is
- * not on the VM gets IMDS's refusal, passed through as 403.
+ * not on the VM gets IMDS's refusal, passed through as 403. A pod that has just arrived waits for its
+ * binding to reach NMI (a binding created just before its pod can arrive just after it).
  */
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,20 @@ describe('managed mode', () => {
     const other = await tokenRequest(nmi, '127.11.0.2', { resource: ARM, client_id: azure.clientId });
     expect(other.status).toBe(404);
     expect(other.json()).not.toHaveProperty('access_token');
+  });
+
+  it('holds a pod that has just arrived until its binding reaches NMI (separate watches), then serves it', async () => {
+    await world.namespace('team-d');
+    const azure = await world.azureIdentity('managed-d');
+    await assignToScaleSet(azure.id);
+    await world.createPod('team-d', 'api', node, 'api', { ip: '127.11.0.4' });
+    const pending = tokenRequest(nmi, '127.11.0.4', { resource: ARM });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await world.createIdentity('team-d', 'd', { type: 0, resourceID: azure.id, clientID: azure.clientId });
+    await world.createBinding('team-d', 'd-binding', 'd', 'api');
+    const response = await pending;
+    expect(response.status, response.text).toBe(200);
+    expect(decodeJwt(String(response.json()['access_token']))['appid']).toBe(azure.clientId);
   });
 
   it('passes IMDS’s refusal through (403) when the bound identity is not on the VM', async () => {

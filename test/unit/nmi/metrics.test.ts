@@ -58,7 +58,7 @@ function metricsApp(operationLabel: OperationLabel): { app: ReturnType<typeof bu
   const handler = new NmiHandler({
     view,
     addresses: new KeyedWaiter(systemClock),
-    finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
+    finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0, clock: systemClock }),
     tokens: new TokenService({ cache: new CachingTokenSource(upstreams), upstreams }),
     perPod: new KeyedRateLimiter({ ratePerSec: 1_000_000, burst: 1_000_000 }),
     metrics,

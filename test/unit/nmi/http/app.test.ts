@@ -32,7 +32,7 @@ function app(options: { block?: boolean; perPod?: { ratePerSec: number; burst: n
   const handler = new NmiHandler({
     view,
     addresses: new KeyedWaiter(systemClock),
-    finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0 }),
+    finder: new IdentityFinder(view, new KeyedWaiter(systemClock), { mode: 'standard', namespaced: false, micNamespace: 'default', retryAttemptsForCreated: 1, retryAttemptsForAssigned: 0, retryIntervalMs: 0, clock: systemClock }),
     tokens: new TokenService({ cache: new CachingTokenSource(upstreams), upstreams }),
     perPod: new KeyedRateLimiter(options.perPod ?? { ratePerSec: 1_000_000, burst: 1_000_000 }),
     metrics: new NmiMetrics({ processMetrics: false }),

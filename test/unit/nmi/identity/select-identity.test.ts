@@ -124,6 +124,13 @@ describe('managedModeSelection', () => {
   it('refuses a pod without the label', () => {
     expect(managedModeSelection({ ...caller, labels: {} }, bindings, identities, undefined)).toMatchObject({ kind: 'refuse' });
   });
+
+  it('while settling, waits instead of refusing when no identity is found, and only then', () => {
+    expect(managedModeSelection(caller, [], [], undefined, true)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('no azure identity found') as string });
+    expect(managedModeSelection(caller, bindings, identities, { kind: 'client_id', value: 'b-client' }, true)).toMatchObject({ kind: 'wait' });
+    expect(managedModeSelection(caller, bindings, identities, undefined, true)).toMatchObject({ kind: 'identity' });
+    expect(managedModeSelection({ ...caller, labels: {} }, bindings, identities, undefined, true)).toMatchObject({ kind: 'refuse' });
+  });
 });
 
 describe('isExcepted', () => {
