@@ -19,6 +19,16 @@ export default tseslint.config(
     },
   },
   {
+    // src/lib/node-http.ts says why: an ES import of node:http loads Node's undici (+14 MB RSS).
+    files: ['src/**'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'node:http', message: 'Use nodeHttp from src/lib/node-http.ts (an ES import of node:http loads undici); type imports are fine.', allowTypeImports: true }] },
+      ],
+    },
+  },
+  {
     // Tests and tools may print and may use non-null assertions on fixtures they just built.
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/require-await': 'off' },

@@ -8,9 +8,10 @@
  * @module
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../src/devenv/binaries.ts';
+import { imageNodeFlags, imageRuntime } from './runtime-settings.ts';
 
 /** The checkout whose MIC and NMI are measured (default: this one). */
 export function sourceRoot(): string {
@@ -26,7 +27,12 @@ function buildDir(): string {
   return path.join(sourceRoot(), '.bench-dist', String(process.pid));
 }
 
-/** Compiles the source root with its tsconfig.build.json and makes MicWorld and the NMI launchers start its src/{mic,nmi}/main.js. */
+/**
+ * Builds the source root as its images do and makes MicWorld and the NMI launchers start that build:
+ * MIC from tsc's src/mic/main.js with the `node` flags of Dockerfile.mic's ENTRYPOINT, NMI from the bundle (scripts/bundle-nmi.ts, when the source root has
+ * it) with the `node` flags of Dockerfile.nmi's ENTRYPOINT and V8's code cache written once with the
+ * image's runtime settings, as the image build does.
+ */
 export function useCompiledBuild(): void {
   const root = sourceRoot();
   const outDir = buildDir();
@@ -35,11 +41,32 @@ export function useCompiledBuild(): void {
     rmSync(outDir, { recursive: true, force: true });
   });
   // The launchers join these to repoRoot: a relative path reaches another root too.
-  process.env['POD_IDENTITY_NMI_ENTRY'] = path.relative(repoRoot, compiledEntry('nmi'));
   process.env['POD_IDENTITY_MIC_ENTRY'] = path.relative(repoRoot, compiledEntry('mic'));
+  process.env['POD_IDENTITY_MIC_NODE_ARGS'] = JSON.stringify(imageNodeFlags('mic', outDir, root));
+  const bundler = path.join(root, 'scripts/bundle-nmi.ts');
+  if (!existsSync(bundler)) {
+    process.env['POD_IDENTITY_NMI_ENTRY'] = path.relative(repoRoot, compiledEntry('nmi'));
+    return;
+  }
+  execFileSync(process.execPath, [bundler, outDir], { stdio: 'inherit' });
+  const entry = nmiEntry();
+  const flags = imageNodeFlags('nmi', outDir, root);
+  // The image writes the cache at build time with its settings (the cache is keyed by V8's flags).
+  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', `await import(${JSON.stringify(entry)})`], {
+    env: { PATH: process.env['PATH'] ?? '', ...imageRuntime('nmi', root).env },
+    stdio: 'inherit',
+  });
+  process.env['POD_IDENTITY_NMI_ENTRY'] = path.relative(repoRoot, entry);
+  process.env['POD_IDENTITY_NMI_NODE_ARGS'] = JSON.stringify(flags);
 }
 
-/** The compiled entry of `component` in the measured build (after {@link useCompiledBuild}). */
+/** What the launchers start for NMI after {@link useCompiledBuild}: the bundle, else tsc's entry. */
+export function nmiEntry(): string {
+  const bundle = path.join(buildDir(), 'nmi/main.js');
+  return existsSync(bundle) ? bundle : compiledEntry('nmi');
+}
+
+/** tsc's entry of `component` in the measured build (after {@link useCompiledBuild}); its static imports name the start-up libraries. */
 export function compiledEntry(component: 'mic' | 'nmi'): string {
   return path.join(buildDir(), `src/${component}/main.js`);
 }

@@ -5,9 +5,10 @@
  * the project's own code. Beside it, a plain `node -e "setInterval(…)"`.
  * @module
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { probeOutput, withHeapProbe } from './heap-probe.ts';
 import { measureSplit, type MemorySplit } from './memory-split.ts';
 import { rssMb } from './proc.ts';
@@ -44,6 +45,15 @@ export interface FloorOptions {
   readonly cwd: string;
   /** How long to let it settle after loading. */
   readonly settleMs?: number;
+  /**
+   * Bundle the libraries into one file in `dir` and start it with these `node` flags and V8's code
+   * cache written once before, as the NMI image runs its bundle; else import them from node_modules.
+   */
+  readonly bundle?: { readonly dir: string; readonly flags: readonly string[] };
+  /** A module imported before the libraries: the component's own process set-up (e.g. MIC's src/mic/process-setup.js). */
+  readonly setup?: string;
+  /** `node` flags (the image ENTRYPOINT's), when not bundled. */
+  readonly nodeFlags?: readonly string[];
 }
 
 async function measured<T>(args: readonly string[], env: Record<string, string>, cwd: string, settleMs: number, measure: (pid: number) => Promise<T>): Promise<T> {
@@ -64,12 +74,35 @@ async function measured<T>(args: readonly string[], env: Record<string, string>,
   }
 }
 
+/** Pure: an ES module that loads `packages` (kept whole: the bundler may not drop their exports) and stays alive (exits with BENCH_FLOOR_WARM=1). */
+export function floorModule(packages: readonly string[]): string {
+  const imports = packages.map((name, index) => `import * as m${String(index)} from ${JSON.stringify(name)};`);
+  return `${imports.join('\n')}\nglobalThis.floorModules = [${packages.map((_, index) => `m${String(index)}`).join(', ')}];\nif (process.env.BENCH_FLOOR_WARM !== '1') setInterval(() => {}, 1000);\nconsole.log('loaded');\n`;
+}
+
+/** Bundles the floor module into `dir/floor/main.js` and writes its code cache with `flags`; returns the `node` arguments that start it. */
+async function bundledFloor(packages: readonly string[], dir: string, flags: readonly string[], env: Record<string, string>): Promise<string[]> {
+  const source = path.join(dir, 'floor-src', 'main.js');
+  mkdirSync(path.dirname(source), { recursive: true });
+  writeFileSync(source, floorModule(packages));
+  const { bundleModule } = await import('../../scripts/bundle-nmi.ts');
+  const out = path.join(dir, 'floor');
+  await bundleModule(source, out);
+  const main = path.join(out, 'main.js');
+  const flagsHere = flags.map((flag) => flag.replace(/^--import=.*compile-cache\.js$/, `--import=${path.join(out, 'compile-cache.js')}`));
+  // A first start that exits by itself writes the cache, as the image build does.
+  execFileSync(process.execPath, [...flagsHere, main], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', ...env, BENCH_FLOOR_WARM: '1' }, stdio: 'ignore' });
+  return [...flagsHere, main];
+}
+
 /** The empty process of the same shape (runtime settings + libraries), split like the real one. */
 export async function floorSplit(options: FloorOptions): Promise<MemorySplit> {
   const output = probeOutput('floor');
   const code = 'for (const name of JSON.parse(process.env.BENCH_FLOOR_PACKAGES ?? "[]")) await import(name); setInterval(() => {}, 1000); console.log("loaded");';
-  const env = { ...withHeapProbe(options.runtime, output), BENCH_FLOOR_PACKAGES: JSON.stringify(options.packages) };
-  return measured(['--input-type=module', '-e', code], env, options.cwd, options.settleMs ?? 1500, (pid) => measureSplit(pid, output));
+  const packages = options.setup === undefined ? options.packages : [pathToFileURL(options.setup).href, ...options.packages];
+  const env = { ...withHeapProbe(options.runtime, output), BENCH_FLOOR_PACKAGES: JSON.stringify(packages) };
+  const args = options.bundle === undefined ? [...(options.nodeFlags ?? []), '--input-type=module', '-e', code] : await bundledFloor(packages, options.bundle.dir, options.bundle.flags, { ...options.runtime });
+  return measured(args, env, options.cwd, options.settleMs ?? 1500, (pid) => measureSplit(pid, output));
 }
 
 /** RSS of a plain `node -e "setInterval(…)"`: no flags, no libraries. */

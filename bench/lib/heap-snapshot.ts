@@ -4,7 +4,8 @@
  * seconds and grows the process, so the suites take it after their figures.
  * @module
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { writeHeapSnapshot } from './heap-probe.ts';
 
 interface SnapshotFile {
@@ -54,14 +55,19 @@ export function summarizeSnapshot(file: SnapshotFile, top = 15): HeapSummary {
   };
 }
 
-/** When BENCH_HEAP_SNAPSHOT=1: a snapshot of `pid` (started with the heap probe), summed, then deleted. */
+/**
+ * When BENCH_HEAP_SNAPSHOT=1: a snapshot of `pid` (started with the heap probe), summed, then deleted —
+ * or moved into the directory BENCH_HEAP_SNAPSHOT_KEEP names, to open in DevTools.
+ */
 export async function heapSnapshotSummary(pid: number, probeOutput: string): Promise<HeapSummary | undefined> {
   if (process.env['BENCH_HEAP_SNAPSHOT'] !== '1') return undefined;
   const path = await writeHeapSnapshot(pid, probeOutput);
+  const keep = process.env['BENCH_HEAP_SNAPSHOT_KEEP'];
   try {
     return summarizeSnapshot(JSON.parse(readFileSync(path, 'utf8')) as SnapshotFile);
   } finally {
-    rmSync(path, { force: true });
+    if (keep === undefined || keep === '') rmSync(path, { force: true });
+    else renameSync(path, join(keep, basename(path)));
   }
 }
 

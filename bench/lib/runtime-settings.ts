@@ -1,7 +1,8 @@
 /**
  * The runtime settings the images give MIC and NMI (`ENV` of the final stage of Dockerfile.mic and
- * Dockerfile.nmi: NODE_ENV, NODE_OPTIONS, MALLOC_ARENA_MAX), read from the Dockerfile of the build
- * being measured each run, so the benchmark and the images cannot drift apart.
+ * Dockerfile.nmi: NODE_ENV, NODE_OPTIONS, MALLOC_ARENA_MAX, and the `node` flags of the ENTRYPOINT),
+ * read from the Dockerfile of the build being measured each run, so the benchmark and the images
+ * cannot drift apart.
  * BENCH_DEFAULT_RUNTIME=1 measures plain `node` instead (no settings).
  * @module
  */
@@ -72,8 +73,29 @@ export function imageRuntime(component: Component, root: string = sourceRoot()):
   const wanted = ['NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
   const all = finalStageEnv(readFileSync(source, 'utf8'));
   // Only what shapes the Node.js process; PATH and the like stay the harness's.
-  const env = Object.fromEntries(Object.entries(all).filter(([key]) => wanted.includes(key) || key.startsWith('UV_') || key.startsWith('NODE_')));
+  const env = Object.fromEntries(Object.entries(all).filter(([key]) => wanted.includes(key) || key.startsWith('UV_') || key.startsWith('NODE_') || key.startsWith('MALLOC_')));
   return { env, source };
+}
+
+/**
+ * The `node` flags of the Dockerfile's last ENTRYPOINT (exec form: `["node", …flags, entry]`), with the
+ * image's `/app/dist/` paths (e.g. `--import=/app/dist/nmi/compile-cache.js`) moved to `buildDir`.
+ */
+export function entrypointNodeFlags(dockerfile: string, buildDir: string): string[] {
+  let entrypoint: unknown;
+  for (const line of logicalLines(dockerfile)) {
+    const instruction = /^\s*ENTRYPOINT\s+(.*)$/i.exec(line);
+    if (instruction !== null) entrypoint = JSON.parse(instruction[1] ?? '[]') as unknown;
+  }
+  if (!Array.isArray(entrypoint) || entrypoint[0] !== 'node') throw new Error(`no ENTRYPOINT ["node", …] in the Dockerfile: ${JSON.stringify(entrypoint)}`);
+  const flags = entrypoint.slice(1, -1).map(String);
+  return flags.map((flag) => flag.replaceAll('/app/dist/', `${buildDir}/`));
+}
+
+/** The image's `node` flags of `component` (ENTRYPOINT of Dockerfile.<component>), paths moved to `buildDir`; none with BENCH_DEFAULT_RUNTIME=1. */
+export function imageNodeFlags(component: Component, buildDir: string, root: string = sourceRoot()): string[] {
+  if (process.env['BENCH_DEFAULT_RUNTIME'] === '1' || process.env[`BENCH_${component.toUpperCase()}_DEFAULT_RUNTIME`] === '1') return [];
+  return entrypointNodeFlags(readFileSync(path.join(root, `Dockerfile.${component}`), 'utf8'), buildDir);
 }
 
 /** One line for the report: `NODE_OPTIONS=… MALLOC_ARENA_MAX=2 (Dockerfile.nmi)`. */

@@ -8,6 +8,8 @@
  * watches AAIs with its own informer.
  * @module
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { MicWorld, type MicProcess } from '../../test/support/mic-world.ts';
 import { compiledEntry, sourceRoot, useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
@@ -20,6 +22,7 @@ import { describeRuntime, imageRuntime } from '../lib/runtime-settings.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 import { activeMic, addScaleSets, AssignedWatcher, inParallel, seedIdentities, sleep } from '../lib/world.ts';
+import { componentNodeFlags } from '../../test/support/component-command.ts';
 
 /** The simulated ARM LRO latencies (ms): VMSS identity operations, VM identity operations. */
 export const LATENCY = { vm: 1000, vmss: 2000 };
@@ -215,14 +218,17 @@ async function failoverScenario(context: SuiteContext, figures: Figure[]): Promi
 
 /** What an empty process of MIC's shape costs: the same runtime settings and start-up libraries, none of MIC's code. */
 async function floorScenario(context: SuiteContext, figures: Figure[]): Promise<void> {
-  const packages = startupPackages(compiledEntry('mic'));
+  // main.js sets the process up, then loads run.js (MIC itself): both are loaded at start.
+  const entry = compiledEntry('mic');
+  const packages = [...new Set([...startupPackages(entry), ...startupPackages(path.join(path.dirname(entry), 'run.js'))])].sort();
   const runtime = imageRuntime('mic');
-  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot() });
+  const setup = path.join(path.dirname(entry), 'process-setup.js');
+  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot(), nodeFlags: componentNodeFlags('mic'), ...(existsSync(setup) ? { setup } : {}) });
   const plain = await plainNodeRss();
   const libraries = packages.filter((name) => !name.startsWith('node:')).join(', ');
   context.log(`MIC floor (${libraries}): ${describeSplit(floor)}; plain node ${plain.toFixed(1)} MB`);
   figures.push(
-    splitFigure('MIC floor: empty process, same runtime settings and start-up libraries', floor, `imports ${libraries} (MIC's static imports, found in its compiled entry); ${describeRuntime(runtime)}`),
+    splitFigure('MIC floor: empty process, same runtime settings and start-up libraries', floor, `imports ${libraries} (MIC's static imports, found in its compiled entry)${existsSync(setup) ? ' after its process set-up' : ''}; ${describeRuntime(runtime)}`),
     { name: 'plain node -e "setInterval(…)" RSS', unit: 'MB', summary: summarize([plain]), notes: 'no flags, no libraries' },
   );
 }

@@ -22,14 +22,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../../src/devenv/binaries.ts';
 import { assertNetnsPrerequisites, createTopology, IMDS_IP, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
 import { pidWithArgument } from '../../src/devenv/process.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { freePorts } from '../../src/devenv/ports.ts';
 import { MicWorld } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
-import { compiledEntry, sourceRoot, useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
+import { compiledEntry, nmiEntry, sourceRoot, useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { floorSplit, plainNodeRss, startupPackages } from '../lib/floor.ts';
 import { probeOutput, withHeapProbe } from '../lib/heap-probe.ts';
 import { describeHeapSummary, heapSnapshotSummary, type HeapSummary } from '../lib/heap-snapshot.ts';
@@ -39,6 +38,7 @@ import { describeRuntime, imageRuntime } from '../lib/runtime-settings.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 import { activeMic, boundIdentity, inParallel, sleep, waitAssigned } from '../lib/world.ts';
+import { nmiNodeArgs } from '../../test/support/component-command.ts';
 
 const LOAD = fileURLToPath(new URL('../fixtures/load.ts', import.meta.url));
 const BASELINE = fileURLToPath(new URL('../fixtures/baseline-server.ts', import.meta.url));
@@ -119,7 +119,7 @@ class NetnsBench {
       `NODE_EXTRA_CA_CERTS=${path.join(this.world.dir, 'sim-ca.pem')}`,
       ...Object.entries(imageRuntime('nmi').env).map(([key, value]) => `${key}=${value}`),
       process.execPath,
-      path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'),
+      ...nmiNodeArgs(),
       `--kubeconfig=${this.world.plane.kubeconfigPath}`,
       `--node=${this.node}`,
       `--ipt-dnat-address=${gateway}`,
@@ -480,14 +480,17 @@ async function memory(world: MicWorld, populated: Populated, context: SuiteConte
   // The floor: an empty process of NMI's shape (same runtime settings, same start-up libraries).
   const packages = startupPackages(compiledEntry('nmi'));
   const libraries = packages.filter((name) => !name.startsWith('node:')).join(', ');
-  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot() });
+  // Bundled and started with the image's node flags when NMI is (the floor of the same shape).
+  const flags = JSON.parse(process.env['POD_IDENTITY_NMI_NODE_ARGS'] ?? '[]') as string[];
+  const bundled = nmiEntry() !== compiledEntry('nmi');
+  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot(), ...(bundled ? { bundle: { dir: path.dirname(path.dirname(nmiEntry())), flags } } : {}) });
   const plain = await plainNodeRss();
   context.log(`NMI floor (${libraries}): ${describeSplit(floor)}; plain node ${fixed(plain, 1)} MB`);
   const middle = splits[Math.floor(splits.length / 2)]!;
   figures.push(
     { name: `rootless: NMI RSS, ${POD_COUNT} pods, ${IDENTITY_COUNT} identities`, unit: 'MB', summary: summarize(nmiRss), target: { kind: 'max', value: 75, statistic: 'max', source: "issue 17: ≤ 75 MB with the image's runtime settings (TARGETS.md: 90)" }, notes: `after one token request per pod (50 tokens cached); max of 5 samples per run, ${runs} NMI starts; ${describeRuntime(runtime)}`, details: { split: splitRecord(middle) } },
     splitFigure(`rootless: NMI RSS split, ${POD_COUNT} pods`, middle, `one run; heap probe (SIGUSR2) + smaps_rollup at one moment${heap === undefined ? '' : `; ${describeHeapSummary(heap)}`}`, heap?.byType),
-    splitFigure("NMI floor: empty process, same runtime settings and start-up libraries", floor, `imports ${libraries} (NMI's static imports, found in its compiled entry)`),
+    splitFigure("NMI floor: empty process, same runtime settings and start-up libraries", floor, `imports ${libraries} (NMI's static imports, found in its compiled entry)${bundled ? ', bundled and started as the image starts NMI' : ''}`),
     { name: 'plain node -e "setInterval(…)" RSS', unit: 'MB', summary: summarize([plain]), notes: 'no flags, no libraries' },
   );
 }
@@ -632,7 +635,7 @@ export const nmiSuite: Suite = {
     useCompiledBuild();
     const wanted = wantedScenarios('BENCH_NMI_SCENARIOS', ['throughput', 'neighbour', 'singleflight', 'firsttoken', 'memory', 'lowrate', 'startup']);
     const figures: Figure[] = [];
-    const params: Params = { nmiBuild: 'dist (compiled)', sourceRoot: sourceRoot(), nmiRuntime: describeRuntime(imageRuntime('nmi')), scenarios: [...wanted].join(',') };
+    const params: Params = { nmiBuild: nmiEntry() === compiledEntry('nmi') ? 'dist (tsc)' : `bundle (scripts/bundle-nmi.ts), node ${process.env['POD_IDENTITY_NMI_NODE_ARGS'] ?? '[]'}`, sourceRoot: sourceRoot(), nmiRuntime: describeRuntime(imageRuntime('nmi')), scenarios: [...wanted].join(',') };
     const world = await MicWorld.start({ scaleSetNodes: 2, vmNodes: 0, lroDurationMs: { vm: 200, vmss: 300 } });
     try {
       await activeMic(world, 'mic-bench-nmi');

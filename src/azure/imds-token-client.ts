@@ -12,7 +12,8 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { Agent as HttpAgent } from 'node:http';
+import { nodeHttp } from '../lib/node-http.ts';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { requestText } from '../lib/http-request.ts';
 import { backoffDelay, parseRetryAfter, type BackoffPolicy } from '../lib/backoff.ts';
@@ -188,7 +189,7 @@ export class ImdsTokenClient {
   private readonly onRetry: ((event: ImdsRetryEvent) => void) | undefined;
   /** node:http rather than undici: undici's WASM parser brings V8's WebAssembly compilers (~15 MB RSS in NMI). */
   private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
+  private readonly send: typeof nodeHttp.request;
 
   constructor(options: ImdsTokenClientOptions = {}) {
     const endpoint = new URL(options.endpoint ?? IMDS_ENDPOINT);
@@ -204,8 +205,8 @@ export class ImdsTokenClient {
     // At most maxConnections requests at once; more wait for a free connection (inside the attempt's timeout).
     const pool = { keepAlive: true, maxSockets: options.maxConnections ?? 5, timeout: options.keepAliveTimeoutMs ?? 30_000 };
     const secure = endpoint.protocol === 'https:';
-    this.agent = secure ? new HttpsAgent(pool) : new HttpAgent(pool);
-    this.send = secure ? httpsRequest : httpRequest;
+    this.agent = secure ? new HttpsAgent(pool) : new nodeHttp.Agent(pool);
+    this.send = secure ? httpsRequest : nodeHttp.request;
   }
 
   /**

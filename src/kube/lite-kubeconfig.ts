@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpAgent } from 'node:http';
+import { nodeHttp } from '../lib/node-http.ts';
 import { Agent as HttpsAgent } from 'node:https';
 import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
@@ -129,7 +130,7 @@ export interface LoadKubeAccessOptions {
  */
 function connectionPool(settings: Settings): HttpAgent {
   const pool = { keepAlive: true, timeout: IDLE_CONNECTION_MS };
-  if (!settings.server.startsWith('https:')) return new HttpAgent(pool);
+  if (!settings.server.startsWith('https:')) return new nodeHttp.Agent(pool);
   // One TLS context for all connections: given `ca`/`cert`/`key` instead, every new socket parses them
   // into a context of its own (MIC opens dozens during a wave, and glibc keeps what they freed).
   const secureContext = createSecureContext({

@@ -6,7 +6,8 @@
  * headers and body timeouts did.
  * @module
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { nodeHttp } from '../lib/node-http.ts';
 import { request as httpsRequest } from 'node:https';
 import type { PreparedRequest } from './access.ts';
 
@@ -55,7 +56,7 @@ async function viaUndici(url: URL, prepared: PreparedRequest, init: KubeRequestI
 }
 
 function viaNodeHttp(url: URL, prepared: PreparedRequest, init: KubeRequestInit): Promise<KubeResponse> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const send = url.protocol === 'https:' ? httpsRequest : nodeHttp.request;
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...init.headers };
     if (init.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(init.body));

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Logger } from 'pino';
+import { serveNodeHttpWithoutUndici } from '../lib/esm-node-http.ts';
 import { resolveCloud } from '../azure/clouds.ts';
 import { identifiedAccess, KUBE_COMPONENT, kubeUserAgent } from '../kube/client-identity.ts';
 import { loadKubeAccess } from '../kube/lite-kubeconfig.ts';
@@ -19,7 +20,6 @@ import { runAll, runnable, stopsEarly, type Runnable } from '../lib/lifecycle.ts
 import { LogFileError } from '../lib/log-file.ts';
 import { createLogger } from '../lib/logger.ts';
 import { buildMetricsApp } from '../lib/metrics-app.ts';
-import { profileServer } from '../lib/profile-app.ts';
 import { ConfigError, nmiHelp, parseNmiCommand, type NmiConfig } from './config.ts';
 import { buildNmiApp } from './http/app.ts';
 import { NmiHandler } from './http/handler.ts';
@@ -201,11 +201,13 @@ export async function runNmi(config: NmiConfig, env: NodeJS.ProcessEnv, signal: 
   const taintKey = config.iptables.notReadyTaint;
   const startupTaint =
     taintKey === undefined ? undefined : startupTaintRemoval({ kubeConfig, nodeName: config.nodeName, key: taintKey, logger, clock, installed: installed.promise, synced });
+  // Loaded only with --enableProfile: node:inspector and the profile app stay out of NMI otherwise.
+  const profile = config.profileServer === undefined ? undefined : (await import('../lib/profile-app.ts')).profileServer({ program: 'nmi', port: config.profileServer.port, logger, clock });
   const parts: Runnable[] = [
     stopsEarly(health, signal),
     stopsEarly(metricsServer, signal),
     // Closes at SIGTERM too, so the NMI replacing this one (handover) gets the port.
-    ...(config.profileServer === undefined ? [] : [stopsEarly(profileServer({ program: 'nmi', port: config.profileServer.port, logger, clock }), signal)]),
+    ...(profile === undefined ? [] : [stopsEarly(profile, signal)]),
     // Under a handover the successor keeps the rules; a stopping NMI must not put back a chain the
     // successor retired (a migration chain) while it lingers.
     ...(config.iptables.manage ? [reusePort ? stopsEarly(iptables, signal) : iptables] : []),
@@ -308,6 +310,10 @@ export async function nmiMain(argv: readonly string[], env: NodeJS.ProcessEnv, s
 }
 
 if (import.meta.main) {
+  // NMI's own modules read node:http's CommonJS exports; this keeps the Azure SDK, loaded on demand for
+  // service principals and federated identities, from loading Node's undici when run unbundled (the
+  // image's bundle gets the same from scripts/bundle-nmi.ts).
+  serveNodeHttpWithoutUndici();
   const stop = new AbortController();
   for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => { stop.abort(name); });
   process.exitCode = await nmiMain(process.argv.slice(2), process.env, stop.signal);

@@ -8,13 +8,12 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { repoRoot } from '../../src/devenv/binaries.ts';
 import type { NetnsTopology } from '../../src/devenv/netns.ts';
 import { freePorts } from '../../src/devenv/ports.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { kubectlJson, type Plane } from './chart.ts';
 import { micProcess, type MicProcess } from './mic-world.ts';
+import { componentEntry, componentNodeFlags, nmiNodeArgs } from './component-command.ts';
 
 export interface EnvVar {
   readonly name: string;
@@ -94,7 +93,7 @@ export async function startChartMic(container: ChartContainer, options: ChartMic
   args = withFlag(args, 'http-probe-port', String(healthPort));
   args = withFlag(args, 'prometheus-port', String(metricsPort));
   args = [...args, `--kubeconfig=${options.kubeconfig}`, `--leader-election-instance=${options.name}`, '--health-bind-address=127.0.0.1', '--metrics-bind-address=127.0.0.1'];
-  const child = spawn(process.execPath, [path.join(repoRoot, process.env['POD_IDENTITY_MIC_ENTRY'] ?? 'src/mic/main.ts'), ...args], {
+  const child = spawn(process.execPath, [...componentNodeFlags('mic'), componentEntry('mic'), ...args], {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -126,5 +125,5 @@ export function chartNmiCommand(container: ChartContainer, options: ChartNmiOpti
 export function startChartNmi(topo: NetnsTopology, container: ChartContainer, options: ChartNmiOptions): Promise<ManagedProcess> {
   const { args, env } = chartNmiCommand(container, options);
   const variables = Object.entries({ PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', NODE_EXTRA_CA_CERTS: options.caFile, ...env }).map(([name, value]) => `${name}=${value}`);
-  return topo.start(topo.node, options.name, 'env', ['-i', ...variables, process.execPath, path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'), ...args]);
+  return topo.start(topo.node, options.name, 'env', ['-i', ...variables, process.execPath, ...nmiNodeArgs(), ...args]);
 }

@@ -33,6 +33,7 @@ import { startControlPlane, type ControlPlane } from '../../src/devenv/control-p
 import { installUpstreamCrds } from './upstream-crds.ts';
 import { seedMicPrincipal, writeSimAzureJson } from '../../src/sim/azure-json.ts';
 import { controlPlane } from '../harness/context.ts';
+import { componentNodeFlags } from './component-command.ts';
 
 export const SUBSCRIPTION = '00000000-0000-0000-0000-0000000000aa';
 export const NODE_GROUP = 'MC_test_cluster_westeurope';
@@ -213,7 +214,7 @@ export class MicWorld {
 
   /**
    * Starts MIC (src/mic/main.ts on this Node, or POD_IDENTITY_MIC_ENTRY such as dist/src/mic/main.js,
-   * the compiled build as images run it) the way the sandbox does, with a short leader lease and no
+   * the compiled build as images run it, after the flags of POD_IDENTITY_MIC_NODE_ARGS) the way the sandbox does, with a short leader lease and no
    * identity removal grace; extra flags appended. Its log is in a dir of its own under the world's.
    */
   async startMic(name: string, extraArgs: readonly string[] = [], env: Record<string, string> = {}): Promise<MicProcess> {
@@ -225,6 +226,7 @@ export class MicWorld {
       cloudconfigPath: this.azureJsonPath,
       instance: name,
       ...(entry === undefined ? {} : { entry: path.join(repoRoot, entry) }),
+      nodeArgs: componentNodeFlags('mic'),
       extraArgs: ['--leader-election-duration=4s', '--identity-removal-grace-period=0s', ...extraArgs],
       env,
     });

@@ -18,6 +18,7 @@ import { repoRoot } from '../../src/devenv/binaries.ts';
 import { IMDS_IP, nodeCommand, waitForLogLine, type NetnsTopology, type PodNamespace } from '../../src/devenv/netns.ts';
 import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { expectedChainRules, expectedGuardRules, jumpPositions, listingLines, type IptablesConfig } from '../../src/nmi/node/iptables/rules.ts';
+import { nmiNodeArgs } from './component-command.ts';
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../e2e/fixtures/${name}`, import.meta.url));
 export const IMDS_RELAY = fixture('imds-relay.ts');
@@ -54,7 +55,7 @@ export interface NodeNmiOptions {
 /** The NMI command line for the node namespace (upstream flags plus ours). */
 export function nodeNmiArgs(options: NodeNmiOptions): string[] {
   return [
-    path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'),
+    ...nmiNodeArgs(),
     `--kubeconfig=${options.kubeconfig}`,
     `--node=${options.node}`,
     `--ipt-dnat-address=${options.dnatIp}`,

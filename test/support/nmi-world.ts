@@ -8,9 +8,9 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import path from 'node:path';
-import { repoRoot } from '../../src/devenv/binaries.ts';
 import { freePorts } from '../../src/devenv/ports.ts';
 import type { MicWorld } from './mic-world.ts';
+import { nmiNodeArgs } from './component-command.ts';
 
 export interface NmiProcess {
   readonly node: string;
@@ -41,7 +41,7 @@ export async function startNmi(world: MicWorld, node: string, args: readonly str
   const child = spawn(
     process.execPath,
     [
-      path.join(repoRoot, process.env['POD_IDENTITY_NMI_ENTRY'] ?? 'src/nmi/main.ts'),
+      ...nmiNodeArgs(),
       `--kubeconfig=${world.plane.kubeconfigPath}`,
       `--node=${node}`,
       '--manage-iptables=false',

@@ -7,7 +7,7 @@
  * @module
  */
 import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { STATUS_CODES } from 'node:http';
+import { nodeHttp } from '../../lib/node-http.ts';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeError } from '../../lib/errors.ts';
@@ -51,7 +51,7 @@ export function clientErrorAnswer(code: string | undefined): ImdsError {
 /** A complete HTTP/1.1 error answer written straight to a socket (parser errors, CONNECT). */
 export function rawErrorResponse(error: ImdsError): string {
   const body = JSON.stringify(imdsErrorBody(error));
-  return `HTTP/1.1 ${String(error.status)} ${STATUS_CODES[error.status] ?? ''}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`;
+  return `HTTP/1.1 ${String(error.status)} ${nodeHttp.STATUS_CODES[error.status] ?? ''}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${String(Buffer.byteLength(body))}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 /**

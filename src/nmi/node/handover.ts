@@ -5,7 +5,7 @@
  * so whatever answers /readyz on that port afterwards is the successor.
  * @module
  */
-import { request } from 'node:http';
+import { nodeHttp } from '../../lib/node-http.ts';
 import type { Logger } from 'pino';
 import type { Clock } from '../../lib/clock.ts';
 import { describeError } from '../../lib/errors.ts';
@@ -64,7 +64,7 @@ export async function probeAnyReady(urls: readonly string[], timeoutMs = 1_000):
 /** GET `url`: true on 200 within `timeoutMs`; false on any other status, error or timeout. */
 export function probeReady(url: string, timeoutMs = 1_000): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(url, { method: 'GET', timeout: timeoutMs, headers: { connection: 'close' } }, (response) => {
+    const req = nodeHttp.request(url, { method: 'GET', timeout: timeoutMs, headers: { connection: 'close' } }, (response) => {
       response.resume();
       resolve(response.statusCode === 200);
     });

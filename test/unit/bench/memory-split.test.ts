@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { beforeIndex, lookupBefore, type SavedReport } from '../../../bench/lib/compare.ts';
-import { staticImports } from '../../../bench/lib/floor.ts';
+import { floorModule, staticImports } from '../../../bench/lib/floor.ts';
 import type { HeapProbe } from '../../../bench/lib/heap-probe.ts';
 import { splitMemory } from '../../../bench/lib/memory-split.ts';
 import { parseSmapsRollup } from '../../../bench/lib/proc.ts';
@@ -38,6 +38,14 @@ describe('bench memory split', () => {
       "const lazy = await import('@azure/identity');",
     ].join('\n');
     expect(staticImports(source)).toEqual(['./a.js', 'fastify', 'node:process', '../b.js', 'pino', 'prom-client']);
+  });
+
+  it('writes a floor module that keeps every library whole and imports nothing else', () => {
+    const module = floorModule(['fastify', 'node:tls']);
+    expect(staticImports(module)).toEqual(['fastify', 'node:tls']);
+    expect(module).toContain('import * as m0 from "fastify";');
+    expect(module).toContain('globalThis.floorModules = [m0, m1];');
+    expect(module).toContain("if (process.env.BENCH_FLOOR_WARM !== '1') setInterval(");
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { finalStageEnv } from '../../../bench/lib/runtime-settings.ts';
+import { entrypointNodeFlags, finalStageEnv } from '../../../bench/lib/runtime-settings.ts';
 
 describe('bench runtime settings from a Dockerfile', () => {
   it("takes the final stage's ENV, continued lines and quoted values", () => {
@@ -25,6 +25,17 @@ describe('bench runtime settings from a Dockerfile', () => {
     });
   });
 
+  it("takes the last ENTRYPOINT's node flags, the image's /app/dist paths moved to the bench's build", () => {
+    const dockerfile = [
+      'ENTRYPOINT ["node", "/app/old.js"]',
+      'FROM base',
+      'ENTRYPOINT ["node", "--optimize-for-size", \\',
+      '  "--import=/app/dist/nmi/compile-cache.js", "/app/dist/nmi/main.js"]',
+    ].join('\n');
+    expect(entrypointNodeFlags(dockerfile, '/b/1')).toEqual(['--optimize-for-size', '--import=/b/1/nmi/compile-cache.js']);
+    expect(() => entrypointNodeFlags('ENTRYPOINT ["/bin/sh"]', '/b')).toThrow(/ENTRYPOINT/);
+  });
+
   it('reads the repository Dockerfiles as they are', async () => {
     const { imageRuntime } = await import('../../../bench/lib/runtime-settings.ts');
     for (const component of ['mic', 'nmi'] as const) {
@@ -32,5 +43,7 @@ describe('bench runtime settings from a Dockerfile', () => {
       expect(settings.env['NODE_OPTIONS']).toMatch(/--/);
       expect(settings.source).toMatch(new RegExp(`Dockerfile\\.${component}$`));
     }
+    const { imageNodeFlags } = await import('../../../bench/lib/runtime-settings.ts');
+    expect(imageNodeFlags('nmi', '/b')).toContain('--import=/b/nmi/compile-cache.js');
   });
 });

@@ -27,6 +27,8 @@ export interface MicLaunchOptions {
   readonly instance: string;
   /** The script Node runs; default {@link MIC_ENTRY}. */
   readonly entry?: string;
+  /** `node` flags before the entry (the benchmark gives the image ENTRYPOINT's). */
+  readonly nodeArgs?: readonly string[];
   /** After the common flags (a later flag wins). */
   readonly extraArgs?: readonly string[];
   /** Over MIC's environment (`PATH`, `MIC_POD_NAMESPACE=kube-system`). */
@@ -45,6 +47,7 @@ export function micCommand(options: MicLaunchOptions & { readonly healthPort: nu
   return {
     file: process.execPath,
     args: [
+      ...(options.nodeArgs ?? []),
       options.entry ?? MIC_ENTRY,
       `--kubeconfig=${options.kubeconfigPath}`,
       `--cloudconfig=${options.cloudconfigPath}`,

@@ -13,7 +13,7 @@
  *   apart by source address as it does on a node.
  * @module
  */
-import { request } from 'node:http';
+import { nodeHttp } from '../../../lib/node-http.ts';
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -212,7 +212,7 @@ async function startNetnsNode(options: NodeOptions): Promise<SandboxNode> {
 
 /** One HTTP request to NMI from a pod's 127.x address. */
 function requestFrom(port: number, from: string, requestPath: string, timeoutMs = 90_000): Promise<TokenAnswer> {
-  const req = request({ host: '127.0.0.1', port, localAddress: from, path: requestPath, headers: { Metadata: 'true' }, agent: false, timeout: timeoutMs });
+  const req = nodeHttp.request({ host: '127.0.0.1', port, localAddress: from, path: requestPath, headers: { Metadata: 'true' }, agent: false, timeout: timeoutMs });
   req.on('timeout', () => req.destroy(new Error(`request to NMI from ${from} timed out`)));
   return requestText(req);
 }
