@@ -17,6 +17,7 @@ import { CountsBuilder, type ReliabilityScenario, type Scale, type ScenarioConte
 import { secretBreaches } from './secret-scan.ts';
 import { flatness, median, pidWithArgument, sampleProcess, type ResourceSample, type SampleField } from './soak-sampler.ts';
 import { judge, timedTokenRequest, type SoakIdentity, type SoakPod, type TrafficKind } from './soak-traffic.ts';
+import { imageRuntime } from '../../bench/lib/runtime-settings.ts';
 
 interface SoakPlan {
   readonly seconds: number;
@@ -35,9 +36,9 @@ const PLANS: Readonly<Record<Scale, SoakPlan>> = {
   full: { seconds: 600, sampleEveryMs: 5_000, livePods: 8, churnEveryMs: 1_000, workers: 4, maxRequestsPerSecond: 20, settleMs: 60_000 },
 };
 
-/** The images' runtime settings (Dockerfile.mic, Dockerfile.nmi). */
-const MIC_RUNTIME = { NODE_ENV: 'production', NODE_OPTIONS: '--max-old-space-size=192 --max-semi-space-size=2', MALLOC_ARENA_MAX: '2' };
-const NMI_RUNTIME = { NODE_ENV: 'production', NODE_OPTIONS: '--max-old-space-size=96 --max-semi-space-size=4', MALLOC_ARENA_MAX: '2' };
+/** The images' runtime environment, read from Dockerfile.mic and Dockerfile.nmi (as the benchmark does). */
+const MIC_RUNTIME = imageRuntime('mic').env;
+const NMI_RUNTIME = imageRuntime('nmi').env;
 
 const NS = 'soak';
 const RESOURCES = ['https://management.azure.com/', 'https://vault.azure.net'];
