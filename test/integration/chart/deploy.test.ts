@@ -177,6 +177,19 @@ describe('chart and plain manifests', () => {
     expect(plain.stderr).toContain('/nmi/authorityHost');
   });
 
+  it("nmi.runtimeProfile=throughput runs the image's entry point without its V8 flags; memory (the default) keeps the ENTRYPOINT; anything else is refused", async () => {
+    const entrypointLine = readFileSync(path.join(repoRoot, 'Dockerfile.nmi'), 'utf8').split('\n').filter((line) => line.startsWith('ENTRYPOINT ')).pop() ?? '';
+    const entrypoint = JSON.parse(entrypointLine.slice('ENTRYPOINT '.length)) as string[];
+    const v8Flags = entrypoint.filter((arg) => arg.startsWith('--') && !arg.startsWith('--import='));
+    expect(v8Flags).toEqual(['--optimize-for-size', '--max-opt=2']);
+    const commandOf = (manifests: Manifest[]): string[] | undefined => (containerOf(manifests, 'DaemonSet') as { command?: string[] }).command;
+    expect(commandOf(await render(['--set', 'nmi.runtimeProfile=throughput']))).toEqual(entrypoint.filter((arg) => !v8Flags.includes(arg)));
+    expect(commandOf(await render([]))).toBeUndefined();
+    const wrong = await helm(['template', 'x', CHART, '--set', 'nmi.runtimeProfile=fast']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('runtimeProfile');
+  });
+
   it('migration mode: NMI on its own chain and ports upstream’s NMI does not hold, MIC sharing upstream’s Endpoints lock, and the arguments parse', async () => {
     const manifests = await render(['--set', 'migration.fromAadPodIdentity.enabled=true', '--set', 'migration.fromAadPodIdentity.upstreamLockNamespace=default', '--set', 'metrics.serviceMonitor.enabled=true']);
     const nmiArgs = containerOf(manifests, 'DaemonSet').args;
