@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/reports/**', 'charts/**', 'deploy/**', 'tools/**'] },
+  { ignores: ['dist/**', '.bench-dist/**', 'node_modules/**', 'coverage/**', 'bench/reports/**', 'charts/**', 'deploy/**', 'tools/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
