@@ -51,13 +51,18 @@ export function useCompiledBuild(): void {
   execFileSync(process.execPath, [bundler, outDir], { stdio: 'inherit' });
   const entry = nmiEntry();
   const flags = imageNodeFlags('nmi', outDir, root);
-  // The image writes the cache at build time with its settings (the cache is keyed by V8's flags).
-  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', `await import(${JSON.stringify(entry)})`], {
-    env: { PATH: process.env['PATH'] ?? '', ...imageRuntime('nmi', root).env },
-    stdio: 'inherit',
-  });
+  writeCodeCache(flags, entry, imageRuntime('nmi', root).env);
   process.env['POD_IDENTITY_NMI_ENTRY'] = path.relative(repoRoot, entry);
   process.env['POD_IDENTITY_NMI_NODE_ARGS'] = JSON.stringify(flags);
+}
+
+/**
+ * Imports `entry` once with `node` flags `flags` (among them the bundle's compile-cache preload) and
+ * `env`, so that V8's code cache is written, as the image build does: the cache is keyed by V8's
+ * flags. The module must not keep the process alive.
+ */
+export function writeCodeCache(flags: readonly string[], entry: string, env: Readonly<Record<string, string>>): void {
+  execFileSync(process.execPath, [...flags, '--input-type=module', '-e', `await import(${JSON.stringify(entry)})`], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: 'inherit' });
 }
 
 /** What the launchers start for NMI after {@link useCompiledBuild}: the bundle, else tsc's entry. */

@@ -5,10 +5,11 @@
  * the project's own code. Beside it, a plain `node -e "setInterval(…)"`.
  * @module
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeCodeCache } from './compiled-build.ts';
 import { probeOutput, withHeapProbe } from './heap-probe.ts';
 import { measureSplit, type MemorySplit } from './memory-split.ts';
 import { rssMb } from './proc.ts';
@@ -90,8 +91,7 @@ async function bundledFloor(packages: readonly string[], dir: string, flags: rea
   await bundleModule(source, out);
   const main = path.join(out, 'main.js');
   const flagsHere = flags.map((flag) => flag.replace(/^--import=.*compile-cache\.js$/, `--import=${path.join(out, 'compile-cache.js')}`));
-  // A first start that exits by itself writes the cache, as the image build does.
-  execFileSync(process.execPath, [...flagsHere, main], { cwd: dir, env: { PATH: process.env['PATH'] ?? '', ...env, BENCH_FLOOR_WARM: '1' }, stdio: 'ignore' });
+  writeCodeCache(flagsHere, main, { ...env, BENCH_FLOOR_WARM: '1' });
   return [...flagsHere, main];
 }
 

@@ -66,10 +66,15 @@ export function finalStageEnv(dockerfile: string): Record<string, string> {
   return env;
 }
 
+/** BENCH_DEFAULT_RUNTIME=1 (or BENCH_<COMPONENT>_DEFAULT_RUNTIME=1): measure plain `node`, without the image's settings. */
+function plainNodeWanted(component: Component): boolean {
+  return process.env['BENCH_DEFAULT_RUNTIME'] === '1' || process.env[`BENCH_${component.toUpperCase()}_DEFAULT_RUNTIME`] === '1';
+}
+
 /** The image's runtime environment of `component`, from Dockerfile.<component> of the measured source root. */
 export function imageRuntime(component: Component, root: string = sourceRoot()): RuntimeSettings {
   const source = path.join(root, `Dockerfile.${component}`);
-  if (process.env['BENCH_DEFAULT_RUNTIME'] === '1' || process.env[`BENCH_${component.toUpperCase()}_DEFAULT_RUNTIME`] === '1') return { env: {}, source: 'none (BENCH_DEFAULT_RUNTIME=1: plain node)' };
+  if (plainNodeWanted(component)) return { env: {}, source: 'none (BENCH_DEFAULT_RUNTIME=1: plain node)' };
   const wanted = ['NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX'];
   const all = finalStageEnv(readFileSync(source, 'utf8'));
   // Only what shapes the Node.js process; PATH and the like stay the harness's.
@@ -94,7 +99,7 @@ export function entrypointNodeFlags(dockerfile: string, buildDir: string): strin
 
 /** The image's `node` flags of `component` (ENTRYPOINT of Dockerfile.<component>), paths moved to `buildDir`; none with BENCH_DEFAULT_RUNTIME=1. */
 export function imageNodeFlags(component: Component, buildDir: string, root: string = sourceRoot()): string[] {
-  if (process.env['BENCH_DEFAULT_RUNTIME'] === '1' || process.env[`BENCH_${component.toUpperCase()}_DEFAULT_RUNTIME`] === '1') return [];
+  if (plainNodeWanted(component)) return [];
   return entrypointNodeFlags(readFileSync(path.join(root, `Dockerfile.${component}`), 'utf8'), buildDir);
 }
 

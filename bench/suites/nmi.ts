@@ -38,7 +38,7 @@ import { describeRuntime, imageRuntime } from '../lib/runtime-settings.ts';
 import { summarize } from '../lib/stats.ts';
 import type { Figure, Suite, SuiteContext } from '../lib/types.ts';
 import { activeMic, boundIdentity, inParallel, sleep, waitAssigned } from '../lib/world.ts';
-import { nmiNodeArgs } from '../../test/support/component-command.ts';
+import { componentNodeFlags, nmiNodeArgs } from '../../test/support/component-command.ts';
 
 const LOAD = fileURLToPath(new URL('../fixtures/load.ts', import.meta.url));
 const BASELINE = fileURLToPath(new URL('../fixtures/baseline-server.ts', import.meta.url));
@@ -481,9 +481,8 @@ async function memory(world: MicWorld, populated: Populated, context: SuiteConte
   const packages = startupPackages(compiledEntry('nmi'));
   const libraries = packages.filter((name) => !name.startsWith('node:')).join(', ');
   // Bundled and started with the image's node flags when NMI is (the floor of the same shape).
-  const flags = JSON.parse(process.env['POD_IDENTITY_NMI_NODE_ARGS'] ?? '[]') as string[];
   const bundled = nmiEntry() !== compiledEntry('nmi');
-  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot(), ...(bundled ? { bundle: { dir: path.dirname(path.dirname(nmiEntry())), flags } } : {}) });
+  const floor = await floorSplit({ runtime: runtime.env, packages, cwd: sourceRoot(), ...(bundled ? { bundle: { dir: path.dirname(path.dirname(nmiEntry())), flags: componentNodeFlags('nmi') } } : {}) });
   const plain = await plainNodeRss();
   context.log(`NMI floor (${libraries}): ${describeSplit(floor)}; plain node ${fixed(plain, 1)} MB`);
   const middle = splits[Math.floor(splits.length / 2)]!;
@@ -635,7 +634,7 @@ export const nmiSuite: Suite = {
     useCompiledBuild();
     const wanted = wantedScenarios('BENCH_NMI_SCENARIOS', ['throughput', 'neighbour', 'singleflight', 'firsttoken', 'memory', 'lowrate', 'startup']);
     const figures: Figure[] = [];
-    const params: Params = { nmiBuild: nmiEntry() === compiledEntry('nmi') ? 'dist (tsc)' : `bundle (scripts/bundle-nmi.ts), node ${process.env['POD_IDENTITY_NMI_NODE_ARGS'] ?? '[]'}`, sourceRoot: sourceRoot(), nmiRuntime: describeRuntime(imageRuntime('nmi')), scenarios: [...wanted].join(',') };
+    const params: Params = { nmiBuild: nmiEntry() === compiledEntry('nmi') ? 'dist (tsc)' : `bundle (scripts/bundle-nmi.ts), node ${componentNodeFlags('nmi').join(' ')}`, sourceRoot: sourceRoot(), nmiRuntime: describeRuntime(imageRuntime('nmi')), scenarios: [...wanted].join(',') };
     const world = await MicWorld.start({ scaleSetNodes: 2, vmNodes: 0, lroDurationMs: { vm: 200, vmss: 300 } });
     try {
       await activeMic(world, 'mic-bench-nmi');

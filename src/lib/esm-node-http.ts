@@ -9,6 +9,7 @@
  * @module
  */
 import { registerHooks } from 'node:module';
+import { nodeHttp } from './node-http.ts';
 
 /** The exports of `node:http` that load undici when read. */
 export const UNDICI_BACKED_EXPORTS: readonly string[] = ['WebSocket', 'CloseEvent', 'MessageEvent'];
@@ -18,7 +19,7 @@ export const isNodeHttp = (specifier: string): boolean => specifier === 'node:ht
 
 /** Source of an ES module with the exports of `node:http` (values read once, at its evaluation) except {@link UNDICI_BACKED_EXPORTS}. */
 export function nodeHttpModuleSource(): string {
-  const names = Object.keys(process.getBuiltinModule('node:http')).filter((name) => !UNDICI_BACKED_EXPORTS.includes(name) && /^[A-Za-z_$][\w$]*$/.test(name));
+  const names = Object.keys(nodeHttp).filter((name) => !UNDICI_BACKED_EXPORTS.includes(name) && /^[A-Za-z_$][\w$]*$/.test(name));
   return [
     "const http = process.getBuiltinModule('node:http');",
     'export default http;',
