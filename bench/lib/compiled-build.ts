@@ -53,7 +53,17 @@ export function useCompiledBuild(): void {
   const flags = imageNodeFlags('nmi', outDir, root);
   writeCodeCache(flags, entry, imageRuntime('nmi', root).env);
   process.env['POD_IDENTITY_NMI_ENTRY'] = path.relative(repoRoot, entry);
-  process.env['POD_IDENTITY_NMI_NODE_ARGS'] = JSON.stringify(flags);
+  process.env['POD_IDENTITY_NMI_NODE_ARGS'] = JSON.stringify([...flags, ...extraNodeArgs()]);
+}
+
+/**
+ * BENCH_NMI_EXTRA_NODE_ARGS='["--cpu-prof", …]' (a JSON array): `node` flags added after the image's to
+ * every NMI and baseline server the NMI suite starts, to profile them (--cpu-prof, --perf-prof, --trace-gc).
+ */
+export function extraNodeArgs(): string[] {
+  const extra = JSON.parse(process.env['BENCH_NMI_EXTRA_NODE_ARGS'] ?? '[]') as unknown;
+  if (!Array.isArray(extra) || !extra.every((flag) => typeof flag === 'string')) throw new Error(`BENCH_NMI_EXTRA_NODE_ARGS must be a JSON array of strings: ${String(process.env['BENCH_NMI_EXTRA_NODE_ARGS'])}`);
+  return extra;
 }
 
 /**

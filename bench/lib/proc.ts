@@ -10,6 +10,8 @@ const KB_PER_MB = 1024;
 
 export interface ProcessStats {
   readonly cpuSeconds: number;
+  /** The part of cpuSeconds spent in the kernel (system calls: socket writes, page faults). */
+  readonly systemSeconds: number;
   readonly rssMb: number;
 }
 
@@ -19,13 +21,20 @@ export function parseCpuSeconds(stat: string): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** System (kernel) CPU seconds from `/proc/<pid>/stat`. */
+export function parseSystemSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[12]) / CLK_TCK;
+}
+
 /** VmRSS of `/proc/<pid>/status` in MB. */
 export function parseRssMb(status: string): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) / KB_PER_MB;
 }
 
 export function processStats(pid: number): ProcessStats {
-  return { cpuSeconds: parseCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')), rssMb: parseRssMb(readFileSync(`/proc/${pid}/status`, 'utf8')) };
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return { cpuSeconds: parseCpuSeconds(stat), systemSeconds: parseSystemSeconds(stat), rssMb: parseRssMb(readFileSync(`/proc/${pid}/status`, 'utf8')) };
 }
 
 export function rssMb(pid: number): number {

@@ -6,7 +6,9 @@
  *   http://169.254.169.254/metadata/identity/oauth2/token. The API server and the simulated IMDS of
  *   the node are root-loopback services made reachable inside the node namespace by the harness's
  *   unix-socket forwarder. Figures: cached tokens/s vs a bare fastify server at the same DNAT target
- *   (bench/fixtures/baseline-server.ts), p99 at half that rate, and the noisy neighbour.
+ *   (bench/fixtures/baseline-server.ts), the same server again under NMI's runtime settings (what the
+ *   settings alone cost), CPU per cached token (user and system) of each, p99 at half that rate, and
+ *   the noisy neighbour.
  * - rootless setup (test/support/nmi-world.ts, pods as 127.x addresses): single flight on a cold
  *   cache, first token for a new pod, RSS with 250 pods / 50 identities and where it goes (V8 heap,
  *   code, native, file pages) beside the floor (an empty process of NMI's shape), the p99 of a cached
@@ -14,7 +16,8 @@
  *
  * Runtime settings: the ENV of Dockerfile.nmi, read at run time (bench/lib/runtime-settings.ts).
  * BENCH_NMI_SCENARIOS=throughput,neighbour,singleflight,firsttoken,memory,lowrate,startup picks
- * scenarios (default all).
+ * scenarios (default all); BENCH_NMI_EXTRA_NODE_ARGS adds `node` flags to NMI and the baseline
+ * (bench/lib/compiled-build.ts: profiling).
  * @module
  */
 import { execFile } from 'node:child_process';
@@ -28,7 +31,7 @@ import type { ManagedProcess } from '../../src/devenv/process.ts';
 import { freePorts } from '../../src/devenv/ports.ts';
 import { MicWorld } from '../../test/support/mic-world.ts';
 import { startNmi, tokenRequest, type NmiProcess } from '../../test/support/nmi-world.ts';
-import { compiledEntry, nmiEntry, sourceRoot, useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
+import { compiledEntry, extraNodeArgs, nmiEntry, sourceRoot, useCompiledBuild, wantedScenarios } from '../lib/compiled-build.ts';
 import { floorSplit, plainNodeRss, startupPackages } from '../lib/floor.ts';
 import { probeOutput, withHeapProbe } from '../lib/heap-probe.ts';
 import { describeHeapSummary, heapSnapshotSummary, type HeapSummary } from '../lib/heap-snapshot.ts';
@@ -201,21 +204,35 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
   Object.assign(params, { throughputRuns: runs, throughputDurationMs: durationMs, throughputConcurrency: concurrency, throughputPerPodLimit: 'raised to 1e6/s, burst 1e5', nmiAuditLog: 'on (JSON, one line per token, to a file)' });
   const closed = ['--mode', 'closed', '--concurrency', String(concurrency), '--duration-ms', String(durationMs), '--warmup-ms', '1000', '--max-requests', '2000000'];
 
-  const measure = async (what: string, pidOf: () => number | undefined): Promise<{ rps: number[]; cpu: number[] }> => {
+  const measure = async (what: string, pidOf: () => number | undefined): Promise<Measured> => {
     const rps: number[] = [];
     const cpu: number[] = [];
+    const userUs: number[] = [];
+    const systemUs: number[] = [];
     for (let run = 0; run < runs; run++) {
       const pid = pidOf();
       const before = pid === undefined ? undefined : processStats(pid);
       const result = (await bench.load(pod, closed)) as unknown as LoadResult;
       if (pid !== undefined && !existsSync(`/proc/${pid}`)) throw new Error(`${what}: process ${pid} gone after the run:\n${await bench.tail()}`);
-      if (pid !== undefined && before !== undefined) cpu.push(((processStats(pid).cpuSeconds - before.cpuSeconds) / ((durationMs + 1000) / 1000)) * 100);
       const non200 = Object.entries(result.statuses).filter(([status]) => status !== '200');
       if (non200.length > 0) throw new Error(`${what}: non-200 answers under load: ${JSON.stringify(result.statuses)}`);
       rps.push(result.okPerSecond);
-      bench.log(`${what} run ${run + 1}/${runs}: ${fixed(result.okPerSecond, 0)} tokens/s, p50 ${fixed(result.ok.p50)} ms, p99 ${fixed(result.ok.p99)} ms`);
+      let perRequest = '';
+      if (pid !== undefined && before !== undefined) {
+        // The load runs warm-up + duration; the process's CPU over that window, per answer in it.
+        const windowSeconds = (durationMs + 1000) / 1000;
+        const after = processStats(pid);
+        const answers = result.okPerSecond * windowSeconds;
+        const system = after.systemSeconds - before.systemSeconds;
+        const user = after.cpuSeconds - before.cpuSeconds - system;
+        cpu.push(((user + system) / windowSeconds) * 100);
+        userUs.push((user / answers) * 1e6);
+        systemUs.push((system / answers) * 1e6);
+        perRequest = `, CPU per answer ${fixed(userUs.at(-1) ?? Number.NaN, 1)} µs user + ${fixed(systemUs.at(-1) ?? Number.NaN, 1)} µs system`;
+      }
+      bench.log(`${what} run ${run + 1}/${runs}: ${fixed(result.okPerSecond, 0)} tokens/s, p50 ${fixed(result.ok.p50)} ms, p99 ${fixed(result.ok.p99)} ms${perRequest}`);
     }
-    return { rps, cpu };
+    return { rps, cpu, userUs, systemUs };
   };
 
   // 1. NMI, per-pod limits raised, cached token.
@@ -235,15 +252,11 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
   const bodyFile = path.join(dir, 'baseline-body.json');
   writeFileSync(bodyFile, body);
   const topo = bench.topo;
-  const baseline = await topo.start(topo.node, 'baseline', process.execPath, [BASELINE, '--listen', `0.0.0.0:${NMI_PORT}`, '--body-file', bodyFile]);
-  let base: { rps: number[]; cpu: number[] };
+  const baseline = await startBaseline(topo, bodyFile, []);
+  let base: Measured;
   const baselineLatencyRuns: LoadResult[] = [];
   try {
-    const deadline = performance.now() + 15_000;
-    while (!(await readFileOrEmpty(baseline.logPath)).includes('"event":"listening"')) {
-      if (performance.now() > deadline || baseline.exit() !== undefined) throw new Error(`baseline did not start:\n${await baseline.tail()}`);
-      await sleep(50);
-    }
+    await waitListening(baseline);
     base = await measure('baseline fastify', () => pidWithArgument(bodyFile));
     // The same open-loop rate against the baseline: how much of the tail is this machine's.
     for (let run = 0; run < runs; run++) {
@@ -254,8 +267,22 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
   } finally {
     await baseline.stop(5_000);
   }
+  // 4. The same bare server under the image's runtime settings (NMI's V8 flags and environment, without
+  //    its code-cache preload): how much of the gap to the baseline those settings alone cost.
+  const imageSettings = imageRuntime('nmi');
+  const imageFlags = componentNodeFlags('nmi').filter((flag) => !flag.startsWith('--import'));
+  const flagged = await startBaseline(topo, bodyFile, imageFlags, imageSettings.env);
+  let baseFlagged: Measured;
+  try {
+    await waitListening(flagged);
+    baseFlagged = await measure('baseline fastify, image runtime settings', () => pidWithArgument(bodyFile));
+  } finally {
+    await flagged.stop(5_000);
+  }
 
   const ratio = summarize(nmi.rps).median / summarize(base.rps).median;
+  const settingsCeiling = summarize(baseFlagged.rps).median / summarize(base.rps).median;
+  const sameSettingsRatio = summarize(nmi.rps).median / summarize(baseFlagged.rps).median;
   const perRunRatios = nmi.rps.map((value, index) => value / (base.rps[index] ?? Number.NaN));
   context.log(`NMI ${fixed(summarize(nmi.rps).median, 0)} vs baseline ${fixed(summarize(base.rps).median, 0)} tokens/s: ${fixed(ratio * 100, 1)} %`);
   const p99s = latencyRuns.map((result) => result.ok.p99);
@@ -267,8 +294,48 @@ async function throughput(bench: NetnsBench, pod: PodNamespace, context: SuiteCo
     { name: 'netns: NMI / baseline tokens/s', unit: '%', summary: summarize([ratio * 100]), target: { kind: 'min', value: 70, source: 'TARGETS.md: ≥ 70 % of the baseline' }, notes: `ratio of medians; per run (NMI run i / baseline run i): ${perRunRatios.map((value) => fixed(value * 100, 1)).join(', ')} %` },
     { name: 'netns: cached token p99 at half max rate', unit: 'ms', summary: summarize(p99s), notes: `${halfRate}/s open loop; one p99 per ${durationMs} ms run (send → end of answer); p50 per run ${latencyRuns.map((result) => fixed(result.ok.p50)).join(', ')} ms; p99 from the scheduled start ${latencyRuns.map((result) => fixed(result.okFromSchedule.p99)).join(', ')} ms. TARGETS.md's absolute ≤ 2 ms is replaced by the ratio below (the baseline misses it on this machine)` },
     { name: 'netns: bare fastify baseline p99 at the same rate', unit: 'ms', summary: summarize(baselineP99s), notes: `${halfRate}/s, same open-loop load against the baseline server: the part of the tail that is the machine (load generator and server on 2 shared cores); p50 per run ${baselineLatencyRuns.map((result) => fixed(result.ok.p50)).join(', ')} ms` },
+    { name: 'netns: bare fastify baseline under the image runtime settings', unit: 'req/s', summary: summarize(baseFlagged.rps), notes: `the baseline server run with NMI's node flags (${imageFlags.join(' ') || 'none'}) and environment (${describeRuntime(imageSettings)}); CPU ${fixed(summarize(baseFlagged.cpu).median, 0)} % of a core` },
+    { name: 'netns: bare fastify, image runtime settings / default', unit: '%', summary: summarize([settingsCeiling * 100]), notes: 'what the runtime settings alone cost a bare server: the most NMI / baseline can be with them' },
+    { name: 'netns: NMI / bare fastify under the same runtime settings', unit: '%', summary: summarize([sameSettingsRatio * 100]), notes: "NMI's own cost per cached token, with the runtime's taken out" },
+    cpuFigure('NMI', nmi),
+    cpuFigure('bare fastify baseline', base),
+    cpuFigure('bare fastify baseline, image runtime settings', baseFlagged),
     { name: 'netns: p99 at half max rate, NMI / baseline', unit: '×', summary: summarize([summarize(p99s).median / summarize(baselineP99s).median]), target: { kind: 'max', value: 1.5, source: "issue 17: NMI's p99 at half its max rate ≤ 1.5 × the baseline's p99 at that rate" }, notes: `ratio of the median per-run p99s; per run ${p99s.map((value, index) => fixed(value / (baselineP99s[index] ?? Number.NaN))).join(', ')}` },
   );
+}
+
+/** Closed-loop runs against one server: answers per second, CPU (% of a core) and CPU per answer. */
+interface Measured {
+  readonly rps: number[];
+  readonly cpu: number[];
+  readonly userUs: number[];
+  readonly systemUs: number[];
+}
+
+function cpuFigure(what: string, measured: Measured): Figure {
+  const total = measured.userUs.map((user, index) => user + (measured.systemUs[index] ?? Number.NaN));
+  return {
+    name: `netns: CPU per cached token, ${what}`,
+    unit: 'µs',
+    summary: summarize(total),
+    notes: `user + system CPU of the server process per answer, closed loop; median user ${fixed(summarize(measured.userUs).median, 1)} µs, system ${fixed(summarize(measured.systemUs).median, 1)} µs (system: socket writes through the DNAT, and for NMI its audit log)`,
+  };
+}
+
+/**
+ * The bare fastify baseline in the node namespace at NMI's DNAT target, with `node` flags and environment
+ * variables (none: plain node). BENCH_NMI_EXTRA_NODE_ARGS (e.g. --cpu-prof) applies to it too.
+ */
+function startBaseline(topo: NetnsTopology, bodyFile: string, flags: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<ManagedProcess> {
+  return topo.start(topo.node, 'baseline', 'env', [...Object.entries(env).map(([key, value]) => `${key}=${value}`), process.execPath, ...flags, ...extraNodeArgs(), BASELINE, '--listen', `0.0.0.0:${NMI_PORT}`, '--body-file', bodyFile]);
+}
+
+async function waitListening(server: ManagedProcess): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  while (!(await readFileOrEmpty(server.logPath)).includes('"event":"listening"')) {
+    if (performance.now() > deadline || server.exit() !== undefined) throw new Error(`baseline did not start:\n${await server.tail()}`);
+    await sleep(50);
+  }
 }
 
 async function readFileOrEmpty(file: string): Promise<string> {

@@ -83,6 +83,8 @@ export class KeyedRateLimiter {
   private readonly clock: Clock;
   /** Buckets in LRU order (first = least recently used). */
   private readonly buckets = new Map<string, TokenBucket>();
+  /** The most recently used key: its bucket is already last, so a pod asking again moves nothing. */
+  private newest: string | undefined;
 
   constructor(options: KeyedRateLimiterOptions = {}) {
     this.rate = { ratePerSec: options.ratePerSec ?? DEFAULT_PER_POD_RATE.ratePerSec, burst: options.burst ?? DEFAULT_PER_POD_RATE.burst };
@@ -98,10 +100,13 @@ export class KeyedRateLimiter {
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
       bucket = new TokenBucket(this.rate, now);
-    } else {
+      this.buckets.set(key, bucket);
+    } else if (key !== this.newest) {
+      // Deleting and re-adding the only key of a Map shrinks and regrows its table: skipped while one pod asks in a row.
       this.buckets.delete(key);
+      this.buckets.set(key, bucket);
     }
-    this.buckets.set(key, bucket);
+    this.newest = key;
     while (this.buckets.size > this.maxKeys) {
       const oldest = this.buckets.keys().next();
       if (oldest.done === true) break;
@@ -116,6 +121,7 @@ export class KeyedRateLimiter {
   /** Forgets `key` (e.g. the pod was deleted). */
   forget(key: string): void {
     this.buckets.delete(key);
+    if (key === this.newest) this.newest = undefined;
   }
 
   get size(): number {

@@ -9,6 +9,7 @@
  * @module
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LabelledHistogram } from '../lib/labelled-histogram.ts';
 import type { TokenCacheStats } from './tokens/token-cache.ts';
 
 export type NmiOperation = 'token' | 'host_token' | 'proxy' | 'invalid_path' | 'instance_blocked';
@@ -76,7 +77,8 @@ export interface NmiMetricsOptions {
 
 export class NmiMetrics {
   readonly registry = new Registry();
-  private readonly operations: Histogram;
+  /** Observed once per request: not prom-client's Histogram, whose observe cost ~4 µs a token (labelled-histogram.ts). */
+  private readonly operations: LabelledHistogram<'operation_type' | 'status_code' | 'namespace' | 'resource'>;
   private readonly imdsErrors: Counter;
   private readonly imdsDuration: Histogram;
   private readonly kubernetesErrors: Counter;
@@ -94,7 +96,7 @@ export class NmiMetrics {
     const registers = [this.registry];
     this.operationLabel = options.operationLabel ?? 'route';
     // Help texts are upstream's (pkg/metrics/metrics.go), word for word.
-    this.operations = new Histogram({
+    this.operations = new LabelledHistogram({
       name: 'aadpodidentity_nmi_operations_duration_seconds',
       help: 'Duration in seconds for nmi operations',
       labelNames: ['operation_type', 'status_code', 'namespace', 'resource'],
@@ -138,7 +140,7 @@ export class NmiMetrics {
   /** One NMI operation; `rawUrl` (the request target as received) is read in path mode only. */
   observeRequest(operation: NmiOperation, status: number, seconds: number, namespace: string, resource: string, rawUrl = ''): void {
     const operationType = this.operationLabel === 'route' ? operation : this.pathLabel(rawUrl);
-    this.operations.observe({ operation_type: operationType, status_code: String(status), namespace, resource: resourceLabel(resource) }, seconds);
+    this.operations.observe([operationType, String(status), namespace, resourceLabel(resource)], seconds);
   }
 
   /** Upstream's label (the URL path), within {@link MAX_PATH_LABELS} values of {@link MAX_PATH_LABEL_LENGTH} characters. */

@@ -71,6 +71,9 @@ export function buildNmiApp(options: NmiAppOptions): FastifyInstance {
     loggerInstance: options.logger,
     // One audit record per token is logged by the handler; per-request logs would double it.
     logController: new LogController({ disableRequestLogging: true }),
+    // fastify's own records (framework errors) go to NMI's logger as they are: the default made a pino
+    // child with a request id for every request, 1 % of NMI's CPU under load (perf, 9,000 tokens/s).
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     forceCloseConnections: true,
     return503OnClosing: true,

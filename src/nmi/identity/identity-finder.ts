@@ -30,29 +30,60 @@ export interface IdentityFinderOptions {
   readonly clock: Pick<Clock, 'now'>;
 }
 
+const MIC_POD: Decision = Object.freeze({ kind: 'node', reason: 'mic' });
+const EXCEPTED_POD: Decision = Object.freeze({ kind: 'node', reason: 'exception' });
+
 export class IdentityFinder {
   private readonly view: FinderView;
   private readonly waiter: KeyedWaiter;
   private readonly options: IdentityFinderOptions;
+  private readonly standardOptions: Parameters<typeof standardModeAttempt>[4];
 
   constructor(view: FinderView, waiter: KeyedWaiter, options: IdentityFinderOptions) {
     this.view = view;
     this.waiter = waiter;
     this.options = options;
+    this.standardOptions = {
+      forceNamespaced: options.namespaced,
+      retryAttemptsForCreated: options.retryAttemptsForCreated,
+      retryAttemptsForAssigned: options.retryAttemptsForAssigned,
+      retryIntervalSeconds: options.retryIntervalMs / 1000,
+    };
   }
 
   /** Decides for `pod`; waits (standard mode, or a pod that just arrived in managed mode) until a final answer or `signal` aborts. */
   async decide(pod: NodePod, selector: IdentitySelector | undefined, signal?: AbortSignal): Promise<Decision> {
-    if (isMicPod(pod, this.options.micNamespace)) return { kind: 'node', reason: 'mic' };
-    if (isExcepted(pod, this.view.exceptionsIn(pod.namespace))) return { kind: 'node', reason: 'exception' };
+    const now = this.decideNow(pod, selector);
+    if (now !== undefined) return now;
     if (this.options.mode === 'managed') return this.decideManaged(pod, selector, signal);
+    return this.decideStandard(pod, selector, signal);
+  }
+
+  /**
+   * The decision if it needs no waiting (a pod whose identity is in view: every request but a new
+   * pod's first), else undefined: {@link decide} without a promise.
+   */
+  decideNow(pod: NodePod, selector: IdentitySelector | undefined): Decision | undefined {
+    if (isMicPod(pod, this.options.micNamespace)) return MIC_POD;
+    if (isExcepted(pod, this.view.exceptionsIn(pod.namespace))) return EXCEPTED_POD;
+    if (this.options.mode === 'managed') {
+      const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector, this.settlingMs(pod) > 0);
+      return selection.kind === 'wait' ? undefined : selection;
+    }
     const label = bindingLabelOf(pod);
     if (label === undefined || label === '') {
       // No label: no binding selects the pod, so nothing can become usable while this request waits
       // (an AAI under its name is another, earlier pod's; see selectsPod).
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };
     }
-    return this.decideStandard(pod, selector, signal);
+    const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, 0, this.standardOptions);
+    return selection.kind === 'wait' ? undefined : selection;
+  }
+
+  /** How much longer a pod this NMI saw arrive is given for its bindings to reach the view (managed mode). */
+  private settlingMs(pod: NodePod): number {
+    const arrived = this.view.arrivedAt(pod.uid);
+    return arrived === undefined ? 0 : arrived + this.options.retryIntervalMs - this.options.clock.now();
   }
 
   /**
@@ -63,8 +94,7 @@ export class IdentityFinder {
    */
   private async decideManaged(pod: NodePod, selector: IdentitySelector | undefined, signal: AbortSignal | undefined): Promise<Decision> {
     for (;;) {
-      const arrived = this.view.arrivedAt(pod.uid);
-      const settlingMs = arrived === undefined ? 0 : arrived + this.options.retryIntervalMs - this.options.clock.now();
+      const settlingMs = this.settlingMs(pod);
       const selection = managedModeSelection(pod, this.view.bindingsIn(pod.namespace), this.view.identitiesIn(pod.namespace), selector, settlingMs > 0);
       if (selection.kind !== 'wait') return selection;
       await this.waiter.wait(namespaceObjectsKey(pod.namespace), settlingMs, signal);
@@ -74,14 +104,8 @@ export class IdentityFinder {
   }
 
   private async decideStandard(pod: NodePod, selector: IdentitySelector | undefined, signal: AbortSignal | undefined): Promise<Decision> {
-    const options = {
-      forceNamespaced: this.options.namespaced,
-      retryAttemptsForCreated: this.options.retryAttemptsForCreated,
-      retryAttemptsForAssigned: this.options.retryAttemptsForAssigned,
-      retryIntervalSeconds: this.options.retryIntervalMs / 1000,
-    };
     for (let attempt = 0; ; attempt++) {
-      const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, attempt, options);
+      const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, attempt, this.standardOptions);
       if (selection.kind !== 'wait') return selection;
       await this.waiter.wait(`${pod.namespace}/${pod.name}`, this.options.retryIntervalMs, signal);
       const after = this.afterWait(pod, selection.reason, signal);
@@ -102,7 +126,7 @@ export class IdentityFinder {
     if (now === undefined || now.uid !== pod.uid || !servesByAddress(now)) {
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} was deleted while its request waited for an identity` };
     }
-    if (isExcepted(now, this.view.exceptionsIn(pod.namespace))) return { kind: 'node', reason: 'exception' };
+    if (isExcepted(now, this.view.exceptionsIn(pod.namespace))) return EXCEPTED_POD;
     return undefined;
   }
 }

@@ -67,6 +67,20 @@ export class TokenService {
     return Promise.all(upstreams.map((upstream) => this.fetch(upstream, resource, signal, plan)));
   }
 
+  /**
+   * The identity's token if it has one upstream and the cache holds it (the common case: a pod asking
+   * again), else undefined: {@link forIdentity} without a promise.
+   */
+  cachedForIdentity(identity: AzureIdentity, resource: string): ServedToken[] | undefined {
+    const plan = this.planOf(identity);
+    const only = plan.upstreams.length === 1 ? plan.upstreams[0] : undefined;
+    if (only === undefined) return undefined;
+    const token = this.cache.peek({ upstream: only, resource });
+    if (token === undefined) return undefined;
+    this.own(only.id, plan);
+    return [{ token, cacheHit: true }];
+  }
+
   /** A token from `upstream`; `owner` is the identity it belongs to, if any (invalidating the owner drops it). */
   serve(upstream: Upstream, resource: string, signal?: AbortSignal, owner?: IdentityRef): Promise<ServedToken> {
     return this.fetch(upstream, resource, signal, owner === undefined ? undefined : { owner, ref: refKey(owner) });

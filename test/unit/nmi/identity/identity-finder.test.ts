@@ -170,3 +170,31 @@ describe('IdentityFinder in managed mode', () => {
     expect(await finder(two, clock, new KeyedWaiter(clock), 'managed').decide(pod(), undefined)).toMatchObject({ kind: 'refuse', status: 400 });
   });
 });
+
+describe('IdentityFinder.decideNow (the answer without waiting)', () => {
+  const bound = (): Pick<Current, 'bindings' | 'identities'> => ({
+    bindings: [binding('web-binding', 'web-id', 'web', 'app')],
+    identities: [identity('web-id', { namespace: 'app', clientID: 'web-client' })],
+  });
+
+  it('gives what decide gives when decide would not wait', async () => {
+    const clock = new ManualClock(10_000);
+    const cases: [Current, 'standard' | 'managed'][] = [
+      [{ pod: pod(), arrivedAt: 10_000, ...bound() }, 'managed'],
+      [{ pod: pod() }, 'managed'],
+      [{ pod: pod(), exceptions: [{ apiVersion: 'aadpodidentity.k8s.io/v1', kind: 'AzurePodIdentityException', metadata: { name: 'x', namespace: 'app' }, spec: { podLabels: { aadpodidbinding: 'web' } } }] }, 'standard'],
+    ];
+    for (const [current, mode] of cases) {
+      const subject = finder(current, clock, new KeyedWaiter(clock), mode);
+      const now = subject.decideNow(pod(), undefined);
+      expect(now).toBeDefined();
+      expect(now).toEqual(await subject.decide(pod(), undefined));
+    }
+  });
+
+  it('is undefined where decide waits: a pod not yet assigned (standard), a pod that just arrived unbound (managed)', () => {
+    const clock = new ManualClock(10_000);
+    expect(finder({ pod: pod() }, clock, new KeyedWaiter(clock)).decideNow(pod(), undefined)).toBeUndefined();
+    expect(finder({ pod: pod(), arrivedAt: 9_000 }, clock, new KeyedWaiter(clock), 'managed').decideNow(pod(), undefined)).toBeUndefined();
+  });
+});

@@ -112,6 +112,43 @@ describe('TokenService', () => {
   });
 });
 
+describe('TokenService.cachedForIdentity (the synchronous hit)', () => {
+  it('answers only what the cache holds, counts it as a hit, and is dropped with the identity like any token', async () => {
+    const clock = new ManualClock(1_000_000);
+    const { tokens, calls } = service(clock);
+    const identity = msi('a', { clientID: 'C-A' });
+    expect(tokens.cachedForIdentity(identity, 'r')).toBeUndefined();
+    expect(tokens.stats().hits).toBe(0);
+    const [fetched] = await tokens.forIdentity(identity, 'r');
+    const cached = tokens.cachedForIdentity(identity, 'r');
+    expect(cached).toEqual([{ token: fetched?.token, cacheHit: true }]);
+    expect(tokens.stats().hits).toBe(1);
+    expect(tokens.cachedForIdentity(identity, 'other-resource')).toBeUndefined();
+    tokens.invalidate({ namespace: 'ns', name: 'a', clientId: 'C-A' });
+    expect(tokens.cachedForIdentity(identity, 'r')).toBeUndefined();
+    expect(calls).toEqual(['imds client_id=C-A r']);
+  });
+
+  it('leaves identities with several upstreams (auxiliary tenants) to forIdentity', async () => {
+    const clock = new ManualClock(1_000_000);
+    const { tokens } = service(clock);
+    await tokens.forIdentity(sp(['T2']), 'r');
+    expect(tokens.cachedForIdentity(sp(['T2']), 'r')).toBeUndefined();
+    expect(tokens.cachedForIdentity(sp([]), 'r')?.[0]?.cacheHit).toBe(true);
+  });
+
+  it('does not answer a token too close to its expiry: forIdentity fetches a new one', async () => {
+    const clock = new ManualClock(1_000_000);
+    const { tokens, calls } = service(clock);
+    const identity = msi('a', { clientID: 'C-A' });
+    await tokens.forIdentity(identity, 'r');
+    await clock.advance(24 * HOUR - 30_000);
+    expect(tokens.cachedForIdentity(identity, 'r')).toBeUndefined();
+    await tokens.forIdentity(identity, 'r');
+    expect(calls).toHaveLength(2);
+  });
+});
+
 describe('UpstreamRouter', () => {
   it('refuses a key of a kind no route serves, and two routes for one kind or type', async () => {
     const router = new UpstreamRouter([]);
