@@ -23,7 +23,7 @@ import { answer, errorOutcome, PROXY, type Outcome } from './outcome.ts';
 import { PodRateLimit } from './rate-limit.ts';
 import { classifyPath } from './routes.ts';
 import { TokenIssuer } from './token-issuer.ts';
-import { hasMetadataHeader, parseHostTokenRequest, parseTokenRequest, type RequestHeaders, type TokenRequestOptions } from './token-request.ts';
+import { hasMetadataHeader, parseHostTokenRequest, parseTokenQuery, tokenHeadersRefusal, type ParseResult, type RequestHeaders, type TokenRequest, type TokenRequestOptions } from './token-request.ts';
 import { imdsTokenBody } from './token-response.ts';
 
 export interface IncomingRequest {
@@ -74,6 +74,8 @@ export class NmiHandler {
   private readonly pods: PodLookup;
   private readonly issuer: TokenIssuer;
   private readonly parseOptions: TokenRequestOptions;
+  /** The last token query and what it parsed to: an SDK sends the same query every time. */
+  private lastQuery: { readonly text: string; readonly parsed: ParseResult<TokenRequest> } | undefined;
 
   constructor(deps: HandlerDeps) {
     this.deps = deps;
@@ -138,7 +140,7 @@ export class NmiHandler {
     // The per-pod limit comes first: a flooding pod's requests cost as little as possible.
     const limited = this.rateLimit.refusal(address, request.signal);
     if (limited !== undefined) return { outcome: errorOutcome(await limited), namespace: '', resource: '' };
-    const parsed = parseTokenRequest(new URLSearchParams(queryOf(request.rawUrl)), request.headers, this.parseOptions);
+    const parsed = tokenHeadersRefusal(request.headers, this.parseOptions) ?? this.parseQuery(queryOf(request.rawUrl));
     if (!parsed.ok) return { outcome: errorOutcome(parsed.error), namespace: '', resource: '' };
     const { resource, selector } = parsed.request;
     let pod: NodePod;
@@ -152,6 +154,13 @@ export class NmiHandler {
     }
     const issued = await this.issuer.issue(pod, selector, resource, request.signal);
     return { outcome: issued.outcome, namespace: pod.namespace, resource };
+  }
+
+  private parseQuery(text: string): ParseResult<TokenRequest> {
+    if (this.lastQuery?.text === text) return this.lastQuery.parsed;
+    const parsed = parseTokenQuery(new URLSearchParams(text));
+    this.lastQuery = { text, parsed };
+    return parsed;
   }
 
   private async hostToken(request: IncomingRequest): Promise<Answered> {

@@ -72,9 +72,18 @@ export function parseTokenRequest(
   headers: RequestHeaders,
   options: TokenRequestOptions,
 ): ParseResult<TokenRequest> {
+  return tokenHeadersRefusal(headers, options) ?? parseTokenQuery(query);
+}
+
+/** The refusal a token request's headers earn (checked before its query), or undefined. */
+export function tokenHeadersRefusal(headers: RequestHeaders, options: TokenRequestOptions): ParseResult<never> | undefined {
   if (options.metadataHeaderRequired && !hasMetadataHeader(headers)) return fail(metadataHeaderMissing());
   if (headerPresent(headers, 'x-forwarded-for')) return fail(forwardedRequest());
+  return undefined;
+}
 
+/** A token request's query: what {@link parseTokenRequest} reads after the headers. Pure. */
+export function parseTokenQuery(query: URLSearchParams): ParseResult<TokenRequest> {
   const duplicate = firstDuplicateParam(query);
   if (duplicate !== undefined) return fail(duplicateQueryParameter(duplicate));
 

@@ -9,6 +9,7 @@ import { isExcepted, isMicPod, managedModeSelection, standardModeAttempt, type I
 import type { Clock } from '../../lib/clock.ts';
 import type { KeyedWaiter } from '../../lib/keyed-waiter.ts';
 import type { NodeView } from './node-view.ts';
+import type { AzureAssignedIdentity } from '../../api/index.ts';
 import { bindingLabelOf, servesByAddress, type NodePod } from './pods.ts';
 
 /** What the finder reads of the node's view (a structural subset, so tests can hand in a fake). */
@@ -38,6 +39,11 @@ export class IdentityFinder {
   private readonly waiter: KeyedWaiter;
   private readonly options: IdentityFinderOptions;
   private readonly standardOptions: Parameters<typeof standardModeAttempt>[4];
+  /**
+   * Standard mode's first attempt for a request that names no identity, per AAI list and pod: the
+   * view replaces both objects when they change, so the selection stays right while both live.
+   */
+  private readonly firstAttempts = new WeakMap<readonly AzureAssignedIdentity[], { readonly pod: NodePod; readonly selection: Selection }>();
 
   constructor(view: FinderView, waiter: KeyedWaiter, options: IdentityFinderOptions) {
     this.view = view;
@@ -76,7 +82,10 @@ export class IdentityFinder {
       // (an AAI under its name is another, earlier pod's; see selectsPod).
       return { kind: 'refuse', status: 404, error: 'identity_not_found', description: `pod ${pod.namespace}/${pod.name} has no aadpodidbinding label, so no AzureIdentityBinding selects it and no identity is assigned to it` };
     }
-    const selection = standardModeAttempt(pod, this.view.assignedTo(pod.namespace, pod.name), selector, 0, this.standardOptions);
+    const assigned = this.view.assignedTo(pod.namespace, pod.name);
+    const memo = selector === undefined ? this.firstAttempts.get(assigned) : undefined;
+    const selection = memo?.pod === pod ? memo.selection : standardModeAttempt(pod, assigned, selector, 0, this.standardOptions);
+    if (selector === undefined && memo?.pod !== pod) this.firstAttempts.set(assigned, { pod, selection });
     return selection.kind === 'wait' ? undefined : selection;
   }
 

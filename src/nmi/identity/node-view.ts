@@ -42,9 +42,14 @@ function identityChanged(before: AzureIdentity, after: AzureIdentity | undefined
   return a.type !== b.type || !same(a.clientID, b.clientID) || !same(a.resourceID, b.resourceID) || !same(a.tenantID, b.tenantID);
 }
 
-/** Groups objects by a key, kept up to date from informer events. */
-class GroupIndex<T> {
+/**
+ * Groups objects by a key, kept up to date from informer events. A group is read as one frozen array,
+ * built on the first read after a change: the token path reads a pod's groups on every request.
+ */
+export class GroupIndex<T> {
   private readonly groups = new Map<string, Map<string, T>>();
+  /** Each group's array, until the group next changes; never for an empty group (no key kept for it). */
+  private readonly snapshots = new Map<string, readonly T[]>();
   private readonly groupOf: (object: T) => string;
   private readonly keyOf: (object: T) => string;
 
@@ -54,25 +59,42 @@ class GroupIndex<T> {
   }
 
   apply(event: 'add' | 'update' | 'delete', object: T, old: T | undefined): void {
-    if (old !== undefined) this.groups.get(this.groupOf(old))?.delete(this.keyOf(old));
+    if (old !== undefined) this.remove(this.groupOf(old), this.keyOf(old));
     if (event === 'delete') {
-      const group = this.groups.get(this.groupOf(object));
-      group?.delete(this.keyOf(object));
-      if (group?.size === 0) this.groups.delete(this.groupOf(object));
+      this.remove(this.groupOf(object), this.keyOf(object));
       return;
     }
-    let group = this.groups.get(this.groupOf(object));
+    const name = this.groupOf(object);
+    let group = this.groups.get(name);
     if (group === undefined) {
       group = new Map();
-      this.groups.set(this.groupOf(object), group);
+      this.groups.set(name, group);
     }
     group.set(this.keyOf(object), object);
+    this.snapshots.delete(name);
   }
 
-  get(group: string): T[] {
-    return [...(this.groups.get(group)?.values() ?? [])];
+  get(name: string): readonly T[] {
+    let snapshot = this.snapshots.get(name);
+    if (snapshot === undefined) {
+      const group = this.groups.get(name);
+      if (group === undefined) return NONE;
+      snapshot = Object.freeze([...group.values()]);
+      this.snapshots.set(name, snapshot);
+    }
+    return snapshot;
+  }
+
+  private remove(name: string, key: string): void {
+    const group = this.groups.get(name);
+    if (group === undefined) return;
+    group.delete(key);
+    this.snapshots.delete(name);
+    if (group.size === 0) this.groups.delete(name);
   }
 }
+
+const NONE: readonly never[] = Object.freeze([]);
 
 const metaKey = (object: { metadata: { namespace?: string; name?: string } }): string => `${object.metadata.namespace ?? ''}/${object.metadata.name ?? ''}`;
 const namespaceOf = (object: { metadata: { namespace?: string } }): string => object.metadata.namespace ?? '';
@@ -157,19 +179,19 @@ export class NodeView {
     return this.arrivals.get(uid);
   }
 
-  assignedTo(namespace: string, name: string): AzureAssignedIdentity[] {
+  assignedTo(namespace: string, name: string): readonly AzureAssignedIdentity[] {
     return this.assignedByPod.get(`${namespace}/${name}`);
   }
 
-  exceptionsIn(namespace: string): AzurePodIdentityException[] {
+  exceptionsIn(namespace: string): readonly AzurePodIdentityException[] {
     return this.exceptionsByNamespace.get(namespace);
   }
 
-  bindingsIn(namespace: string): AzureIdentityBinding[] {
+  bindingsIn(namespace: string): readonly AzureIdentityBinding[] {
     return this.bindingsByNamespace.get(namespace);
   }
 
-  identitiesIn(namespace: string): AzureIdentity[] {
+  identitiesIn(namespace: string): readonly AzureIdentity[] {
     return this.identitiesByNamespace.get(namespace);
   }
 }

@@ -54,6 +54,19 @@ describe('NMI app', () => {
     expect(response.json()).toMatchObject({ error: 'internal_error' });
   });
 
+  it('checks every request’s headers, and every query, though the same query is parsed once (a duplicate, then a good one, then no Metadata header)', async () => {
+    const instance = app();
+    const query = '/metadata/identity/oauth2/token?resource=https://x&api-version=2018-02-01';
+    const duplicate = await instance.inject({ method: 'GET', url: `${query}&resource=https://y`, headers: metadata });
+    expect(duplicate.json()).toMatchObject({ error: 'invalid_request' });
+    expect((duplicate.json<{ error_description: string }>()).error_description).toContain('resource');
+    for (let round = 0; round < 2; round++) {
+      expect((await instance.inject({ method: 'GET', url: query, headers: metadata })).json()).toMatchObject({ error: 'internal_error' });
+      expect((await instance.inject({ method: 'GET', url: query })).json()).toEqual({ error: 'invalid_request', error_description: 'Required metadata header not specified' });
+      expect((await instance.inject({ method: 'GET', url: query, headers: { ...metadata, 'x-forwarded-for': '10.0.0.1' } })).statusCode).toBe(400);
+    }
+  });
+
   it('answers malformed URLs, oversized bodies and unknown methods with JSON errors', async () => {
     const instance = app();
     const badEscape = await instance.inject({ method: 'GET', url: '/metadata/%zz', headers: metadata });

@@ -10,8 +10,8 @@ import { ManualClock, flushMicrotasks } from '../../../support/manual-clock.ts';
 import { KeyedWaiter } from '../../../../src/lib/keyed-waiter.ts';
 import { IdentityFinder, namespaceObjectsKey, type Decision, type FinderView } from '../../../../src/nmi/identity/identity-finder.ts';
 import { projectNodePod, type NodePod } from '../../../../src/nmi/identity/pods.ts';
-import type { AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from '../../../../src/api/index.ts';
-import { binding, identity } from '../../../support/mic-fixtures.ts';
+import type { AzureAssignedIdentity, AzureIdentity, AzureIdentityBinding, AzurePodIdentityException } from '../../../../src/api/index.ts';
+import { assignedFrom, binding, identity } from '../../../support/mic-fixtures.ts';
 
 /** Built through NMI's own projection, so the test follows NodePod as it grows. */
 function pod(overrides: { uid?: string; phase?: string } = {}): NodePod {
@@ -196,5 +196,30 @@ describe('IdentityFinder.decideNow (the answer without waiting)', () => {
     const clock = new ManualClock(10_000);
     expect(finder({ pod: pod() }, clock, new KeyedWaiter(clock)).decideNow(pod(), undefined)).toBeUndefined();
     expect(finder({ pod: pod(), arrivedAt: 9_000 }, clock, new KeyedWaiter(clock), 'managed').decideNow(pod(), undefined)).toBeUndefined();
+  });
+});
+
+describe('IdentityFinder: standard mode’s first attempt, remembered per AAI list and pod', () => {
+  const aai = (identityName: string): AzureAssignedIdentity => {
+    const id = identity(identityName, { namespace: 'app', clientID: `${identityName}-client` });
+    const bound = binding(`${identityName}-binding`, identityName, 'web', 'app');
+    return assignedFrom({ name: `web-app-${identityName}`, namespace: 'default', podName: 'web', podNamespace: 'app', podUid: 'uid-1', nodeName: 'n', identity: id, binding: bound, resourceIdKey: undefined }, 'Assigned');
+  };
+
+  it('answers from the list the view holds now: a new list (an AAI changed) or a new pod object is decided again', () => {
+    const clock = new ManualClock(0);
+    const current = { pod: pod(), assigned: [aai('first')] as readonly AzureAssignedIdentity[] };
+    const subject = new IdentityFinder({ ...view({ pod: current.pod }), pod: () => current.pod, assignedTo: () => current.assigned }, new KeyedWaiter(clock), { mode: 'standard', namespaced: false, micNamespace: 'kube-system', retryAttemptsForCreated: 16, retryAttemptsForAssigned: 4, retryIntervalMs: 5_000, clock });
+    const decided = subject.decideNow(current.pod, undefined);
+    expect(decided).toMatchObject({ kind: 'identity', identity: { metadata: { name: 'first' } } });
+    expect(subject.decideNow(current.pod, undefined)).toBe(decided);
+    current.assigned = [aai('second')];
+    expect(subject.decideNow(current.pod, undefined)).toMatchObject({ kind: 'identity', identity: { metadata: { name: 'second' } } });
+    current.assigned = [];
+    expect(subject.decideNow(current.pod, undefined)).toBeUndefined();
+    const selector = { kind: 'client_id' as const, value: 'second-client' };
+    current.assigned = [aai('first'), aai('second')];
+    expect(subject.decideNow(current.pod, selector)).toMatchObject({ kind: 'identity', identity: { metadata: { name: 'second' } } });
+    expect(subject.decideNow(current.pod, undefined)).toMatchObject({ kind: 'refuse' });
   });
 });
