@@ -108,12 +108,13 @@ describe('IdentityFinder while a pod waits for its assignment', () => {
   });
 });
 
-describe('IdentityFinder in managed mode', () => {
-  const bound = (): Pick<Current, 'bindings' | 'identities'> => ({
-    bindings: [binding('web-binding', 'web-id', 'web', 'app')],
-    identities: [identity('web-id', { namespace: 'app', clientID: 'web-client' })],
-  });
+/** The binding and identity that select pod() in managed mode. */
+const bound = (): Pick<Current, 'bindings' | 'identities'> => ({
+  bindings: [binding('web-binding', 'web-id', 'web', 'app')],
+  identities: [identity('web-id', { namespace: 'app', clientID: 'web-client' })],
+});
 
+describe('IdentityFinder in managed mode', () => {
   it('serves a bound pod at once', async () => {
     const clock = new ManualClock(10_000);
     const decision = await finder({ pod: pod(), arrivedAt: 10_000, ...bound() }, clock, new KeyedWaiter(clock), 'managed').decide(pod(), undefined);
@@ -172,11 +173,6 @@ describe('IdentityFinder in managed mode', () => {
 });
 
 describe('IdentityFinder.decideNow (the answer without waiting)', () => {
-  const bound = (): Pick<Current, 'bindings' | 'identities'> => ({
-    bindings: [binding('web-binding', 'web-id', 'web', 'app')],
-    identities: [identity('web-id', { namespace: 'app', clientID: 'web-client' })],
-  });
-
   it('gives what decide gives when decide would not wait', async () => {
     const clock = new ManualClock(10_000);
     const cases: [Current, 'standard' | 'managed'][] = [
