@@ -17,14 +17,19 @@ export interface ProcessStats {
 
 /** User + system CPU seconds from `/proc/<pid>/stat` (fields after the command name). */
 export function parseCpuSeconds(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  const [user, system] = cpuTicks(stat);
+  return (user + system) / CLK_TCK;
 }
 
 /** System (kernel) CPU seconds from `/proc/<pid>/stat`. */
 export function parseSystemSeconds(stat: string): number {
+  return cpuTicks(stat)[1] / CLK_TCK;
+}
+
+/** utime and stime (fields 14 and 15), counted after the command name, which may hold spaces. */
+function cpuTicks(stat: string): [number, number] {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[12]) / CLK_TCK;
+  return [Number(fields[11]), Number(fields[12])];
 }
 
 /** VmRSS of `/proc/<pid>/status` in MB. */

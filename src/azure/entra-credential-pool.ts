@@ -20,6 +20,7 @@ import { normalizeHttpsEndpoint, resolveCloud, type ResolvedCloud } from './clou
 import { isEndpointsResolutionError, toTokenRequestError } from './entra-errors.ts';
 import { parseOAuthErrorBody, TokenRequestError, type TokenRequestContext, type UpstreamAnswer } from './token-errors.ts';
 import type { AccessToken } from './access-token.ts';
+import { LruMap } from '../lib/lru-map.ts';
 
 export interface EntraCredentialPoolOptions {
   /** The configured cloud: its authority host is the default. */
@@ -79,8 +80,8 @@ export class EntraCredentialPool {
   private readonly retryOptions: EntraCredentialOptions['retryOptions'];
   private readonly userAgent: string | undefined;
   private probeAgent: Agent | undefined;
-  /** Insertion order = recency (re-inserted on use). */
-  private readonly credentials = new Map<string, CachedCredential>();
+  /** At most `maxCredentials`; the least recently used is dropped beyond. */
+  private readonly credentials: LruMap<string, CachedCredential>;
   /** Whether MSAL knows an authority host, by host URL. */
   private readonly knownHosts = new Map<string, boolean>();
 
@@ -88,6 +89,7 @@ export class EntraCredentialPool {
     this.cloud = options.cloud;
     this.caPem = options.caPem;
     this.maxCredentials = Math.max(1, options.maxCredentials ?? 256);
+    this.credentials = new LruMap(this.maxCredentials);
     // @azure/identity's default (3 retries from 800 ms) holds a pod's request for ~6 s on a 5xx.
     this.retryOptions = { maxRetries: options.maxRetries ?? 2, retryDelayInMs: options.retryDelayMs ?? 200, maxRetryDelayInMs: 2_000 };
     this.userAgent = options.userAgent;
@@ -172,11 +174,7 @@ export class EntraCredentialPool {
     const authority = await this.authorityOf(request.adEndpoint);
     const key = [request.tenantId.toLowerCase(), request.clientId.toLowerCase(), authority.host, request.credentialKey].join('|');
     const cached = this.credentials.get(key);
-    if (cached !== undefined) {
-      this.credentials.delete(key);
-      this.credentials.set(key, cached);
-      return cached;
-    }
+    if (cached !== undefined) return cached;
     const options: EntraCredentialOptions = {
       authorityHost: authority.host,
       disableInstanceDiscovery: !authority.known,
@@ -186,11 +184,6 @@ export class EntraCredentialPool {
     };
     const entry = { credential: request.createCredential(options), authorityHost: authority.host };
     this.credentials.set(key, entry);
-    while (this.credentials.size > this.maxCredentials) {
-      const oldest = this.credentials.keys().next();
-      if (oldest.done === true) break;
-      this.credentials.delete(oldest.value);
-    }
     return entry;
   }
 }

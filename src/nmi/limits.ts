@@ -8,6 +8,7 @@
  */
 import { systemClock, type CancelTimer, type Clock } from '../lib/clock.ts';
 import { RetryAfterError } from '../lib/errors.ts';
+import { LruMap } from '../lib/lru-map.ts';
 
 export interface RateOptions {
   /** Sustained rate, tokens per second (> 0). */
@@ -79,18 +80,16 @@ export const DEFAULT_PER_POD_RATE: RateOptions = Object.freeze({ ratePerSec: 10,
  */
 export class KeyedRateLimiter {
   private readonly rate: RateOptions;
-  private readonly maxKeys: number;
   private readonly clock: Clock;
-  /** Buckets in LRU order (first = least recently used). */
-  private readonly buckets = new Map<string, TokenBucket>();
-  /** The most recently used key: its bucket is already last, so a pod asking again moves nothing. */
-  private newest: string | undefined;
+  /** Buckets by key, at most `maxKeys`; the least recently used is forgotten beyond. */
+  private readonly buckets: LruMap<string, TokenBucket>;
 
   constructor(options: KeyedRateLimiterOptions = {}) {
     this.rate = { ratePerSec: options.ratePerSec ?? DEFAULT_PER_POD_RATE.ratePerSec, burst: options.burst ?? DEFAULT_PER_POD_RATE.burst };
     checkRate(this.rate);
-    this.maxKeys = options.maxKeys ?? 10_000;
-    if (!Number.isInteger(this.maxKeys) || this.maxKeys < 1) throw new RangeError(`maxKeys must be a positive integer, got ${String(this.maxKeys)}`);
+    const maxKeys = options.maxKeys ?? 10_000;
+    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError(`maxKeys must be a positive integer, got ${String(maxKeys)}`);
+    this.buckets = new LruMap(maxKeys);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -101,16 +100,6 @@ export class KeyedRateLimiter {
     if (bucket === undefined) {
       bucket = new TokenBucket(this.rate, now);
       this.buckets.set(key, bucket);
-    } else if (key !== this.newest) {
-      // Deleting and re-adding the only key of a Map shrinks and regrows its table: skipped while one pod asks in a row.
-      this.buckets.delete(key);
-      this.buckets.set(key, bucket);
-    }
-    this.newest = key;
-    while (this.buckets.size > this.maxKeys) {
-      const oldest = this.buckets.keys().next();
-      if (oldest.done === true) break;
-      this.buckets.delete(oldest.value);
     }
     if (!bucket.tryTake(now)) {
       const wait = bucket.retryAfterMs(now);
@@ -121,7 +110,6 @@ export class KeyedRateLimiter {
   /** Forgets `key` (e.g. the pod was deleted). */
   forget(key: string): void {
     this.buckets.delete(key);
-    if (key === this.newest) this.newest = undefined;
   }
 
   get size(): number {

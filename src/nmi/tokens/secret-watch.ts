@@ -10,6 +10,7 @@ import type { KubeTarget } from '../../kube/access.ts';
 import type { SecretData } from '../../azure/service-principal.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { describeError, PodIdentityError } from '../../lib/errors.ts';
+import { LruMap } from '../../lib/lru-map.ts';
 import { Informer } from '../../kube/informer.ts';
 import { isStatus, rawLister } from '../../kube/raw-client.ts';
 
@@ -41,12 +42,16 @@ export type SecretChangeListener = (namespace: string, name: string) => void;
 
 export class SecretWatch {
   private readonly options: SecretWatchOptions;
-  private readonly watches = new Map<string, Watch>();
+  /** At most `maxWatches` (default 256); the least recently read is stopped beyond. */
+  private readonly watches: LruMap<string, Watch>;
   private readonly stopAll = new AbortController();
   private readonly listeners: SecretChangeListener[] = [];
 
   constructor(options: SecretWatchOptions) {
     this.options = options;
+    this.watches = new LruMap(options.maxWatches ?? 256, (_key, watch) => {
+      watch.stop.abort();
+    });
   }
 
   /**
@@ -61,12 +66,7 @@ export class SecretWatch {
   async read(namespace: string, name: string, signal?: AbortSignal): Promise<SecretData> {
     if (this.stopAll.signal.aborted) throw new SecretReadError('PI_SECRET', `cannot read secret ${namespace}/${name}: NMI is stopping`);
     const key = `${namespace}/${name}`;
-    let watch = this.watches.get(key);
-    if (watch === undefined) watch = this.start(namespace, name);
-    else {
-      this.watches.delete(key);
-      this.watches.set(key, watch);
-    }
+    const watch = this.watches.get(key) ?? this.start(namespace, name);
     const timeout = AbortSignal.timeout(this.options.syncTimeoutMs ?? 10_000);
     // A watch that already failed (e.g. forbidden) answers at once instead of waiting the timeout again.
     if (watch.informer.lastError === undefined) await watch.informer.waitForSync(signal === undefined ? timeout : AbortSignal.any([signal, timeout]));
@@ -85,7 +85,7 @@ export class SecretWatch {
   /** Stops every watch. */
   close(): void {
     this.stopAll.abort();
-    for (const watch of this.watches.values()) watch.stop.abort();
+    for (const [, watch] of this.watches) watch.stop.abort();
     this.watches.clear();
   }
 
@@ -121,13 +121,6 @@ export class SecretWatch {
     void informer.run(AbortSignal.any([stop.signal, this.stopAll.signal])).catch((error: unknown) => {
       logger.warn({ secret: key, err: String(error) }, 'secret watch stopped');
     });
-    const limit = this.options.maxWatches ?? 256;
-    while (this.watches.size > limit) {
-      const oldest = this.watches.entries().next();
-      if (oldest.done === true) break;
-      oldest.value[1].stop.abort();
-      this.watches.delete(oldest.value[0]);
-    }
     return watch;
   }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { AccessToken } from '../../azure/access-token.ts';
+import { LruMap } from '../../lib/lru-map.ts';
 import { systemClock, type Clock } from '../../lib/clock.ts';
 import { findInChain, RetryAfterError, TerminalError } from '../../lib/errors.ts';
 import { TokenBucket, type RateOptions } from '../limits.ts';
@@ -125,18 +126,12 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
 export class CachingTokenSource implements TokenSource {
   private readonly inner: TokenSource;
   private readonly policy: RefreshPolicy;
-  private readonly maxEntries: number;
   private readonly clock: Clock;
   private readonly random: () => number;
   private readonly isIrrecoverable: (error: unknown) => boolean;
   private readonly refreshBucket: TokenBucket;
-  /** Cached tokens by cache key, in LRU order (first = least recently used). */
-  private readonly entries = new Map<string, Entry>();
-  /**
-   * The key last moved to the end of {@link entries}: a hit on it moves nothing. Deleting and re-adding
-   * the only key of a Map shrinks and regrows its table every time (~2 % of NMI's CPU under load).
-   */
-  private newestKey: string | undefined;
+  /** Cached tokens by cache key, at most `maxEntries`; a hit makes its key the most recently used. */
+  private readonly entries: LruMap<string, Entry>;
   /** Upstream calls under way by cache key (miss or background refresh); removed when they settle. */
   private readonly flights = new Map<string, Flight>();
   private readonly counters = {
@@ -164,7 +159,9 @@ export class CachingTokenSource implements TokenSource {
     }
     this.inner = inner;
     this.policy = Object.freeze(policy);
-    this.maxEntries = maxEntries;
+    this.entries = new LruMap(maxEntries, () => {
+      this.counters.evictions++;
+    });
     this.clock = options.clock ?? systemClock;
     this.random = options.random ?? Math.random;
     this.isIrrecoverable = options.isIrrecoverable ?? isTerminal;
@@ -177,16 +174,29 @@ export class CachingTokenSource implements TokenSource {
    * caller that answers synchronously when it can.
    */
   peek(key: TokenKey): AccessToken | undefined {
+    return this.hit(cacheKey(key), key);
+  }
+
+  getToken(key: TokenKey, signal?: AbortSignal): Promise<AccessToken> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const k = cacheKey(key);
+    const cached = this.hit(k, key);
+    if (cached !== undefined) return Promise.resolve(cached);
+    this.entries.delete(k);
+    this.counters.misses++;
+    let flight = this.flights.get(k);
+    if (flight === undefined) flight = this.startFlight(k, key, false);
+    else this.counters.coalesced++;
+    // One waiter aborting never cancels the shared call: the others still wait, and the result is cached.
+    return raceAbort(flight.promise, signal);
+  }
+
+  /** {@link peek} by cache key `k`. */
+  private hit(k: string, key: TokenKey): AccessToken | undefined {
     const now = this.clock.now();
     const entry = this.entries.get(k);
     if (entry === undefined || !this.usable(entry, now)) return undefined;
     this.counters.hits++;
-    if (k !== this.newestKey) {
-      this.entries.delete(k);
-      this.entries.set(k, entry);
-      this.newestKey = k;
-    }
     if (now >= entry.refreshAtMs && now >= entry.notBeforeAttemptMs && !this.flights.has(k)) {
       if (this.refreshBucket.tryTake(now)) {
         this.counters.refreshes++;
@@ -197,21 +207,6 @@ export class CachingTokenSource implements TokenSource {
       }
     }
     return entry.token;
-  }
-
-  getToken(key: TokenKey, signal?: AbortSignal): Promise<AccessToken> {
-    if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
-    const cached = this.peek(key);
-    if (cached !== undefined) return Promise.resolve(cached);
-    const k = cacheKey(key);
-    const entry = this.entries.get(k);
-    if (entry !== undefined) this.entries.delete(k);
-    this.counters.misses++;
-    let flight = this.flights.get(k);
-    if (flight === undefined) flight = this.startFlight(k, key, false);
-    else this.counters.coalesced++;
-    // One waiter aborting never cancels the shared call: the others still wait, and the result is cached.
-    return raceAbort(flight.promise, signal);
   }
 
   /** Drops every cached token of upstream `upstreamId` and detaches its flights (their results are not stored). */
@@ -267,7 +262,7 @@ export class CachingTokenSource implements TokenSource {
     // between our caller's miss and now.
     await Promise.resolve();
     if (!refresh) {
-      const cached = this.entries.get(k);
+      const cached = this.entries.peek(k);
       if (cached !== undefined && this.usable(cached, this.clock.now())) return cached.token;
     }
     this.counters.upstreamCalls++;
@@ -284,7 +279,7 @@ export class CachingTokenSource implements TokenSource {
 
   private onRefreshError(k: string, error: unknown): void {
     this.counters.refreshFailures++;
-    const entry = this.entries.get(k);
+    const entry = this.entries.peek(k);
     if (entry === undefined) return;
     if (this.isIrrecoverable(error)) {
       this.entries.delete(k);
@@ -304,15 +299,7 @@ export class CachingTokenSource implements TokenSource {
     const lifetime = token.expiresOnMs - Math.min(token.notBeforeMs ?? now, now);
     const refreshBefore = Math.max(this.policy.refreshBeforeMinMs, this.policy.refreshBeforeFraction * lifetime);
     const refreshAtMs = Math.min(token.expiresOnMs - refreshBefore, now + this.policy.maxAgeMs);
-    this.entries.delete(k);
     this.entries.set(k, { upstreamId, token, refreshAtMs, notBeforeAttemptMs: now + this.jittered(this.policy.retryIntervalMs) });
-    this.newestKey = k;
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done === true) break;
-      this.entries.delete(oldest.value);
-      this.counters.evictions++;
-    }
   }
 
   private jittered(ms: number): number {
